@@ -1,0 +1,72 @@
+import {Args, Flags} from '@oclif/core'
+import {submitExperiment} from '../../core/experiment.js'
+import {MlCommand} from '../../render/ml-command.js'
+import {formatDuration, shortId} from '../../render/output.js'
+
+export default class ExperimentSubmit extends MlCommand {
+  static summary = 'Run a script as a recorded experiment.'
+  static description = `Snapshots the project folder into its history (a new commit only when something changed), records a run with the git properties of your repo, runs SCRIPT in the project folder and records how it ended, its log and the files it wrote to outputs/.
+.py runs with python3, .js/.mjs with node, .sh with bash; anything else is executed directly. Everything after SCRIPT is passed to it unchanged. The script sees ML_RUN_ID, ML_PROJECT_DIR and ML_OUTPUTS_DIR. ml exits with the script's exit code; Ctrl-C stops the script and records the run as Canceled.`
+
+  static examples = [
+    '<%= config.bin %> <%= command.id %> train.py',
+    '<%= config.bin %> <%= command.id %> -c local train.py --epochs 10 --lr 0.01',
+  ]
+
+  static strict = false
+
+  static args = {
+    script: Args.string({description: 'The script to run, relative to the current folder.', required: true}),
+  }
+
+  static flags = {
+    compute: Flags.string({char: 'c', description: 'Compute target to run on.', default: 'local'}),
+  }
+
+  async run(): Promise<void> {
+    const {mine, script, scriptArgs} = splitArgv(this.argv)
+    const {flags} = await this.parse(ExperimentSubmit, script === undefined ? mine : [...mine, '--', script])
+    const controller = new AbortController()
+    const stop = () => controller.abort()
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+    try {
+      const run = await submitExperiment({
+        cwd: process.cwd(),
+        script: script!,
+        args: scriptArgs,
+        compute: flags.compute,
+        env: process.env,
+        signal: controller.signal,
+        onOutput: (chunk, stream) => (stream === 'stdout' ? process.stdout : process.stderr).write(chunk),
+        onStart: (r, created) => this.logToStderr(`Run ${r.runId} started (snapshot ${shortId(r.snapshotId)}${created ? '' : ', unchanged'}).`),
+      })
+      const how = run.status === 'Completed' ? '' : ` (exit code ${run.exitCode}${run.error ? `; ${run.error}` : ''})`
+      this.logToStderr(`Run ${run.runId} ${run.status} in ${formatDuration(run.durationMs)}${how}.`)
+      process.exitCode = run.status === 'Canceled' ? 130 : run.exitCode
+    } finally {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+    }
+  }
+}
+
+/**
+ * Splits the command line at SCRIPT: ml's own flags come before it, and everything after it
+ * belongs to the script, even words that look like ml's flags.
+ */
+function splitArgv(argv: string[]): {mine: string[]; script?: string; scriptArgs: string[]} {
+  const mine: string[] = []
+  let i = 0
+  for (; i < argv.length; i++) {
+    const word = argv[i]
+    if (word === '--') {
+      i++
+      break
+    }
+    if (!word.startsWith('-') || word === '-') break
+    mine.push(word)
+    if ((word === '-c' || word === '--compute') && i + 1 < argv.length) mine.push(argv[++i])
+  }
+  return {mine, script: argv[i], scriptArgs: argv.slice(i + 1)}
+}

@@ -1,0 +1,33 @@
+import {Args, Flags} from '@oclif/core'
+import {initProject, TEMPLATES} from '../../core/project.js'
+import {MlCommand} from '../../render/ml-command.js'
+
+export default class ProjectInit extends MlCommand {
+  static summary = 'Create an ml project in a folder.'
+  static description = `Creates DIR if needed, copies the template's files, writes .gitignore (ignoring .ml/ and outputs/) and .amlignore, and creates the hidden history repo .ml/history.git with the branch AzureMLHistory/<project-id> and a first snapshot.
+If DIR is in no git repo yet, it is git-initialized (branch master) with a first commit of the template files; an existing repo is left as it is.`
+
+  static examples = [
+    '<%= config.bin %> <%= command.id %> my-project --template iris',
+    '<%= config.bin %> <%= command.id %> . --name churn-model',
+  ]
+
+  static args = {
+    dir: Args.string({description: 'Folder of the project (created if missing).', default: '.'}),
+  }
+
+  static flags = {
+    name: Flags.string({description: 'Project name, used in run ids (default: the folder name).'}),
+    template: Flags.string({description: 'Files to start with.', options: [...TEMPLATES], default: 'blank'}),
+  }
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(ProjectInit)
+    const {project, createdUserRepo} = await initProject({dir: args.dir, name: flags.name, template: flags.template})
+    this.log(`Created ml project "${project.config.name}" in ${project.dir}`)
+    this.log(`Project id:      ${project.config.id}`)
+    this.log(`History branch:  ${project.config.historyBranch}`)
+    if (createdUserRepo) this.log('Initialized a git repo (branch master) with a first commit of the project files.')
+    this.log(`Next: cd ${args.dir} && ml experiment submit <script>`)
+  }
+}

@@ -1,0 +1,58 @@
+import {Flags} from '@oclif/core'
+import {createInterface} from 'node:readline/promises'
+import {MlError} from '../../core/errors.js'
+import {applyRestore, planRestore, planUndo, type RestorePlan} from '../../core/restore.js'
+import {MlCommand} from '../../render/ml-command.js'
+
+export default class ProjectRestore extends MlCommand {
+  static summary = "Put the project folder back to a run's snapshot, or undo the last restore."
+  static description = `Writes the files of the run's snapshot with their modes and removes the files the snapshot does not have. .git/, .ml/, outputs/ and ignored files are never touched.
+Nothing is lost: before writing, the current folder (with any ignored file the restore would overwrite) is saved as a backup, and \`ml project restore --undo\` puts it back. Repeated --undo walks back through earlier restores.
+Asks for confirmation on a terminal; --yes skips the question, and without a terminal --yes is required.`
+
+  static examples = [
+    '<%= config.bin %> <%= command.id %> --run-id iris_1732240000000_3f2a',
+    '<%= config.bin %> <%= command.id %> --run-id iris_17322 --yes',
+    '<%= config.bin %> <%= command.id %> --undo',
+  ]
+
+  static flags = {
+    'run-id': Flags.string({description: 'Id of the run (or a unique prefix of it) whose snapshot to restore.', exactlyOne: ['run-id', 'undo']}),
+    undo: Flags.boolean({description: 'Put back what the folder held before the last restore.', exactlyOne: ['run-id', 'undo']}),
+    yes: Flags.boolean({char: 'y', description: 'Do not ask for confirmation.'}),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(ProjectRestore)
+    const plan = flags.undo ? await planUndo(process.cwd()) : await planRestore(process.cwd(), flags['run-id']!)
+    if (plan.changes.length > 0 && !flags.yes) await this.confirm(plan)
+    const result = await applyRestore(plan)
+    if (result.changes.length === 0) {
+      this.log(`The folder already matches ${plan.label}; nothing was changed.`)
+      return
+    }
+    this.log(`Restored ${plan.label}: ${describe(result.changes)}.`)
+    if (result.backupRef) this.log('Your previous files are kept; to get them back run `ml project restore --undo`.')
+  }
+
+  private async confirm(plan: RestorePlan): Promise<void> {
+    if (!process.stdin.isTTY) {
+      throw new MlError('CONFIRMATION_REQUIRED', 'Restoring changes files in the project folder and there is no terminal to confirm it; add --yes to go ahead.')
+    }
+    const rl = createInterface({input: process.stdin, output: process.stderr})
+    try {
+      const answer = await rl.question(`Restore ${plan.label} (${describe(plan.changes)})? Your current files are kept as a backup. [y/N] `)
+      if (!/^y(es)?$/i.test(answer.trim())) throw new MlError('ABORTED', 'Restore canceled; nothing was changed.')
+    } finally {
+      rl.close()
+    }
+  }
+}
+
+function describe(changes: {status: string}[]): string {
+  const count = (s: string) => changes.filter((c) => c.status === s).length
+  const written = count('added')
+  const removed = count('deleted')
+  const changed = changes.length - written - removed
+  return `${written} files written, ${changed} changed, ${removed} removed`
+}

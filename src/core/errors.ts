@@ -1,0 +1,33 @@
+/**
+ * The one error type of `ml`. `code` is stable and is what tests and scripts match on;
+ * `message` is a full sentence that names the problem and the fix.
+ */
+export type ErrorCode =
+  | 'PROJECT_EXISTS'
+  | 'NOT_A_PROJECT'
+  | 'PROJECT_CORRUPT'
+  | 'INVALID_ARGUMENT'
+  | 'SCRIPT_NOT_FOUND'
+  | 'SCRIPT_OUTSIDE_PROJECT'
+  | 'UNKNOWN_COMPUTE'
+  | 'UNKNOWN_TEMPLATE'
+  | 'RUN_NOT_FOUND'
+  | 'NOTHING_TO_UNDO'
+  | 'CONFIRMATION_REQUIRED'
+  | 'ABORTED'
+  | 'CONCURRENT_UPDATE'
+  | 'GIT_ERROR'
+
+export class MlError extends Error {
+  readonly code: ErrorCode
+
+  constructor(code: ErrorCode, message: string, options?: {cause?: unknown}) {
+    super(message, options)
+    this.name = 'MlError'
+    this.code = code
+  }
+}
+
+export function isMlError(error: unknown, code?: ErrorCode): error is MlError {
+  return error instanceof MlError && (code === undefined || error.code === code)
+}

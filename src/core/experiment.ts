@@ -1,0 +1,113 @@
+import {promises as fs} from 'node:fs'
+import {constants, hostname} from 'node:os'
+import path from 'node:path'
+import type {TreeFile} from '../git/shadow-repo.js'
+import {MlError} from './errors.js'
+import {changedFiles, execute, stampFiles, type OutputStream} from './executor.js'
+import {gitProperties} from './git-properties.js'
+import {findProject, ML_DIR, openHistory} from './project.js'
+import {LOG_FILE, newRunId, saveRun, type RunRecord} from './runs.js'
+import {takeSnapshot} from './snapshot.js'
+
+export const OUTPUTS_DIR = 'outputs'
+export const COMPUTE_TARGETS = ['local']
+
+export interface SubmitOptions {
+  /** The folder the user is in: the project is found from here, SCRIPT is relative to it. */
+  cwd: string
+  script: string
+  args: string[]
+  compute?: string
+  /** The environment the script inherits, before ML_* variables are added. */
+  env: NodeJS.ProcessEnv
+  signal?: AbortSignal
+  onOutput?: (chunk: Buffer, stream: OutputStream) => void
+  /** Called once the run is recorded and the script is about to start. */
+  onStart?: (run: RunRecord, snapshotCreated: boolean) => void
+}
+
+/**
+ * Submits a run: snapshots the project, records the run as Running with its git properties,
+ * runs the script with its output streamed and logged, and records how it ended together
+ * with the log and the files the script wrote to outputs/.
+ */
+export async function submitExperiment(options: SubmitOptions): Promise<RunRecord> {
+  const project = await findProject(options.cwd)
+  const compute = options.compute ?? 'local'
+  if (!COMPUTE_TARGETS.includes(compute)) {
+    throw new MlError('UNKNOWN_COMPUTE', `There is no compute target named "${compute}"; use one of: ${COMPUTE_TARGETS.join(', ')}.`)
+  }
+  const script = await resolveScript(project.dir, options.cwd, options.script)
+
+  const repo = await openHistory(project)
+  const runId = newRunId(project.config.name)
+  const snapshot = await takeSnapshot(project, repo, `Snapshot for run ${runId}`)
+  const properties = {...(await gitProperties(project.dir)), ContentSnapshotId: snapshot.commit}
+  const started = new Date()
+  const record: RunRecord = {
+    schema: 1,
+    runId,
+    projectId: project.config.id,
+    projectName: project.config.name,
+    script,
+    arguments: options.args,
+    compute,
+    status: 'Running',
+    startTimeUtc: started.toISOString(),
+    snapshotId: snapshot.commit,
+    host: hostname(),
+    outputs: [],
+    properties,
+  }
+  await saveRun(repo, record)
+  options.onStart?.(record, snapshot.created)
+
+  const outputsDir = path.join(project.dir, OUTPUTS_DIR)
+  await fs.mkdir(outputsDir, {recursive: true})
+  const before = await stampFiles(outputsDir)
+  const logFile = path.join(project.dir, ML_DIR, 'runs', runId, LOG_FILE)
+  const result = await execute({
+    cwd: project.dir,
+    script,
+    args: options.args,
+    env: {...options.env, ML_RUN_ID: runId, ML_PROJECT_DIR: project.dir, ML_OUTPUTS_DIR: outputsDir, PYTHONUNBUFFERED: '1'},
+    logFile,
+    signal: options.signal,
+    onOutput: options.onOutput,
+  })
+  const ended = new Date()
+  const outputs = changedFiles(before, await stampFiles(outputsDir))
+
+  record.status = result.canceled ? 'Canceled' : result.exitCode === 0 ? 'Completed' : 'Failed'
+  record.endTimeUtc = ended.toISOString()
+  record.durationMs = ended.getTime() - started.getTime()
+  record.exitCode = result.exitCode ?? (result.startError ? 127 : 128 + signalNumber(result.signal))
+  if (result.startError) record.error = result.startError
+  else if (result.signal) record.error = `The script was stopped by ${result.signal}.`
+  record.outputs = await Promise.all(outputs.map(async (p) => ({path: p, size: (await fs.stat(path.join(outputsDir, p))).size})))
+  const files: TreeFile[] = [
+    {path: LOG_FILE, file: logFile},
+    ...outputs.map((p) => ({path: `${OUTPUTS_DIR}/${p}`, file: path.join(outputsDir, p)})),
+  ]
+  await saveRun(repo, record, files)
+  await fs.rm(path.dirname(logFile), {recursive: true, force: true})
+  return record
+}
+
+/** SCRIPT as a path relative to the project root, checked to exist inside the project. */
+async function resolveScript(projectDir: string, cwd: string, script: string): Promise<string> {
+  const absolute = path.resolve(cwd, script)
+  const rel = path.relative(projectDir, absolute)
+  if (rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new MlError('SCRIPT_OUTSIDE_PROJECT', `The script ${script} is outside the project folder ${projectDir}; move it into the project so that it is part of the run's snapshot.`)
+  }
+  const stat = await fs.stat(absolute).catch(() => null)
+  if (!stat?.isFile()) {
+    throw new MlError('SCRIPT_NOT_FOUND', `The script ${script} does not exist in ${cwd}; check the path or create the script first.`)
+  }
+  return rel.split(path.sep).join('/')
+}
+
+function signalNumber(signal: NodeJS.Signals | null): number {
+  return signal ? constants.signals[signal] ?? 1 : 1
+}

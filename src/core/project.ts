@@ -1,0 +1,198 @@
+import {randomUUID} from 'node:crypto'
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {ShadowRepo} from '../git/shadow-repo.js'
+import {findUserRepo, initUserRepo} from '../git/user-repo.js'
+import {MlError} from './errors.js'
+import {BUILTIN_EXCLUDES, GITIGNORE_LINES, readAmlignore} from './ignore-rules.js'
+
+/** The contents of `.ml/project.json`. */
+export interface ProjectConfig {
+  schema: 1
+  id: string
+  name: string
+  historyBranch: string
+  createdAt: string
+}
+
+/** An opened project: its folder and configuration. */
+export interface Project {
+  dir: string
+  config: ProjectConfig
+}
+
+export const ML_DIR = '.ml'
+export const TEMPLATES_DIR = fileURLToPath(new URL('../../../templates/', import.meta.url))
+export const TEMPLATES = ['blank', 'iris'] as const
+
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
+export function configPath(dir: string): string {
+  return path.join(dir, ML_DIR, 'project.json')
+}
+
+export function historyDir(project: Project): string {
+  return path.join(project.dir, ML_DIR, 'history.git')
+}
+
+/** Finds the project holding `startDir` (itself or a parent). */
+export async function findProject(startDir: string): Promise<Project> {
+  const found = await findProjectDir(path.resolve(startDir))
+  if (!found) {
+    throw new MlError('NOT_A_PROJECT', `No ml project found in ${path.resolve(startDir)} or any parent folder; run \`ml project init\` first or cd into a project.`)
+  }
+  return openProject(found)
+}
+
+async function findProjectDir(dir: string): Promise<string | null> {
+  for (let current = dir; ; current = path.dirname(current)) {
+    if (await exists(configPath(current))) return current
+    if (path.dirname(current) === current) return null
+  }
+}
+
+export async function openProject(dir: string): Promise<Project> {
+  let config: ProjectConfig
+  try {
+    config = JSON.parse(await fs.readFile(configPath(dir), 'utf8')) as ProjectConfig
+  } catch (error) {
+    throw new MlError('PROJECT_CORRUPT', `${configPath(dir)} cannot be read (${(error as Error).message}); fix or restore that file.`, {cause: error})
+  }
+  if (config.schema !== 1 || !config.id || !config.historyBranch) {
+    throw new MlError('PROJECT_CORRUPT', `${configPath(dir)} is not an ml project file of a version this ml understands; upgrade ml or restore that file.`)
+  }
+  return {dir, config}
+}
+
+/** Opens the project's history repo with the project's ignore rules in force. */
+export async function openHistory(project: Project): Promise<ShadowRepo> {
+  const repo = await ShadowRepo.open(historyDir(project), project.dir)
+  repo.addIgnoreRules(await readAmlignore(project.dir))
+  return repo
+}
+
+export interface InitOptions {
+  dir: string
+  name?: string
+  template?: string
+}
+
+export interface InitResult {
+  project: Project
+  /** True when init created the user's git repo (and its first commit). */
+  createdUserRepo: boolean
+  snapshotId: string
+}
+
+/**
+ * Creates a project in `dir`: template files, .gitignore and .amlignore, the user's git repo
+ * if `dir` is in none, and the shadow history repo with a first snapshot. project.json is
+ * written last, so a failed init never leaves something that looks like a project.
+ */
+export async function initProject(options: InitOptions): Promise<InitResult> {
+  const dir = path.resolve(options.dir)
+  const template = options.template ?? 'blank'
+  if (!(TEMPLATES as readonly string[]).includes(template)) {
+    throw new MlError('UNKNOWN_TEMPLATE', `There is no template named "${template}"; use one of: ${TEMPLATES.join(', ')}.`)
+  }
+  const name = options.name ?? sanitizeName(path.basename(dir))
+  if (!NAME_PATTERN.test(name)) {
+    throw new MlError('INVALID_ARGUMENT', `The project name "${name}" is not valid; use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.`)
+  }
+  const existing = await findProjectDir(dir)
+  if (existing) {
+    const where = existing === dir ? `${dir} is already an ml project` : `${dir} is inside the ml project ${existing}`
+    throw new MlError('PROJECT_EXISTS', `${where}; use it as it is, or choose another folder.`)
+  }
+  if (await exists(dir) && !(await fs.stat(dir)).isDirectory()) {
+    throw new MlError('INVALID_ARGUMENT', `${dir} exists and is not a folder; choose another path.`)
+  }
+
+  await fs.mkdir(dir, {recursive: true})
+  const written = await copyTemplate(path.join(TEMPLATES_DIR, template), dir)
+  written.push(...await writeIgnoreFiles(dir))
+
+  const config: ProjectConfig = {
+    schema: 1,
+    id: randomUUID(),
+    name,
+    historyBranch: '',
+    createdAt: new Date().toISOString(),
+  }
+  config.historyBranch = `AzureMLHistory/${config.id}`
+  const project: Project = {dir, config}
+  const mlDir = path.join(dir, ML_DIR)
+  try {
+    const repo = await ShadowRepo.create(historyDir(project), dir, config.historyBranch, BUILTIN_EXCLUDES)
+    repo.addIgnoreRules(await readAmlignore(dir))
+    const createdUserRepo = (await findUserRepo(dir)) === null
+    if (createdUserRepo) await initUserRepo(dir, written.sort(), `Create ml project ${name}`)
+    const tree = await repo.stageFolder()
+    const snapshotId = await repo.commit(tree, [], `Initial snapshot of project ${name}`)
+    await repo.updateRef(`refs/heads/${config.historyBranch}`, snapshotId, null, 'ml project init')
+    await fs.writeFile(configPath(dir), `${JSON.stringify(config, null, 2)}\n`)
+    return {project, createdUserRepo, snapshotId}
+  } catch (error) {
+    await fs.rm(mlDir, {recursive: true, force: true})
+    throw error
+  }
+}
+
+/** Copies a template's files into `dir`, never over a file the user already has. */
+async function copyTemplate(from: string, dir: string): Promise<string[]> {
+  const written: string[] = []
+  const entries = await fs.readdir(from, {recursive: true, withFileTypes: true})
+  for (const entry of entries) {
+    if (!entry.isFile()) continue
+    const source = path.join(entry.parentPath, entry.name)
+    const rel = path.relative(from, source).split(path.sep).join('/')
+    const target = path.join(dir, rel)
+    if (await exists(target)) continue
+    await fs.mkdir(path.dirname(target), {recursive: true})
+    await fs.copyFile(source, target)
+    written.push(rel)
+  }
+  return written
+}
+
+/** Makes .gitignore ignore ml's folder and outputs, and writes a starter .amlignore. */
+async function writeIgnoreFiles(dir: string): Promise<string[]> {
+  const written: string[] = []
+  const gitignore = path.join(dir, '.gitignore')
+  const current = await fs.readFile(gitignore, 'utf8').catch(() => null)
+  const have = new Set((current ?? '').split(/\r?\n/).map((l) => l.trim()))
+  const missing = GITIGNORE_LINES.filter((l) => !have.has(l))
+  if (missing.length > 0) {
+    const prefix = current === null ? '' : current.endsWith('\n') || current === '' ? current : `${current}\n`
+    await fs.writeFile(gitignore, `${prefix}# ml: history and run outputs\n${missing.join('\n')}\n`)
+    written.push('.gitignore')
+  }
+  const amlignore = path.join(dir, '.amlignore')
+  if (!(await exists(amlignore))) {
+    await fs.writeFile(amlignore, AMLIGNORE_STARTER)
+    written.push('.amlignore')
+  }
+  return written
+}
+
+const AMLIGNORE_STARTER = `# Files that ml leaves out of run snapshots (gitignore syntax; .gitignore rules apply too).
+__pycache__/
+*.pyc
+.ipynb_checkpoints/
+.venv/
+`
+
+function sanitizeName(base: string): string {
+  const cleaned = base.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64)
+  return cleaned || 'project'
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.lstat(p)
+    return true
+  } catch {
+    return false
+  }
+}

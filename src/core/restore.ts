@@ -1,0 +1,96 @@
+import {randomBytes} from 'node:crypto'
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import type {ShadowRepo, TreeChange} from '../git/shadow-repo.js'
+import {MlError} from './errors.js'
+import {findProject, openHistory, type Project} from './project.js'
+import {getRun, resolveRunId} from './runs.js'
+
+export const BACKUPS_PREFIX = 'refs/ml/backups/'
+const RESTORED_TRAILER = 'ml-restored-tree: '
+
+/** What a restore would do; computed before anything is written, so it can be confirmed. */
+export interface RestorePlan {
+  project: Project
+  repo: ShadowRepo
+  /** What the folder is put back to: `run <id>` or `backup <ref>`. */
+  label: string
+  targetCommit: string
+  targetTree: string
+  changes: TreeChange[]
+  /** For an undo: the backup that is used up. */
+  backupRef?: string
+  /** For an undo: the tree the undone restore wrote; no new backup is needed when the folder still has it. */
+  restoredTree?: string
+}
+
+export interface RestoreResult {
+  /** The pre-restore snapshot, or none when nothing had to be kept. */
+  backupRef?: string
+  changes: TreeChange[]
+}
+
+/** Plans putting the folder back to the snapshot of a run (a unique prefix of its id is enough). */
+export async function planRestore(cwd: string, runIdOrPrefix: string): Promise<RestorePlan> {
+  const project = await findProject(cwd)
+  const repo = await openHistory(project)
+  const runId = await resolveRunId(repo, runIdOrPrefix)
+  const run = await getRun(repo, runId)
+  const targetTree = await repo.treeOf(run.snapshotId).catch(() => {
+    throw new MlError('PROJECT_CORRUPT', `The snapshot ${run.snapshotId} of run ${runId} is missing from the history; pull the history again (\`ml history pull\`).`)
+  })
+  return plan(project, repo, `run ${runId}`, run.snapshotId, targetTree)
+}
+
+/** Plans undoing the latest restore: back to the newest pre-restore snapshot. */
+export async function planUndo(cwd: string): Promise<RestorePlan> {
+  const project = await findProject(cwd)
+  const repo = await openHistory(project)
+  const backupRef = (await repo.listRefs(BACKUPS_PREFIX)).at(-1)
+  if (!backupRef) throw new MlError('NOTHING_TO_UNDO', 'There is no restore to undo; `ml project restore --undo` goes back to what the folder held before a restore.')
+  const commit = (await repo.resolveRef(backupRef))!
+  const message = await repo.commitMessage(commit)
+  const restoredTree = message.split('\n').find((l) => l.startsWith(RESTORED_TRAILER))?.slice(RESTORED_TRAILER.length).trim()
+  const result = await plan(project, repo, `backup ${backupRef.slice(BACKUPS_PREFIX.length)}`, commit, await repo.treeOf(commit))
+  return {...result, backupRef, restoredTree}
+}
+
+async function plan(project: Project, repo: ShadowRepo, label: string, targetCommit: string, targetTree: string): Promise<RestorePlan> {
+  const current = await repo.stageFolder()
+  const changes = await repo.diffTrees(current, targetTree)
+  return {project, repo, label, targetCommit, targetTree, changes}
+}
+
+/**
+ * Carries out a plan. The folder is snapshotted again first (it may have changed since the
+ * plan), including any ignored file the restore would overwrite, and kept as a backup ref,
+ * so that nothing the folder held is ever lost.
+ */
+export async function applyRestore(plan: RestorePlan): Promise<RestoreResult> {
+  const {project, repo} = plan
+  let current = await repo.stageFolder()
+  const changes = await repo.diffTrees(current, plan.targetTree)
+  const inTheWay = await existingPaths(project.dir, changes.filter((c) => c.status === 'added').map((c) => c.path))
+  if (inTheWay.length > 0) current = await repo.stagePaths(inTheWay)
+
+  let backupRef: string | undefined
+  const alreadyKept = current === plan.targetTree || current === plan.restoredTree
+  if (changes.length > 0 && !alreadyKept) {
+    const commit = await repo.commit(current, [], `Before restoring ${plan.label}\n\n${RESTORED_TRAILER}${plan.targetTree}\n`)
+    backupRef = `${BACKUPS_PREFIX}${Date.now()}-${randomBytes(2).toString('hex')}`
+    await repo.updateRef(backupRef, commit, null, `backup before restoring ${plan.label}`)
+  }
+  if (changes.length > 0) await repo.checkoutTree(plan.targetTree, current)
+  if (plan.backupRef) await repo.deleteRef(plan.backupRef)
+  return {backupRef, changes}
+}
+
+/** The paths of `paths` that exist in the folder (ignored files a restore would overwrite). */
+async function existingPaths(dir: string, paths: string[]): Promise<string[]> {
+  const found: string[] = []
+  for (const p of paths) {
+    const stat = await fs.lstat(path.join(dir, p)).catch(() => null)
+    if (stat && !stat.isDirectory()) found.push(p)
+  }
+  return found
+}

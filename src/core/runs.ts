@@ -1,0 +1,95 @@
+import {randomBytes} from 'node:crypto'
+import type {ShadowRepo, TreeFile} from '../git/shadow-repo.js'
+import {MlError} from './errors.js'
+
+export type RunStatus = 'Running' | 'Completed' | 'Failed' | 'Canceled'
+
+/** One captured output file of a run; its bytes are in the run's tree under `outputs/`. */
+export interface RunOutput {
+  path: string
+  size: number
+}
+
+/** The record of one run, stored as run.json in the run's commits. */
+export interface RunRecord {
+  schema: 1
+  runId: string
+  projectId: string
+  projectName: string
+  script: string
+  arguments: string[]
+  compute: string
+  status: RunStatus
+  startTimeUtc: string
+  endTimeUtc?: string
+  durationMs?: number
+  exitCode?: number
+  error?: string
+  snapshotId: string
+  host: string
+  outputs: RunOutput[]
+  properties: Record<string, string>
+}
+
+export const RUNS_PREFIX = 'refs/ml/runs/'
+export const RUN_FILE = 'run.json'
+export const LOG_FILE = 'output.log'
+
+export function runRef(runId: string): string {
+  return `${RUNS_PREFIX}${runId}`
+}
+
+/** `<project-name>_<epoch-ms>_<4 hex>`: sortable by time and unique across machines. */
+export function newRunId(projectName: string, now = Date.now()): string {
+  return `${projectName}_${now}_${randomBytes(2).toString('hex')}`
+}
+
+/**
+ * Saves a new state of a run as a commit on its ref (the previous state is its parent), with
+ * run.json and any `files` (the log, captured outputs) in its tree.
+ */
+export async function saveRun(repo: ShadowRepo, record: RunRecord, files: TreeFile[] = []): Promise<string> {
+  const ref = runRef(record.runId)
+  const previous = await repo.resolveRef(ref)
+  const tree = await repo.writeTree([{path: RUN_FILE, data: `${JSON.stringify(record, null, 2)}\n`}, ...files])
+  const commit = await repo.commit(tree, previous ? [previous] : [], `${record.status}: ${record.runId}`)
+  await repo.updateRef(ref, commit, previous, `run ${record.status}`)
+  return commit
+}
+
+export async function getRun(repo: ShadowRepo, runId: string): Promise<RunRecord> {
+  const commit = await repo.resolveRef(runRef(runId))
+  const data = commit ? await repo.readFile(commit, RUN_FILE) : null
+  if (!data) throw new MlError('RUN_NOT_FOUND', `There is no run with id ${runId}; list runs with \`ml history list\`.`)
+  return JSON.parse(data.toString('utf8')) as RunRecord
+}
+
+/** The run's log, or null when it has none yet. */
+export async function getRunLog(repo: ShadowRepo, runId: string): Promise<Buffer | null> {
+  const commit = await repo.resolveRef(runRef(runId))
+  return commit ? repo.readFile(commit, LOG_FILE) : null
+}
+
+export async function listRunIds(repo: ShadowRepo): Promise<string[]> {
+  return (await repo.listRefs(RUNS_PREFIX)).map((ref) => ref.slice(RUNS_PREFIX.length))
+}
+
+/** All runs, newest first. */
+export async function listRuns(repo: ShadowRepo, options: {last?: number} = {}): Promise<RunRecord[]> {
+  const runs = await Promise.all((await listRunIds(repo)).map((id) => getRun(repo, id)))
+  runs.sort((a, b) => b.startTimeUtc.localeCompare(a.startTimeUtc) || b.runId.localeCompare(a.runId))
+  return options.last === undefined ? runs : runs.slice(0, options.last)
+}
+
+/** The full id of the one run whose id is `idOrPrefix` or starts with it. */
+export async function resolveRunId(repo: ShadowRepo, idOrPrefix: string): Promise<string> {
+  const ids = await listRunIds(repo)
+  if (ids.includes(idOrPrefix)) return idOrPrefix
+  const matches = idOrPrefix ? ids.filter((id) => id.startsWith(idOrPrefix)) : []
+  if (matches.length === 1) return matches[0]
+  if (matches.length === 0) {
+    throw new MlError('RUN_NOT_FOUND', `No run id starts with "${idOrPrefix}"; list runs with \`ml history list\`.`)
+  }
+  const shown = matches.slice(0, 5).join(', ')
+  throw new MlError('RUN_NOT_FOUND', `"${idOrPrefix}" matches ${matches.length} runs (${shown}${matches.length > 5 ? ', ...' : ''}); give more of the run id.`)
+}

@@ -1,0 +1,35 @@
+import type {ShadowRepo} from '../git/shadow-repo.js'
+import {isMlError} from './errors.js'
+import type {Project} from './project.js'
+
+/** A snapshot: the commit on the history branch whose tree is the project folder. */
+export interface Snapshot {
+  commit: string
+  tree: string
+  /** False when the folder matched the branch tip and the tip was reused. */
+  created: boolean
+}
+
+export function historyRef(project: Project): string {
+  return `refs/heads/${project.config.historyBranch}`
+}
+
+/**
+ * Snapshots the folder onto the history branch: a new commit only when the tree differs from
+ * the tip. The branch is moved with compare-and-swap, so concurrent snapshots stay linear.
+ */
+export async function takeSnapshot(project: Project, repo: ShadowRepo, message: string): Promise<Snapshot> {
+  const ref = historyRef(project)
+  for (let attempt = 0; ; attempt++) {
+    const tree = await repo.stageFolder()
+    const tip = await repo.resolveRef(ref)
+    if (tip && (await repo.treeOf(tip)) === tree) return {commit: tip, tree, created: false}
+    const commit = await repo.commit(tree, tip ? [tip] : [], message)
+    try {
+      await repo.updateRef(ref, commit, tip, message)
+      return {commit, tree, created: true}
+    } catch (error) {
+      if (!isMlError(error, 'CONCURRENT_UPDATE') || attempt >= 10) throw error
+    }
+  }
+}

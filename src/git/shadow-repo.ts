@@ -1,0 +1,260 @@
+import {createHash} from 'node:crypto'
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import type NodeGitModule from 'nodegit'
+import {MlError} from '../core/errors.js'
+import {loadNodegit, signatureFor, type NodeGit} from './nodegit.js'
+
+/** A file to put into a tree: its bytes, or a file on disk to read them from. */
+export interface TreeFile {
+  path: string
+  data?: Buffer | string
+  file?: string
+  executable?: boolean
+}
+
+export interface TreeChange {
+  status: 'added' | 'deleted' | 'modified' | 'typechange' | 'renamed' | 'other'
+  path: string
+}
+
+const FINGERPRINT_FILE = 'ml-ignore-fingerprint'
+
+/**
+ * The hidden history repository: a bare repo whose work tree is set to the project folder
+ * only while ml uses it, so it never appears as a git repo to the user's tools. Its index is
+ * the stat cache that makes a snapshot of an unchanged folder cheap.
+ */
+export class ShadowRepo {
+  private rules = ''
+
+  private constructor(
+    private readonly Git: NodeGit,
+    readonly repo: NodeGitModule.Repository,
+    readonly gitdir: string,
+  ) {}
+
+  /** Creates the bare repo, with `excludes` as its info/exclude and HEAD on `branch`. */
+  static async create(gitdir: string, workdir: string, branch: string, excludes: string): Promise<ShadowRepo> {
+    const Git = await loadNodegit()
+    const repo = await Git.Repository.init(gitdir, 1)
+    await fs.mkdir(path.join(gitdir, 'info'), {recursive: true})
+    await fs.writeFile(path.join(gitdir, 'info', 'exclude'), excludes)
+    const config = await repo.config()
+    await config.setString('core.filemode', 'true')
+    await config.setString('core.symlinks', 'true')
+    await config.setString('core.logallrefupdates', 'true')
+    await config.setString('gc.auto', '0')
+    await repo.setHead(`refs/heads/${branch}`)
+    repo.setWorkdir(workdir, 0)
+    return new ShadowRepo(Git, repo, gitdir)
+  }
+
+  static async open(gitdir: string, workdir: string): Promise<ShadowRepo> {
+    const Git = await loadNodegit()
+    let repo: NodeGitModule.Repository
+    try {
+      repo = await Git.Repository.openBare(gitdir)
+    } catch (error) {
+      throw new MlError('PROJECT_CORRUPT', `The history repository ${gitdir} cannot be opened (${messageOf(error)}); restore the .ml folder from a backup or clone the project again.`, {cause: error})
+    }
+    repo.setWorkdir(workdir, 0)
+    return new ShadowRepo(Git, repo, gitdir)
+  }
+
+  /** Adds gitignore-syntax rules (relative to the folder root) for this process only. */
+  addIgnoreRules(rules: string): void {
+    if (!rules.trim()) return
+    this.Git.Ignore.addRule(this.repo, rules)
+    this.rules += `${rules}\n`
+  }
+
+  /**
+   * Brings the index up to date with the folder, as `git add -A` does, and returns the tree id.
+   * When the in-memory ignore rules or any .gitignore changed since the last time, the index
+   * is rebuilt from scratch, because files already in an index stay there even when a new
+   * rule ignores them.
+   */
+  async stageFolder(): Promise<string> {
+    const index = await this.repo.refreshIndex()
+    const wasEmpty = index.entryCount() === 0
+    await index.addAll(undefined, this.Git.Index.ADD_OPTION.ADD_DEFAULT)
+    const fingerprintPath = path.join(this.gitdir, FINGERPRINT_FILE)
+    const fingerprint = ignoreFingerprint(index, this.rules)
+    const previous = await fs.readFile(fingerprintPath, 'utf8').catch(() => '')
+    if (previous !== fingerprint && !wasEmpty) {
+      index.clear()
+      await index.addAll(undefined, this.Git.Index.ADD_OPTION.ADD_DEFAULT)
+    }
+    const tree = await index.writeTree()
+    await index.write()
+    if (previous !== fingerprint) await fs.writeFile(fingerprintPath, fingerprint)
+    return tree.tostrS()
+  }
+
+  /** Adds these paths to the index whatever the ignore rules say, and returns the new tree id. */
+  async stagePaths(paths: string[]): Promise<string> {
+    const index = await this.repo.refreshIndex()
+    for (const p of paths) await index.addByPath(p)
+    const tree = await index.writeTree()
+    await index.write()
+    return tree.tostrS()
+  }
+
+  async resolveRef(name: string): Promise<string | null> {
+    try {
+      return (await this.Git.Reference.nameToId(this.repo, name)).tostrS()
+    } catch {
+      return null
+    }
+  }
+
+  async treeOf(commit: string): Promise<string> {
+    return (await this.repo.getCommit(commit)).treeId().tostrS()
+  }
+
+  async commitMessage(commit: string): Promise<string> {
+    return (await this.repo.getCommit(commit)).message()
+  }
+
+  /** Writes a commit object without moving any ref. */
+  async commit(tree: string, parents: string[], message: string): Promise<string> {
+    const sig = await signatureFor(this.repo)
+    const oid = await this.repo.createCommit(null as unknown as string, sig, sig, message, tree, parents)
+    return oid.tostrS()
+  }
+
+  /**
+   * Points `name` at `target` only if it still points at `expected` (null: must not exist),
+   * so that two processes never overwrite each other's update.
+   */
+  async updateRef(name: string, target: string, expected: string | null, log: string): Promise<void> {
+    const oid = this.Git.Oid.fromString(target)
+    try {
+      if (expected === null) await this.Git.Reference.create(this.repo, name, oid, 0, log)
+      else await this.Git.Reference.createMatching(this.repo, name, oid, 1, this.Git.Oid.fromString(expected), log)
+    } catch (error) {
+      throw new MlError('CONCURRENT_UPDATE', `The reference ${name} was changed by another ml process; try again.`, {cause: error})
+    }
+  }
+
+  async deleteRef(name: string): Promise<void> {
+    this.Git.Reference.remove(this.repo, name)
+  }
+
+  async listRefs(prefix: string): Promise<string[]> {
+    const names = await this.repo.getReferenceNames(this.Git.Reference.TYPE.ALL)
+    return names.filter((n: string) => n.startsWith(prefix)).sort()
+  }
+
+  /** The bytes of `file` in the tree of `commit`, or null when there is no such file. */
+  async readFile(commit: string, file: string): Promise<Buffer | null> {
+    try {
+      const entry = await (await this.repo.getCommit(commit)).getEntry(file)
+      if (!entry.isBlob()) return null
+      return (await entry.getBlob()).content()
+    } catch {
+      return null
+    }
+  }
+
+  /** The paths of all files under `dir` in the tree of `commit`. */
+  async listFiles(commit: string, dir: string): Promise<string[]> {
+    let tree: NodeGitModule.Tree
+    try {
+      const entry = await (await this.repo.getCommit(commit)).getEntry(dir)
+      if (!entry.isTree()) return []
+      tree = await entry.getTree()
+    } catch {
+      return []
+    }
+    const files: string[] = []
+    await walkTree(tree, dir, files)
+    return files
+  }
+
+  /** Writes blobs and nested trees for `files` and returns the root tree id. */
+  async writeTree(files: TreeFile[]): Promise<string> {
+    const root: TreeNode = new Map()
+    for (const file of files) {
+      const parts = file.path.split('/')
+      let node = root
+      for (const dir of parts.slice(0, -1)) {
+        let child = node.get(dir)
+        if (!(child instanceof Map)) {
+          child = new Map()
+          node.set(dir, child)
+        }
+        node = child
+      }
+      node.set(parts.at(-1)!, file)
+    }
+    return (await this.writeNode(root)).tostrS()
+  }
+
+  private async writeNode(node: TreeNode): Promise<NodeGitModule.Oid> {
+    const {Git, repo} = this
+    const builder = await Git.Treebuilder.create(repo, null as unknown as NodeGitModule.Tree)
+    for (const [name, child] of node) {
+      if (child instanceof Map) {
+        await builder.insert(name, await this.writeNode(child), Git.TreeEntry.FILEMODE.TREE)
+      } else {
+        const oid = child.file === undefined
+          ? await Git.Blob.createFromBuffer(repo, Buffer.from(child.data ?? ''), Buffer.byteLength(child.data ?? ''))
+          : await Git.Blob.createFromDisk(repo, child.file)
+        await builder.insert(name, oid, child.executable ? Git.TreeEntry.FILEMODE.EXECUTABLE : Git.TreeEntry.FILEMODE.BLOB)
+      }
+    }
+    return builder.write()
+  }
+
+  /** What differs between two trees, path by path. */
+  async diffTrees(from: string, to: string): Promise<TreeChange[]> {
+    const {Git, repo} = this
+    const [a, b] = await Promise.all([repo.getTree(from), repo.getTree(to)])
+    const diff = await Git.Diff.treeToTree(repo, a, b, {flags: Git.Diff.OPTION.INCLUDE_TYPECHANGE} as NodeGitModule.DiffOptions)
+    const changes: TreeChange[] = []
+    for (let i = 0; i < diff.numDeltas(); i++) {
+      const delta = diff.getDelta(i)
+      const status = STATUS_NAMES[delta.status()] ?? 'other'
+      changes.push({status, path: (status === 'deleted' ? delta.oldFile() : delta.newFile()).path()})
+    }
+    return changes
+  }
+
+  /**
+   * Makes the folder match `tree`: writes its files with their modes and removes the files of
+   * `baseline` (the tree of what the folder holds now) that `tree` does not have. Ignored
+   * files that neither tree holds are left alone.
+   */
+  async checkoutTree(tree: string, baseline: string): Promise<void> {
+    const {Git, repo} = this
+    const [target, base] = await Promise.all([repo.getTree(tree), repo.getTree(baseline)])
+    const strategy = Git.Checkout.STRATEGY.FORCE | Git.Checkout.STRATEGY.REMOVE_UNTRACKED
+    await Git.Checkout.tree(repo, target, {checkoutStrategy: strategy, baseline: base} as NodeGitModule.CheckoutOptions)
+  }
+}
+
+type TreeNode = Map<string, TreeNode | TreeFile>
+
+const STATUS_NAMES: Record<number, TreeChange['status']> = {1: 'added', 2: 'deleted', 3: 'modified', 4: 'renamed', 8: 'typechange'}
+
+async function walkTree(tree: NodeGitModule.Tree, prefix: string, out: string[]): Promise<void> {
+  for (const entry of tree.entries()) {
+    const p = `${prefix}/${entry.name()}`
+    if (entry.isTree()) await walkTree(await entry.getTree(), p, out)
+    else out.push(p)
+  }
+}
+
+function ignoreFingerprint(index: NodeGitModule.Index, rules: string): string {
+  const hash = createHash('sha1').update(rules)
+  for (const entry of index.entries()) {
+    if (entry.path === '.gitignore' || entry.path.endsWith('/.gitignore')) hash.update(`\0${entry.path}\0${entry.id.tostrS()}`)
+  }
+  return hash.digest('hex')
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
