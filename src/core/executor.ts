@@ -13,7 +13,7 @@ export interface ExecuteOptions {
   env: NodeJS.ProcessEnv
   /** Where the combined output is saved as it comes. */
   logFile: string
-  /** Aborting stops the script (SIGINT, then SIGKILL after `killAfterMs`). */
+  /** Aborting stops the script (SIGTERM after half a second, SIGKILL after `killAfterMs`). */
   signal?: AbortSignal
   killAfterMs?: number
   onOutput?: (chunk: Buffer, stream: OutputStream) => void
@@ -56,11 +56,13 @@ export async function execute(options: ExecuteOptions): Promise<ExecuteResult> {
     }
     child.stdout.on('data', forward('stdout'))
     child.stderr.on('data', forward('stderr'))
-    let killTimer: NodeJS.Timeout | undefined
+    // A Ctrl-C on a terminal reaches the script too; so it gets a moment to stop on its own
+    // before SIGTERM, then SIGKILL after `killAfterMs`.
+    const timers: NodeJS.Timeout[] = []
     const onAbort = () => {
       canceled = true
-      child.kill('SIGINT')
-      killTimer = setTimeout(() => child.kill('SIGKILL'), options.killAfterMs ?? 5000)
+      timers.push(setTimeout(() => child.kill('SIGTERM'), 500))
+      timers.push(setTimeout(() => child.kill('SIGKILL'), options.killAfterMs ?? 5000))
     }
     if (options.signal?.aborted) onAbort()
     else options.signal?.addEventListener('abort', onAbort, {once: true})
@@ -68,8 +70,16 @@ export async function execute(options: ExecuteOptions): Promise<ExecuteResult> {
       startError = `${command} could not be started: ${error.message}`
       log.write(`${startError}\n`)
     })
+    // A process the script left behind may hold its output open: once the script itself has
+    // exited, wait a moment for the rest of its output, then stop listening.
+    child.on('exit', () => {
+      timers.push(setTimeout(() => {
+        child.stdout.destroy()
+        child.stderr.destroy()
+      }, 1000))
+    })
     child.on('close', (exitCode, signal) => {
-      clearTimeout(killTimer)
+      for (const timer of timers) clearTimeout(timer)
       options.signal?.removeEventListener('abort', onAbort)
       resolve({exitCode, signal, canceled, startError})
     })

@@ -1,4 +1,5 @@
 import {Args, Flags} from '@oclif/core'
+import {splitSubmitArgv} from '../../cli/submit-argv.js'
 import {submitExperiment} from '../../core/experiment.js'
 import {MlCommand} from '../../render/ml-command.js'
 import {formatDuration, shortId} from '../../render/output.js'
@@ -24,7 +25,7 @@ export default class ExperimentSubmit extends MlCommand {
   }
 
   async run(): Promise<void> {
-    const {mine, script, scriptArgs} = splitArgv(this.argv)
+    const {mine, script, scriptArgs} = splitSubmitArgv(this.argv)
     const {flags} = await this.parse(ExperimentSubmit, script === undefined ? mine : [...mine, '--', script])
     const controller = new AbortController()
     const stop = () => controller.abort()
@@ -49,24 +50,4 @@ export default class ExperimentSubmit extends MlCommand {
       process.off('SIGTERM', stop)
     }
   }
-}
-
-/**
- * Splits the command line at SCRIPT: ml's own flags come before it, and everything after it
- * belongs to the script, even words that look like ml's flags.
- */
-function splitArgv(argv: string[]): {mine: string[]; script?: string; scriptArgs: string[]} {
-  const mine: string[] = []
-  let i = 0
-  for (; i < argv.length; i++) {
-    const word = argv[i]
-    if (word === '--') {
-      i++
-      break
-    }
-    if (!word.startsWith('-') || word === '-') break
-    mine.push(word)
-    if ((word === '-c' || word === '--compute') && i + 1 < argv.length) mine.push(argv[++i])
-  }
-  return {mine, script: argv[i], scriptArgs: argv.slice(i + 1)}
 }

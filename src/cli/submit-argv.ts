@@ -1,0 +1,32 @@
+/**
+ * Splits the words after `ml experiment submit` at SCRIPT: ml's own flags come before it, and
+ * everything after it belongs to the script, even words that look like ml's flags.
+ */
+export function splitSubmitArgv(argv: string[]): {mine: string[]; script?: string; scriptArgs: string[]} {
+  const mine: string[] = []
+  let i = 0
+  for (; i < argv.length; i++) {
+    const word = argv[i]
+    if (word === '--') {
+      i++
+      break
+    }
+    if (!word.startsWith('-') || word === '-') break
+    mine.push(word)
+    if ((word === '-c' || word === '--compute') && i + 1 < argv.length) mine.push(argv[++i])
+  }
+  return {mine, script: argv[i], scriptArgs: argv.slice(i + 1)}
+}
+
+/**
+ * oclif answers `--help` and `--version` wherever they stand before a `--`, so a script could
+ * never receive them. For `experiment submit`, a `--` is put in front of SCRIPT, which oclif
+ * leaves alone and splitSubmitArgv understands.
+ */
+export function protectScriptArgs(argv: string[]): string[] {
+  const at = argv[0] === 'experiment' && argv[1] === 'submit' ? 2 : argv[0] === 'experiment:submit' ? 1 : -1
+  if (at < 0) return argv
+  const {mine, script, scriptArgs} = splitSubmitArgv(argv.slice(at))
+  if (script === undefined) return argv
+  return [...argv.slice(0, at), ...mine, '--', script, ...scriptArgs]
+}

@@ -1,0 +1,105 @@
+import {execFileSync, spawn, spawnSync} from 'node:child_process'
+import {mkdtempSync, promises as fs, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+/**
+ * Test isolation: a HOME of our own (git identity set, nothing from the machine's global git
+ * config) before anything loads nodegit, which reads the global config once.
+ */
+const home = mkdtempSync(path.join(tmpdir(), 'ml-test-home-'))
+writeFileSync(path.join(home, '.gitconfig'), '[user]\n\tname = ML Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n')
+process.env.HOME = home
+process.env.GIT_CONFIG_NOSYSTEM = '1'
+process.env.XDG_CONFIG_HOME = path.join(home, '.config')
+process.on('exit', () => rmSync(home, {recursive: true, force: true}))
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+export const BIN = path.join(ROOT, 'bin', 'run.js')
+
+const made: string[] = []
+
+/** A new empty temp folder, removed by cleanup(). */
+export function tempDir(prefix = 'ml-test-'): string {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix))
+  made.push(dir)
+  return dir
+}
+
+export async function cleanup(): Promise<void> {
+  await Promise.all(made.splice(0).map((d) => fs.rm(d, {recursive: true, force: true})))
+}
+
+/** The git CLI, our independent oracle. Throws on a non-zero exit. */
+export function git(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
+  return execFileSync('git', args, {cwd, env: {...process.env, ...env}, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']}).trim()
+}
+
+/** The git CLI on a project's shadow repo. */
+export function shadowGit(projectDir: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
+  return git(projectDir, args, {GIT_DIR: path.join(projectDir, '.ml', 'history.git'), ...env})
+}
+
+/**
+ * What `git add -A && git write-tree` gives for the folder under the same rules: a fresh
+ * index, the shadow repo's info/exclude, every .gitignore, and .amlignore as an excludes file.
+ */
+export function oracleTree(projectDir: string): string {
+  const index = path.join(tempDir('ml-oracle-'), 'index')
+  const env = {GIT_WORK_TREE: projectDir, GIT_INDEX_FILE: index}
+  shadowGit(projectDir, ['-c', `core.excludesFile=${path.join(projectDir, '.amlignore')}`, 'add', '-A'], env)
+  return shadowGit(projectDir, ['write-tree'], env)
+}
+
+export interface Result {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs the ml CLI as a user would: a new process of bin/run.js. */
+export function ml(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Result {
+  const r = spawnSync(process.execPath, [BIN, ...args], {cwd, env: {...process.env, ...env}, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']})
+  return {code: r.status, stdout: r.stdout, stderr: r.stderr}
+}
+
+/** Starts the ml CLI without waiting, for tests that signal it. */
+export function mlSpawn(cwd: string, args: string[]) {
+  return spawn(process.execPath, [BIN, ...args], {cwd, env: process.env, stdio: ['ignore', 'pipe', 'pipe']})
+}
+
+/** The error code of a failed CLI call, from its `Error [CODE]: ...` line. */
+export function errorCode(r: Result): string | undefined {
+  return /Error \[([A-Z_]+)\]/.exec(r.stderr)?.[1]
+}
+
+export async function write(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [rel, content] of Object.entries(files)) {
+    const file = path.join(dir, rel)
+    await fs.mkdir(path.dirname(file), {recursive: true})
+    await fs.writeFile(file, content)
+  }
+}
+
+/** Every file under `dir` (but .git and .ml) with its mode and content, to compare folders. */
+export async function folderState(dir: string, skip = ['.git', '.ml']): Promise<Record<string, string>> {
+  const state: Record<string, string> = {}
+  const walk = async (sub: string): Promise<void> => {
+    for (const entry of await fs.readdir(path.join(dir, sub), {withFileTypes: true})) {
+      const rel = sub ? `${sub}/${entry.name}` : entry.name
+      if (!sub && skip.includes(entry.name)) continue
+      const abs = path.join(dir, rel)
+      if (entry.isSymbolicLink()) state[rel] = `link:${await fs.readlink(abs)}`
+      else if (entry.isDirectory()) await walk(rel)
+      else state[rel] = `${((await fs.stat(abs)).mode & 0o111) ? 'x' : '-'}:${await fs.readFile(abs, 'utf8')}`
+    }
+  }
+  await walk('')
+  return state
+}
+
+/** All refs of a project's shadow repo with their targets, to show that nothing changed. */
+export function shadowRefs(projectDir: string): string {
+  return shadowGit(projectDir, ['for-each-ref', '--format=%(refname) %(objectname)'])
+}

@@ -1,0 +1,61 @@
+import {suite} from 'uvu'
+import * as assert from 'uvu/assert'
+import {isMlError} from '../src/core/errors.js'
+import {initProject, openHistory} from '../src/core/project.js'
+import {getRun, listRuns, newRunId, resolveRunId, runRef, saveRun, type RunRecord} from '../src/core/runs.js'
+import {cleanup, shadowGit, tempDir} from './helpers.js'
+
+const test = suite('runs')
+test.after.each(cleanup)
+
+function record(runId: string, startTimeUtc: string): RunRecord {
+  return {
+    schema: 1, runId, projectId: 'p', projectName: 'proj', script: 'train.py', arguments: [], compute: 'local',
+    status: 'Running', startTimeUtc, snapshotId: '0'.repeat(40), host: 'h', outputs: [], properties: {},
+  }
+}
+
+test('run ids are <name>_<epoch-ms>_<4 hex> and differ', () => {
+  const a = newRunId('iris', 1700000000000)
+  assert.match(a, /^iris_1700000000000_[0-9a-f]{4}$/)
+  const ids = new Set(Array.from({length: 50}, () => newRunId('iris', 1)))
+  assert.ok(ids.size > 40)
+})
+
+test('each status change is a new commit on the run ref; list is newest first', async () => {
+  const dir = tempDir()
+  const {project} = await initProject({dir})
+  const repo = await openHistory(project)
+  const a = record('proj_1_aaaa', '2026-01-01T00:00:00.000Z')
+  const b = record('proj_2_bbbb', '2026-01-02T00:00:00.000Z')
+  await saveRun(repo, a)
+  await saveRun(repo, b)
+  a.status = 'Completed'
+  await saveRun(repo, a, [{path: 'output.log', data: 'hello\n'}, {path: 'outputs/m/x.bin', data: 'x'}])
+  assert.is(shadowGit(dir, ['rev-list', '--count', runRef(a.runId)]), '2')
+  assert.is(shadowGit(dir, ['show', `${runRef(a.runId)}:output.log`]), 'hello')
+  assert.is(shadowGit(dir, ['show', `${runRef(a.runId)}:outputs/m/x.bin`]), 'x')
+  assert.is((await getRun(repo, a.runId)).status, 'Completed')
+  assert.equal((await listRuns(repo)).map((r) => r.runId), [b.runId, a.runId])
+  assert.equal((await listRuns(repo, {last: 1})).map((r) => r.runId), [b.runId])
+  shadowGit(dir, ['fsck', '--strict'])
+})
+
+test('a unique prefix resolves; an unknown or ambiguous one is RUN_NOT_FOUND', async () => {
+  const dir = tempDir()
+  const {project} = await initProject({dir})
+  const repo = await openHistory(project)
+  for (const id of ['proj_10_aaaa', 'proj_11_bbbb', 'proj_2_cccc']) await saveRun(repo, record(id, '2026-01-01T00:00:00.000Z'))
+  assert.is(await resolveRunId(repo, 'proj_2'), 'proj_2_cccc')
+  assert.is(await resolveRunId(repo, 'proj_11_bbbb'), 'proj_11_bbbb')
+  for (const bad of ['proj_1', 'nope', '']) {
+    try {
+      await resolveRunId(repo, bad)
+      assert.unreachable(bad)
+    } catch (error) {
+      assert.ok(isMlError(error, 'RUN_NOT_FOUND'), String(error))
+    }
+  }
+})
+
+test.run()
