@@ -13,6 +13,8 @@ writeFileSync(path.join(home, '.gitconfig'), '[user]\n\tname = ML Test\n\temail 
 process.env.HOME = home
 process.env.GIT_CONFIG_NOSYSTEM = '1'
 process.env.XDG_CONFIG_HOME = path.join(home, '.config')
+// Node warns on stderr when both are set; the CLI tests read stderr line by line.
+if (process.env.NO_COLOR !== undefined) delete process.env.FORCE_COLOR
 process.on('exit', () => rmSync(home, {recursive: true, force: true}))
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))

@@ -14,6 +14,8 @@ export default class ExperimentSubmit extends MlCommand {
     '<%= config.bin %> <%= command.id %> -c local train.py --epochs 10 --lr 0.01',
   ]
 
+  static usage = '<%= command.id %> [-c local] SCRIPT [ARGS...]'
+
   static strict = false
 
   static args = {
