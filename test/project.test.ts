@@ -43,7 +43,7 @@ test('init leaves an existing user repo alone and keeps the user files', async (
   assert.is(git(dir, ['rev-parse', 'HEAD']), head)
   assert.is(git(dir, ['symbolic-ref', '--short', 'HEAD']), 'dev')
   assert.is(await fs.readFile(path.join(dir, 'train.py'), 'utf8'), 'print("mine")\n', 'a template never overwrites a user file')
-  assert.is(await fs.readFile(path.join(dir, '.gitignore'), 'utf8'), 'data/\n# ml: history and run outputs\n.ml/\n/outputs/\n')
+  assert.is(await fs.readFile(path.join(dir, '.gitignore'), 'utf8'), 'data/\n# ml: the history and the run outputs stay out of your repo\n.ml/\n/outputs/\n__pycache__/\n')
 })
 
 test('init in a subfolder of a repo creates no repo of its own', async () => {

@@ -9,9 +9,6 @@ import path from 'node:path'
  */
 export const BUILTIN_EXCLUDES = '# ml: never part of a snapshot\n.ml/\n/outputs/\n'
 
-/** Lines `ml project init` makes sure the user's .gitignore has. */
-export const GITIGNORE_LINES = ['.ml/', '/outputs/']
-
 /**
  * The rules of the project's .amlignore (gitignore syntax, relative to the project root),
  * applied to snapshots on top of every .gitignore.

@@ -5,7 +5,7 @@ import {fileURLToPath} from 'node:url'
 import {ShadowRepo} from '../git/shadow-repo.js'
 import {findUserRepo, initUserRepo} from '../git/user-repo.js'
 import {MlError} from './errors.js'
-import {BUILTIN_EXCLUDES, GITIGNORE_LINES, readAmlignore} from './ignore-rules.js'
+import {BUILTIN_EXCLUDES, readAmlignore} from './ignore-rules.js'
 
 /** The contents of `.ml/project.json`. */
 export interface ProjectConfig {
@@ -86,7 +86,7 @@ export interface InitResult {
 }
 
 /**
- * Creates a project in `dir`: template files, .gitignore and .amlignore, the user's git repo
+ * Creates a project in `dir`: the template's files (with .gitignore and .amlignore), the user's git repo
  * if `dir` is in none, and the shadow history repo with a first snapshot. project.json is
  * written last, so a failed init never leaves something that looks like a project.
  */
@@ -111,7 +111,6 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
 
   await fs.mkdir(dir, {recursive: true})
   const written = await copyTemplate(path.join(TEMPLATES_DIR, template), dir)
-  written.push(...await writeIgnoreFiles(dir))
 
   const config: ProjectConfig = {
     schema: 1,
@@ -139,16 +138,24 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
   }
 }
 
-/** Copies a template's files into `dir`, never over a file the user already has. */
+/**
+ * Copies a template's files into `dir`, never over a file the user already has. The template's
+ * `gitignore` (named so that npm keeps it) becomes `.gitignore`; an existing .gitignore gets
+ * the template's rules it lacks appended instead.
+ */
 async function copyTemplate(from: string, dir: string): Promise<string[]> {
   const written: string[] = []
   const entries = await fs.readdir(from, {recursive: true, withFileTypes: true})
   for (const entry of entries) {
     if (!entry.isFile()) continue
     const source = path.join(entry.parentPath, entry.name)
-    const rel = path.relative(from, source).split(path.sep).join('/')
+    let rel = path.relative(from, source).split(path.sep).join('/')
+    if (rel === 'gitignore') rel = '.gitignore'
     const target = path.join(dir, rel)
-    if (await exists(target)) continue
+    if (await exists(target)) {
+      if (rel === '.gitignore' && await mergeLines(source, target)) written.push(rel)
+      continue
+    }
     await fs.mkdir(path.dirname(target), {recursive: true})
     await fs.copyFile(source, target)
     written.push(rel)
@@ -156,32 +163,18 @@ async function copyTemplate(from: string, dir: string): Promise<string[]> {
   return written
 }
 
-/** Makes .gitignore ignore ml's folder and outputs, and writes a starter .amlignore. */
-async function writeIgnoreFiles(dir: string): Promise<string[]> {
-  const written: string[] = []
-  const gitignore = path.join(dir, '.gitignore')
-  const current = await fs.readFile(gitignore, 'utf8').catch(() => null)
-  const have = new Set((current ?? '').split(/\r?\n/).map((l) => l.trim()))
-  const missing = GITIGNORE_LINES.filter((l) => !have.has(l))
-  if (missing.length > 0) {
-    const prefix = current === null ? '' : current.endsWith('\n') || current === '' ? current : `${current}\n`
-    await fs.writeFile(gitignore, `${prefix}# ml: history and run outputs\n${missing.join('\n')}\n`)
-    written.push('.gitignore')
-  }
-  const amlignore = path.join(dir, '.amlignore')
-  if (!(await exists(amlignore))) {
-    await fs.writeFile(amlignore, AMLIGNORE_STARTER)
-    written.push('.amlignore')
-  }
-  return written
+/** Appends the rules of `source` that `target` lacks, under the source's first comment. */
+async function mergeLines(source: string, target: string): Promise<boolean> {
+  const wanted = (await fs.readFile(source, 'utf8')).split('\n')
+  const current = await fs.readFile(target, 'utf8')
+  const have = new Set(current.split(/\r?\n/).map((l) => l.trim()))
+  const missing = wanted.filter((l) => l.trim() && !l.startsWith('#') && !have.has(l.trim()))
+  if (missing.length === 0) return false
+  const header = wanted.find((l) => l.startsWith('#'))
+  const prefix = current === '' || current.endsWith('\n') ? current : `${current}\n`
+  await fs.writeFile(target, `${prefix}${header ? `${header}\n` : ''}${missing.join('\n')}\n`)
+  return true
 }
-
-const AMLIGNORE_STARTER = `# Files that ml leaves out of run snapshots (gitignore syntax; .gitignore rules apply too).
-__pycache__/
-*.pyc
-.ipynb_checkpoints/
-.venv/
-`
 
 function sanitizeName(base: string): string {
   const cleaned = base.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64)
