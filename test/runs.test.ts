@@ -8,10 +8,12 @@ import {cleanup, shadowGit, tempDir} from './helpers.js'
 const test = suite('runs')
 test.after.each(cleanup)
 
+let snapshotId = ''
+
 function record(runId: string, startTimeUtc: string): RunRecord {
   return {
     schema: 1, runId, projectId: 'p', projectName: 'proj', script: 'train.py', arguments: [], compute: 'local',
-    status: 'Running', startTimeUtc, snapshotId: '0'.repeat(40), host: 'h', outputs: [], properties: {},
+    status: 'Running', startTimeUtc, snapshotId, host: 'h', outputs: [], properties: {},
   }
 }
 
@@ -24,7 +26,8 @@ test('run ids are <name>_<epoch-ms>_<4 hex> and differ', () => {
 
 test('each status change is a new commit on the run ref; list is newest first', async () => {
   const dir = tempDir()
-  const {project} = await initProject({dir})
+  const {project, snapshotId: initial} = await initProject({dir})
+  snapshotId = initial
   const repo = await openHistory(project)
   const a = record('proj_1_aaaa', '2026-01-01T00:00:00.000Z')
   const b = record('proj_2_bbbb', '2026-01-02T00:00:00.000Z')
@@ -32,7 +35,7 @@ test('each status change is a new commit on the run ref; list is newest first', 
   await saveRun(repo, b)
   a.status = 'Completed'
   await saveRun(repo, a, [{path: 'output.log', data: 'hello\n'}, {path: 'outputs/m/x.bin', data: 'x'}])
-  assert.is(shadowGit(dir, ['rev-list', '--count', runRef(a.runId)]), '2')
+  assert.equal(shadowGit(dir, ['rev-list', '--first-parent', runRef(a.runId)]).split('\n').slice(2), [snapshotId], 'two states on top of the snapshot')
   assert.is(shadowGit(dir, ['show', `${runRef(a.runId)}:output.log`]), 'hello')
   assert.is(shadowGit(dir, ['show', `${runRef(a.runId)}:outputs/m/x.bin`]), 'x')
   assert.is((await getRun(repo, a.runId)).status, 'Completed')
@@ -43,7 +46,8 @@ test('each status change is a new commit on the run ref; list is newest first', 
 
 test('a unique prefix resolves; an unknown or ambiguous one is RUN_NOT_FOUND', async () => {
   const dir = tempDir()
-  const {project} = await initProject({dir})
+  const {project, snapshotId: initial} = await initProject({dir})
+  snapshotId = initial
   const repo = await openHistory(project)
   for (const id of ['proj_10_aaaa', 'proj_11_bbbb', 'proj_2_cccc']) await saveRun(repo, record(id, '2026-01-01T00:00:00.000Z'))
   assert.is(await resolveRunId(repo, 'proj_2'), 'proj_2_cccc')

@@ -17,6 +17,17 @@ export type ErrorCode =
   | 'ABORTED'
   | 'CONCURRENT_UPDATE'
   | 'GIT_ERROR'
+  | 'NO_REMOTE'
+  | 'REMOTE_NOT_EMPTY'
+  | 'NOT_AN_ML_REMOTE'
+  | 'REMOTE_UNREACHABLE'
+  | 'REMOTE_ERROR'
+  | 'AUTH_FAILED'
+  | 'HOST_KEY_UNKNOWN'
+  | 'HOST_KEY_CHANGED'
+  | 'TLS_CERT_INVALID'
+  | 'PUSH_REJECTED'
+  | 'DESTINATION_EXISTS'
 
 export class MlError extends Error {
   readonly code: ErrorCode

@@ -1,11 +1,12 @@
 import {promises as fs} from 'node:fs'
 import {constants, hostname} from 'node:os'
 import path from 'node:path'
-import type {TreeFile} from '../git/shadow-repo.js'
+import type {ShadowRepo, TreeFile} from '../git/shadow-repo.js'
 import {MlError} from './errors.js'
 import {changedFiles, execute, stampFiles, type OutputStream} from './executor.js'
 import {gitProperties} from './git-properties.js'
-import {findProject, ML_DIR, openHistory} from './project.js'
+import {findProject, ML_DIR, openHistory, type Project} from './project.js'
+import {type AuthOptions, pushHistory} from './remote.js'
 import {LOG_FILE, newRunId, saveRun, type RunRecord} from './runs.js'
 import {takeSnapshot} from './snapshot.js'
 
@@ -24,6 +25,11 @@ export interface SubmitOptions {
   onOutput?: (chunk: Buffer, stream: OutputStream) => void
   /** Called once the run is recorded and the script is about to start. */
   onStart?: (run: RunRecord, snapshotCreated: boolean) => void
+  /** Credentials for pushing to the project's remote; without them (or with push false) nothing is pushed. */
+  auth?: AuthOptions
+  push?: boolean
+  /** A push that failed: the run goes on and is recorded; the refs are pushed next time. */
+  onPushProblem?: (message: string) => void
 }
 
 /**
@@ -60,6 +66,8 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
     properties,
   }
   await saveRun(repo, record)
+  const push = () => pushQuietly(project, repo, options)
+  await push()
   options.onStart?.(record, snapshot.created)
 
   const outputsDir = path.join(project.dir, OUTPUTS_DIR)
@@ -91,7 +99,20 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
   ]
   await saveRun(repo, record, files)
   await fs.rm(path.dirname(logFile), {recursive: true, force: true})
+  await push()
   return record
+}
+
+/** Pushes the history if the project has a remote; a failure is reported, never thrown. */
+async function pushQuietly(project: Project, repo: ShadowRepo, options: SubmitOptions): Promise<void> {
+  if (!project.config.remote || !options.auth || options.push === false) return
+  const later = 'the run is recorded here, and `ml history push` (or the next submit) sends it'
+  try {
+    const {rejected} = await pushHistory(project, repo, options.auth)
+    if (rejected.length > 0) options.onPushProblem?.(`The remote refused ${rejected.map((r) => `${r.ref} (${r.error})`).join(', ')}; ${later}.`)
+  } catch (error) {
+    options.onPushProblem?.(`Could not push to ${project.config.remote}: ${(error as Error).message.replace(/\.$/, '')}; ${later}.`)
+  }
 }
 
 /** SCRIPT as a path relative to the project root, checked to exist inside the project. */

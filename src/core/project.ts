@@ -14,6 +14,8 @@ export interface ProjectConfig {
   name: string
   historyBranch: string
   createdAt: string
+  /** The remote's URL, never with credentials in it. */
+  remote?: string
 }
 
 /** An opened project: its folder and configuration. */
@@ -23,6 +25,8 @@ export interface Project {
 }
 
 export const ML_DIR = '.ml'
+/** A ref whose tree holds project.json (without the remote), pushed so that a clone can rebuild .ml/. */
+export const PROJECT_REF = 'refs/ml/project'
 export const TEMPLATES_DIR = fileURLToPath(new URL('../../../templates/', import.meta.url))
 export const TEMPLATES = ['blank', 'iris'] as const
 
@@ -65,6 +69,22 @@ export async function openProject(dir: string): Promise<Project> {
   return {dir, config}
 }
 
+/** Writes .ml/project.json (atomically: a reader never sees half a file). */
+export async function writeProjectConfig(project: Project): Promise<void> {
+  const file = configPath(project.dir)
+  await fs.writeFile(`${file}.tmp`, `${JSON.stringify(project.config, null, 2)}\n`)
+  await fs.rename(`${file}.tmp`, file)
+}
+
+/** Records the project's identity in the history repo, so a clone gets the same id and name. */
+export async function saveProjectRef(repo: ShadowRepo, config: ProjectConfig): Promise<void> {
+  const {remote: _remote, ...shared} = config
+  const tree = await repo.writeTree([{path: 'project.json', data: `${JSON.stringify(shared, null, 2)}\n`}])
+  const previous = await repo.resolveRef(PROJECT_REF)
+  if (previous && (await repo.treeOf(previous)) === tree) return
+  await repo.updateRef(PROJECT_REF, await repo.commit(tree, previous ? [previous] : [], `Project ${config.name}`), previous, 'ml project')
+}
+
 /** Opens the project's history repo with the project's ignore rules in force. */
 export async function openHistory(project: Project): Promise<ShadowRepo> {
   const repo = await ShadowRepo.open(historyDir(project), project.dir)
@@ -76,6 +96,8 @@ export interface InitOptions {
   dir: string
   name?: string
   template?: string
+  /** The project id; a new GUID when not given. */
+  id?: string
 }
 
 export interface InitResult {
@@ -114,7 +136,7 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
 
   const config: ProjectConfig = {
     schema: 1,
-    id: randomUUID(),
+    id: options.id ?? randomUUID(),
     name,
     historyBranch: '',
     createdAt: new Date().toISOString(),
@@ -130,7 +152,8 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
     const tree = await repo.stageFolder()
     const snapshotId = await repo.commit(tree, [], `Initial snapshot of project ${name}`)
     await repo.updateRef(`refs/heads/${config.historyBranch}`, snapshotId, null, 'ml project init')
-    await fs.writeFile(configPath(dir), `${JSON.stringify(config, null, 2)}\n`)
+    await saveProjectRef(repo, config)
+    await writeProjectConfig(project)
     return {project, createdUserRepo, snapshotId}
   } catch (error) {
     await fs.rm(mlDir, {recursive: true, force: true})

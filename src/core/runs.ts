@@ -45,14 +45,15 @@ export function newRunId(projectName: string, now = Date.now()): string {
 }
 
 /**
- * Saves a new state of a run as a commit on its ref (the previous state is its parent), with
- * run.json and any `files` (the log, captured outputs) in its tree.
+ * Saves a new state of a run as a commit on its ref, with run.json and any `files` (the log,
+ * captured outputs) in its tree. The previous state is its parent; the first state's parent
+ * is the run's snapshot, so that pushing a run's ref always carries its snapshot along.
  */
 export async function saveRun(repo: ShadowRepo, record: RunRecord, files: TreeFile[] = []): Promise<string> {
   const ref = runRef(record.runId)
   const previous = await repo.resolveRef(ref)
   const tree = await repo.writeTree([{path: RUN_FILE, data: `${JSON.stringify(record, null, 2)}\n`}, ...files])
-  const commit = await repo.commit(tree, previous ? [previous] : [], `${record.status}: ${record.runId}`)
+  const commit = await repo.commit(tree, [previous ?? record.snapshotId], `${record.status}: ${record.runId}`)
   await repo.updateRef(ref, commit, previous, `run ${record.status}`)
   return commit
 }

@@ -4,6 +4,7 @@ import path from 'node:path'
 import type NodeGitModule from 'nodegit'
 import {MlError} from '../core/errors.js'
 import {loadNodegit, signatureFor, type NodeGit} from './nodegit.js'
+import type {PushedRef, Transport} from './transport.js'
 
 /** A file to put into a tree: its bytes, or a file on disk to read them from. */
 export interface TreeFile {
@@ -45,9 +46,10 @@ export class ShadowRepo {
     await config.setString('core.symlinks', 'true')
     await config.setString('core.logallrefupdates', 'true')
     await config.setString('gc.auto', '0')
-    await repo.setHead(`refs/heads/${branch}`)
     repo.setWorkdir(workdir, 0)
-    return new ShadowRepo(Git, repo, gitdir)
+    const shadow = new ShadowRepo(Git, repo, gitdir)
+    await shadow.setHead(`refs/heads/${branch}`)
+    return shadow
   }
 
   static async open(gitdir: string, workdir: string): Promise<ShadowRepo> {
@@ -60,6 +62,11 @@ export class ShadowRepo {
     }
     repo.setWorkdir(workdir, 0)
     return new ShadowRepo(Git, repo, gitdir)
+  }
+
+  /** Points HEAD at `ref` (the history branch), which need not exist yet. */
+  async setHead(ref: string): Promise<void> {
+    await this.repo.setHead(ref)
   }
 
   /** Adds gitignore-syntax rules (relative to the folder root) for this process only. */
@@ -136,6 +143,52 @@ export class ShadowRepo {
     } catch (error) {
       throw new MlError('CONCURRENT_UPDATE', `The reference ${name} was changed by another ml process; try again.`, {cause: error})
     }
+  }
+
+  /** Points `name` at `target` whatever it pointed at before (for remote-tracking refs). */
+  async setRef(name: string, target: string, log: string): Promise<void> {
+    await this.Git.Reference.create(this.repo, name, this.Git.Oid.fromString(target), 1, log)
+  }
+
+  /** True when `ancestor` is `commit` or one of its ancestors. */
+  async isAncestor(ancestor: string, commit: string): Promise<boolean> {
+    if (ancestor === commit) return true
+    return Boolean(await this.Git.Graph.descendantOf(this.repo, this.Git.Oid.fromString(commit), this.Git.Oid.fromString(ancestor)))
+  }
+
+  /** The commits reachable from `tip` but not from `base`, oldest first. */
+  async commitsSince(base: string, tip: string): Promise<string[]> {
+    const walk = this.repo.createRevWalk()
+    walk.sorting(this.Git.Revwalk.SORT.TOPOLOGICAL | this.Git.Revwalk.SORT.REVERSE)
+    walk.push(this.Git.Oid.fromString(tip))
+    walk.hide(this.Git.Oid.fromString(base))
+    const commits: string[] = []
+    for (;;) {
+      try {
+        commits.push((await walk.next()).tostrS())
+      } catch {
+        return commits
+      }
+    }
+  }
+
+  /** Sets the `origin` remote, so that git pointed at this repo pushes where ml does. */
+  async setOrigin(url: string): Promise<void> {
+    const {Git, repo} = this
+    try {
+      await Git.Remote.lookup(repo, 'origin')
+      Git.Remote.setUrl(repo, 'origin', url)
+    } catch {
+      await Git.Remote.create(repo, 'origin', url)
+    }
+  }
+
+  async fetch(transport: Transport, url: string, refspecs: string[]): Promise<void> {
+    await transport.fetch(this.repo, url, refspecs)
+  }
+
+  async push(transport: Transport, url: string, refspecs: string[]): Promise<PushedRef[]> {
+    return transport.push(this.repo, url, refspecs)
   }
 
   async deleteRef(name: string): Promise<void> {

@@ -59,12 +59,7 @@ export async function readUserRepo(dir: string): Promise<UserRepoState | null> {
   const workdir = path.resolve(repo.workdir())
   const state: UserRepoState = {workdir, dirty: false}
 
-  try {
-    const remote = await Git.Remote.lookup(repo, 'origin')
-    state.originUrl = remote.url()
-  } catch {
-    // no origin: the property is omitted
-  }
+  state.originUrl = await originOf(repo)
 
   if (!repo.headDetached()) {
     const head = await Git.Reference.lookup(repo, 'HEAD')
@@ -84,4 +79,30 @@ export async function readUserRepo(dir: string): Promise<UserRepoState | null> {
   const list = await Git.StatusList.create(repo, opts as unknown as NodeGitModule.StatusOptions)
   state.dirty = list.entrycount() > 0
   return state
+}
+
+/** Sets `origin` of the repository holding `dir`; returns the URL it had, if any. */
+export async function setUserOrigin(dir: string, url: string): Promise<string | undefined> {
+  const Git = await loadNodegit()
+  const repo = await openContaining(dir)
+  if (!repo) return undefined
+  const previous = await originOf(repo)
+  if (previous === undefined) await Git.Remote.create(repo, 'origin', url)
+  else Git.Remote.setUrl(repo, 'origin', url)
+  return previous
+}
+
+/** The `origin` URL of the repository holding `dir`, if it has one. */
+export async function userOriginUrl(dir: string): Promise<string | undefined> {
+  const repo = await openContaining(dir)
+  return repo ? originOf(repo) : undefined
+}
+
+async function originOf(repo: NodeGitModule.Repository): Promise<string | undefined> {
+  const Git = await loadNodegit()
+  try {
+    return (await Git.Remote.lookup(repo, 'origin')).url()
+  } catch {
+    return undefined
+  }
 }

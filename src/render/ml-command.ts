@@ -1,5 +1,8 @@
 import {Command, Flags} from '@oclif/core'
+import {homedir} from 'node:os'
+import {createInterface} from 'node:readline'
 import {MlError} from '../core/errors.js'
+import type {AuthOptions} from '../core/remote.js'
 import {OUTPUT_FORMATS} from './output.js'
 
 /**
@@ -15,6 +18,30 @@ export abstract class MlCommand extends Command {
     }
     return super.catch(error)
   }
+
+  /** Credentials for remotes, from the environment; a key's passphrase is asked on a terminal. */
+  protected auth(): AuthOptions {
+    return {
+      home: process.env.HOME || homedir(),
+      env: process.env,
+      askPassphrase: process.stdin.isTTY ? (file) => askHidden(`Passphrase for ${file}: `) : undefined,
+    }
+  }
+}
+
+/** Reads a line from the terminal without echoing it. */
+function askHidden(prompt: string): Promise<string> {
+  return new Promise((resolve) => {
+    const rl = createInterface({input: process.stdin, output: process.stderr, terminal: true})
+    const output = rl as unknown as {_writeToOutput: (s: string) => void}
+    process.stderr.write(prompt)
+    output._writeToOutput = () => {}
+    rl.question('', (answer) => {
+      rl.close()
+      process.stderr.write('\n')
+      resolve(answer)
+    })
+  })
 }
 
 export const outputFlag = Flags.option({

@@ -1,8 +1,14 @@
+import type {ListedRun} from '../core/history.js'
 import type {RunRecord} from '../core/runs.js'
 import {type Column, formatDuration, formatTime, shortId} from './output.js'
 
-/** The columns of `ml history list`. */
-export const RUN_COLUMNS: Column<RunRecord>[] = [
+/** The columns of `ml history list`; PUSHED only for a project with a remote. */
+export function runColumns(runs: ListedRun[]): Column<ListedRun>[] {
+  const pushed = runs.some((r) => r.pushed !== undefined)
+  return pushed ? [...RUN_COLUMNS, {header: 'PUSHED', value: (r) => (r.pushed ? 'yes' : 'no')}] : RUN_COLUMNS
+}
+
+const RUN_COLUMNS: Column<ListedRun>[] = [
   {header: 'RUN ID', value: (r) => r.runId},
   {header: 'STATUS', value: (r) => r.status},
   {header: 'STARTED', value: (r) => formatTime(r.startTimeUtc)},

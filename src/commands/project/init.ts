@@ -1,15 +1,19 @@
 import {Args, Flags} from '@oclif/core'
 import {initProject, TEMPLATES} from '../../core/project.js'
+import {initProjectWithRemote} from '../../core/remote.js'
 import {MlCommand} from '../../render/ml-command.js'
+import {reportRemote} from '../../render/remote.js'
 
 export default class ProjectInit extends MlCommand {
   static summary = 'Create an ml project in a folder.'
   static description = `Creates DIR if needed, copies the template's files, writes .gitignore (ignoring .ml/ and outputs/) and .amlignore, and creates the hidden history repo .ml/history.git with the branch AzureMLHistory/<project-id> and a first snapshot.
-If DIR is in no git repo yet, it is git-initialized (branch master) with a first commit of the template files; an existing repo is left as it is.`
+If DIR is in no git repo yet, it is git-initialized (branch master) with a first commit of the template files; an existing repo is left as it is.
+With -r URL, the remote must be empty (no master or main branch, no other project's history); it becomes origin of your repo and of the history, and runs are pushed there. Pushing your own branches stays yours to do (git push).`
 
   static examples = [
     '<%= config.bin %> <%= command.id %> my-project --template iris',
     '<%= config.bin %> <%= command.id %> . --name churn-model',
+    '<%= config.bin %> <%= command.id %> my-project -r git@github.com:me/my-project.git',
   ]
 
   static args = {
@@ -19,15 +23,19 @@ If DIR is in no git repo yet, it is git-initialized (branch master) with a first
   static flags = {
     name: Flags.string({description: 'Project name, used in run ids (default: the folder name).'}),
     template: Flags.string({description: 'Files to start with.', options: [...TEMPLATES], default: 'blank'}),
+    remote: Flags.string({char: 'r', description: 'URL of an empty git repository to push the run history to (ssh, https or file).'}),
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(ProjectInit)
-    const {project, createdUserRepo} = await initProject({dir: args.dir, name: flags.name, template: flags.template})
+    const options = {dir: args.dir, name: flags.name, template: flags.template}
+    const withRemote = flags.remote ? await initProjectWithRemote({...options, remote: flags.remote, auth: this.auth()}) : undefined
+    const {project, createdUserRepo} = withRemote ?? await initProject(options)
     this.log(`Created ml project "${project.config.name}" in ${project.dir}`)
     this.log(`Project id:      ${project.config.id}`)
     this.log(`History branch:  ${project.config.historyBranch}`)
     if (createdUserRepo) this.log('Initialized a git repo (branch master) with a first commit of the project files.')
+    if (withRemote) reportRemote(this, project.config.remote!, withRemote)
     this.log(`Next: cd ${args.dir} && ml experiment submit <script>`)
   }
 }

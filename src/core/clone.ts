@@ -1,0 +1,65 @@
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import {ShadowRepo} from '../git/shadow-repo.js'
+import {Transport} from '../git/transport.js'
+import {MlError} from './errors.js'
+import {BUILTIN_EXCLUDES, readAmlignore} from './ignore-rules.js'
+import {historyDir, ML_DIR, openProject, PROJECT_REF, type Project, type ProjectConfig, writeProjectConfig} from './project.js'
+import {type AuthOptions, cloneDirName, isEmptyDir, pullHistory, trackingRef} from './remote.js'
+import {redactUrl, storableUrl} from './redact-url.js'
+
+export interface CloneResult {
+  project: Project
+  runs: number
+  /** True when the remote had no branch of the user's and the folder was filled from the latest snapshot. */
+  fromSnapshot: boolean
+}
+
+/**
+ * `ml project clone URL [DIR]`: clones the user's repo (its default branch), then rebuilds
+ * .ml/ from the remote's history: the same project id and branch, every pushed run.
+ */
+export async function cloneProject(options: {url: string; dir?: string; cwd: string; auth: AuthOptions}): Promise<CloneResult> {
+  const {url, auth} = options
+  const dir = path.resolve(options.cwd, options.dir ?? cloneDirName(storableUrl(url)))
+  if (!(await isEmptyDir(dir))) {
+    throw new MlError('DESTINATION_EXISTS', `${dir} already exists and is not empty; name another folder.`)
+  }
+  const transport = new Transport(auth)
+  const refs = await transport.listRefs(url)
+  const branches = [...refs.keys()].filter((r) => r.startsWith('refs/heads/AzureMLHistory/'))
+  if (branches.length === 0 || !refs.has(PROJECT_REF)) {
+    throw new MlError('NOT_AN_ML_REMOTE', `${redactUrl(url)} holds no ml project history; check the URL, or create the project with \`ml project init -r URL\`.`)
+  }
+
+  const existed = await fs.stat(dir).then(() => true, () => false)
+  try {
+    await transport.clone(url, dir)
+    const shadow = await ShadowRepo.create(path.join(dir, ML_DIR, 'history.git'), dir, 'AzureMLHistory/pending', BUILTIN_EXCLUDES)
+    await shadow.fetch(transport, url, [`+${PROJECT_REF}:${trackingRef(PROJECT_REF)}`])
+    const shared = JSON.parse((await shadow.readFile((await shadow.resolveRef(trackingRef(PROJECT_REF)))!, 'project.json'))!.toString('utf8')) as ProjectConfig
+    const config: ProjectConfig = {...shared, remote: storableUrl(url)}
+    const project: Project = {dir, config}
+    await shadow.setHead(`refs/heads/${config.historyBranch}`)
+    await shadow.setOrigin(config.remote!)
+    await shadow.setRef(PROJECT_REF, (await shadow.resolveRef(trackingRef(PROJECT_REF)))!, 'ml clone')
+    await writeProjectConfig(project)
+    await pullHistory(project, shadow, auth)
+
+    const fromSnapshot = await isEmptyDir(dir, [ML_DIR, '.git'])
+    const repo = await ShadowRepo.open(historyDir(project), dir)
+    repo.addIgnoreRules(await readAmlignore(dir))
+    const tip = await repo.resolveRef(`refs/heads/${config.historyBranch}`)
+    if (fromSnapshot && tip) await repo.checkoutTree(await repo.treeOf(tip), await repo.stageFolder())
+    else await repo.stageFolder()
+    const runs = (await repo.listRefs('refs/ml/runs/')).length
+    return {project: await openProject(dir), runs, fromSnapshot}
+  } catch (error) {
+    if (existed) {
+      for (const entry of await fs.readdir(dir)) await fs.rm(path.join(dir, entry), {recursive: true, force: true})
+    } else {
+      await fs.rm(dir, {recursive: true, force: true})
+    }
+    throw error
+  }
+}
