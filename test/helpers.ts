@@ -1,4 +1,4 @@
-import {execFileSync, spawn, spawnSync} from 'node:child_process'
+import {execFileSync, spawn} from 'node:child_process'
 import {mkdtempSync, promises as fs, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -60,10 +60,20 @@ export interface Result {
   stderr: string
 }
 
-/** Runs the ml CLI as a user would: a new process of bin/run.js. */
-export function ml(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Result {
-  const r = spawnSync(process.execPath, [BIN, ...args], {cwd, env: {...process.env, ...env}, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']})
-  return {code: r.status, stdout: r.stdout, stderr: r.stderr}
+/**
+ * Runs the ml CLI as a user would: a new process of bin/run.js. Asynchronous, so that servers
+ * running in the test process keep answering while it runs.
+ */
+export function ml(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {cwd, env: {...process.env, ...env}, stdio: ['ignore', 'pipe', 'pipe']})
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('error', reject)
+    child.on('close', (code) => resolve({code, stdout, stderr}))
+  })
 }
 
 /** Starts the ml CLI without waiting, for tests that signal it. */

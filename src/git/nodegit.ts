@@ -1,3 +1,6 @@
+import {existsSync, readFileSync} from 'node:fs'
+import {homedir} from 'node:os'
+import path from 'node:path'
 import type NodeGitModule from 'nodegit'
 
 export type NodeGit = typeof NodeGitModule
@@ -9,8 +12,52 @@ let loading: Promise<NodeGit> | undefined
  * first needs git, never at start-up.
  */
 export function loadNodegit(): Promise<NodeGit> {
-  loading ??= import('nodegit').then((m) => ((m as {default?: NodeGit}).default ?? (m as unknown as NodeGit)))
+  loading ??= (() => {
+    setUpTls(process.env)
+    return import('nodegit').then((m) => ((m as {default?: NodeGit}).default ?? (m as unknown as NodeGit)))
+  })()
   return loading
+}
+
+const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt'
+const SYSTEM_CA_DIR = '/etc/ssl/certs'
+
+/**
+ * libgit2 reads OpenSSL's CA locations once, when nodegit loads, and nodegit offers no way to
+ * change them later: so they are set here first. ML_SSL_CA_FILE (or git's http.sslCAInfo)
+ * names a CA for a server with its own certificate; the system's CA store stays trusted.
+ */
+function setUpTls(env: NodeJS.ProcessEnv): void {
+  const caFile = env.ML_SSL_CA_FILE || gitConfigValue(env, 'http', 'sslcainfo')
+  if (caFile) env.SSL_CERT_FILE = caFile
+  else if (!env.SSL_CERT_FILE && existsSync(SYSTEM_CA_BUNDLE)) env.SSL_CERT_FILE = SYSTEM_CA_BUNDLE
+  if (!env.SSL_CERT_DIR && existsSync(SYSTEM_CA_DIR)) env.SSL_CERT_DIR = SYSTEM_CA_DIR
+}
+
+/** A value from the user's global git config files (no includes), read before libgit2 is loaded. */
+function gitConfigValue(env: NodeJS.ProcessEnv, section: string, key: string): string | undefined {
+  const home = env.HOME || homedir()
+  const files = ['/etc/gitconfig', path.join(env.XDG_CONFIG_HOME || path.join(home, '.config'), 'git', 'config'), path.join(home, '.gitconfig')]
+  let value: string | undefined
+  for (const file of files) {
+    let current = ''
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch {
+      continue
+    }
+    for (const raw of text.split('\n')) {
+      const line = raw.replace(/[#;].*$/, '').trim()
+      const header = /^\[\s*([^\]\s"]+)/.exec(line)
+      if (header) current = header[1].toLowerCase()
+      else if (current === section) {
+        const match = /^([A-Za-z0-9-]+)\s*=\s*(.*)$/.exec(line)
+        if (match && match[1].toLowerCase() === key) value = match[2].replace(/^"(.*)"$/, '$1')
+      }
+    }
+  }
+  return value
 }
 
 /** A signature for commits ml makes: the user's git identity where configured, else ml's own. */

@@ -25,8 +25,6 @@ export interface PushedRef {
 }
 
 const CRED = {USERPASS_PLAINTEXT: 1, SSH_KEY: 2, SSH_MEMORY: 64, USERNAME: 32}
-/** A credential callback's answer that makes libgit2 stop asking. */
-const GIVE_UP = -7
 
 /**
  * Talks to remotes for one command: builds libgit2's credential and certificate callbacks
@@ -128,8 +126,9 @@ class Session {
       const next = (await this.httpCandidates).shift()
       if (next) return next()
     }
+    // Failing the callback is what makes libgit2 stop asking (nodegit takes any other answer for a credential).
     this.failure ??= this.authFailure()
-    return GIVE_UP
+    throw this.failure
   }
 
   /** ssh-agent, then ML_SSH_KEY, then the usual key files, each once. */
