@@ -3,6 +3,7 @@ import {mkdirSync, promises as fs, writeFileSync} from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
+import {userInfo} from 'node:os'
 import path from 'node:path'
 import {git, tempDir} from './helpers.js'
 
@@ -116,7 +117,7 @@ export function selfSignedCert(dir: string): {key: string; cert: string; certFil
 
 export interface SshServer {
   port: number
-  /** `ssh://root@127.0.0.1:PORT/abs/path` */
+  /** `ssh://USER@127.0.0.1:PORT/abs/path`, USER being whoever runs the tests */
   url: (repoPath: string) => string
   /** A private key the server accepts. */
   userKey: string
@@ -133,7 +134,11 @@ export async function startSshd(): Promise<SshServer> {
   keygen(path.join(dir, 'user_key'))
   await fs.copyFile(path.join(dir, 'user_key.pub'), path.join(dir, 'authorized_keys'))
   const port = await freePort()
-  mkdirSync('/run/sshd', {recursive: true})
+  try {
+    mkdirSync('/run/sshd', {recursive: true}) // sshd's privilege separation folder; apt's openssh-server makes it too
+  } catch {
+    // not root: sshd then runs without privilege separation for our own user
+  }
   writeFileSync(path.join(dir, 'sshd_config'), [
     `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${dir}/host_key`, `AuthorizedKeysFile ${dir}/authorized_keys`,
     'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PubkeyAuthentication yes', 'PermitRootLogin yes',
@@ -157,7 +162,7 @@ export async function startSshd(): Promise<SshServer> {
   const hostPub = (await fs.readFile(path.join(dir, 'host_key.pub'), 'utf8')).trim().split(' ').slice(0, 2).join(' ')
   return {
     port,
-    url: (repoPath) => `ssh://root@127.0.0.1:${port}${repoPath}`,
+    url: (repoPath) => `ssh://${userInfo().username}@127.0.0.1:${port}${repoPath}`,
     userKey: path.join(dir, 'user_key'),
     knownHostsLine: `[127.0.0.1]:${port} ${hostPub}\n`,
     close: async () => {

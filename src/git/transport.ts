@@ -219,12 +219,14 @@ class Session {
 
   private authFailure(): MlError {
     const host = hostOf(this.url)
+    const ssh = this.url.startsWith('ssh://') || /^[^/]+@[^/]+:/.test(this.url)
     if (this.tried.length === 0) {
-      return new MlError('AUTH_FAILED', this.url.startsWith('ssh') || /^[^/]+@[^/]+:/.test(this.url)
+      return new MlError('AUTH_FAILED', ssh
         ? `${host} asks for an SSH key and none was found; start ssh-agent, create ~/.ssh/id_ed25519, or name a key in ML_SSH_KEY.`
         : `${host} asks for credentials; set ML_GIT_TOKEN (or ML_GIT_USERNAME and ML_GIT_PASSWORD), or configure a git credential helper.`)
     }
-    return new MlError('AUTH_FAILED', `${host} refused every credential tried (${this.tried.join(', ')}); check them, or set ML_SSH_KEY / ML_GIT_TOKEN.`)
+    const fix = ssh ? 'add your public key to the server, or name another key in ML_SSH_KEY' : 'check the token or password, or set ML_GIT_TOKEN'
+    return new MlError('AUTH_FAILED', `${host} refused every credential tried (${this.tried.join(', ')}); ${fix}.`)
   }
 
   /** The MlError for a failed operation: what the callbacks found, else libgit2's message, redacted. */
