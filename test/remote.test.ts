@@ -162,6 +162,10 @@ test('a push refused by a pre-receive hook never loses the run; ml history push 
   assert.is(run.pushed, false)
   assert.match(ok(await ml(dir, ['history', 'list'], env)).stdout, /PUSHED[\s\S]*\sno\n/)
 
+  await write(dir, {'later.txt': 'x'})
+  const quiet = ok(await ml(dir, ['experiment', 'submit', '--no-push', 'train.py'], env))
+  assert.not.match(quiet.stderr, /Warning/, '--no-push does not even try')
+
   const again = await ml(dir, ['history', 'push'], env)
   assert.is(again.code, 1)
   assert.match(again.stderr, /refused/)
@@ -274,6 +278,13 @@ test('ssh: push and clone with a key; unknown or changed host keys and wrong key
   assert.is(errorCode(r), 'AUTH_FAILED', r.stderr)
   assert.ok(r.stderr.includes(wrongKey))
   assert.ok(Date.now() - started < 10_000, 'a wrong key fails within seconds')
+
+  const locked = path.join(root, 'locked_key')
+  await fs.copyFile(sshd.userKey, locked)
+  execFileSync('ssh-keygen', ['-q', '-p', '-P', '', '-N', 'open sesame', '-f', locked])
+  ok(await ml(dir, ['history', 'pull'], {...env, ML_SSH_KEY: locked, ML_SSH_PASSPHRASE: 'open sesame'}))
+  r = await ml(dir, ['history', 'pull'], {...env, ML_SSH_KEY: locked, ML_SSH_PASSPHRASE: 'wrong'})
+  assert.is(errorCode(r), 'AUTH_FAILED', r.stderr)
 
   const bob = machine('bob')
   mkdirSync(path.join(bob.HOME!, '.ssh'))

@@ -238,7 +238,11 @@ class Session {
     if (/failed to (connect|resolve)|connection refused|could not connect|timed out|no such host|Failed to retrieve list of SSH authentication methods|Failed getting banner/i.test(message)) {
       return new MlError('REMOTE_UNREACHABLE', `The remote ${redactSecrets(this.url)} cannot be reached (${message}); check the URL and that the server is up.`, {cause: error})
     }
-    if (/authentication|401|403|unauthorized|credentials/i.test(message)) {
+    if (/unpack failed|correct password/i.test(message)) {
+      const key = this.tried.at(-1) ?? 'the SSH key'
+      return new MlError('AUTH_FAILED', `The passphrase for ${key} is wrong; check ML_SSH_PASSPHRASE or the passphrase you typed.`, {cause: error})
+    }
+    if (/authenticat|401|403|unauthorized|credentials/i.test(message)) {
       return new MlError('AUTH_FAILED', `${host} refused the credentials (${message}); check ML_GIT_TOKEN, ML_SSH_KEY or your credential helper.`, {cause: error})
     }
     if (/not found|does not appear to be a git repository|not a git repository|404|could not find repository/i.test(message)) {
