@@ -1,4 +1,5 @@
-import {promises as fs} from 'node:fs'
+import {createHash} from 'node:crypto'
+import {createReadStream, existsSync, promises as fs} from 'node:fs'
 import {constants, hostname} from 'node:os'
 import path from 'node:path'
 import type {ShadowRepo, TreeFile} from '../git/shadow-repo.js'
@@ -7,6 +8,7 @@ import {changedFiles, execute, stampFiles, type OutputStream} from './executor.j
 import {gitProperties} from './git-properties.js'
 import {findProject, ML_DIR, openHistory, type Project} from './project.js'
 import {type AuthOptions, pushHistory} from './remote.js'
+import {formatMetrics, lastValues, METRICS_FILE, parseMetrics} from './metrics.js'
 import {LOG_FILE, newRunId, saveRun, type RunRecord} from './runs.js'
 import {takeSnapshot} from './snapshot.js'
 
@@ -30,6 +32,8 @@ export interface SubmitOptions {
   push?: boolean
   /** A push that failed: the run goes on and is recorded; the refs are pushed next time. */
   onPushProblem?: (message: string) => void
+  /** Something the user should know that does not fail the run (a malformed metrics line, a large output). */
+  onWarning?: (message: string) => void
 }
 
 /**
@@ -73,12 +77,14 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
   const outputsDir = path.join(project.dir, OUTPUTS_DIR)
   await fs.mkdir(outputsDir, {recursive: true})
   const before = await stampFiles(outputsDir)
-  const logFile = path.join(project.dir, ML_DIR, 'runs', runId, LOG_FILE)
+  const runDir = path.join(project.dir, ML_DIR, 'runs', runId)
+  const logFile = path.join(runDir, LOG_FILE)
+  const metricsFile = path.join(runDir, METRICS_FILE)
   const result = await execute({
     cwd: project.dir,
     script,
     args: options.args,
-    env: {...options.env, ML_RUN_ID: runId, ML_PROJECT_DIR: project.dir, ML_OUTPUTS_DIR: outputsDir, PYTHONUNBUFFERED: '1'},
+    env: {...options.env, ML_RUN_ID: runId, ML_PROJECT_DIR: project.dir, ML_OUTPUTS_DIR: outputsDir, ML_METRICS_FILE: metricsFile, PYTHONUNBUFFERED: '1'},
     logFile,
     signal: options.signal,
     onOutput: options.onOutput,
@@ -92,13 +98,29 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
   record.exitCode = result.exitCode ?? (result.startError ? 127 : 128 + signalNumber(result.signal))
   if (result.startError) record.error = result.startError
   else if (result.signal) record.error = `The script was stopped by ${result.signal}.`
-  record.outputs = await Promise.all(outputs.map(async (p) => ({path: p, size: (await fs.stat(path.join(outputsDir, p))).size})))
-  const files: TreeFile[] = [
-    {path: LOG_FILE, file: logFile},
-    ...outputs.map((p) => ({path: `${OUTPUTS_DIR}/${p}`, file: path.join(outputsDir, p)})),
-  ]
+  const {points, warnings} = parseMetrics(await fs.readFile(metricsFile, 'utf8').catch(() => ''))
+  for (const warning of warnings) options.onWarning?.(warning)
+  if (points.length > 0) record.metrics = lastValues(points)
+
+  const files: TreeFile[] = [{path: LOG_FILE, file: logFile}]
+  if (points.length > 0) files.push({path: METRICS_FILE, data: formatMetrics(points)})
+  const large: string[] = []
+  for (const p of outputs) {
+    const file = path.join(outputsDir, p)
+    const {size} = await fs.stat(file)
+    if (size > LARGE_OUTPUT_BYTES) {
+      record.outputs.push({path: p, size, sha256: await keepLargeOutput(project, file)})
+      large.push(`${OUTPUTS_DIR}/${p} (${Math.round(size / 1e6)} MB)`)
+    } else {
+      record.outputs.push({path: p, size})
+      files.push({path: `${OUTPUTS_DIR}/${p}`, file})
+    }
+  }
+  if (large.length > 0) {
+    options.onWarning?.(`${large.join(', ')} ${large.length === 1 ? 'is' : 'are'} over ${LARGE_OUTPUT_BYTES / 2 ** 20} MB: kept in ${ML_DIR}/${LARGE_OUTPUTS_DIR}/ with size and sha256 in the run record, not in the history, so not pushed to the remote.`)
+  }
   await saveRun(repo, record, files)
-  await fs.rm(path.dirname(logFile), {recursive: true, force: true})
+  await fs.rm(runDir, {recursive: true, force: true})
   await push()
   return record
 }
@@ -113,6 +135,28 @@ async function pushQuietly(project: Project, repo: ShadowRepo, options: SubmitOp
   } catch (error) {
     options.onPushProblem?.(`Could not push to ${project.config.remote}: ${(error as Error).message.replace(/\.$/, '')}; ${later}.`)
   }
+}
+
+/** Outputs larger than this stay out of git history. */
+export const LARGE_OUTPUT_BYTES = 50 * 2 ** 20
+export const LARGE_OUTPUTS_DIR = 'large-outputs'
+
+/** Copies a large output into .ml/large-outputs/<sha256>, streaming it, and returns the hash. */
+async function keepLargeOutput(project: Project, file: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer)
+  const sha256 = hash.digest('hex')
+  const target = largeOutputPath(project, sha256)
+  if (!existsSync(target)) {
+    await fs.mkdir(path.dirname(target), {recursive: true})
+    await fs.copyFile(file, `${target}.tmp`)
+    await fs.rename(`${target}.tmp`, target)
+  }
+  return sha256
+}
+
+export function largeOutputPath(project: Project, sha256: string): string {
+  return path.join(project.dir, ML_DIR, LARGE_OUTPUTS_DIR, sha256)
 }
 
 /** SCRIPT as a path relative to the project root, checked to exist inside the project. */

@@ -4,10 +4,14 @@ import {MlError} from './errors.js'
 
 export type RunStatus = 'Running' | 'Completed' | 'Failed' | 'Canceled'
 
-/** One captured output file of a run; its bytes are in the run's tree under `outputs/`. */
+/**
+ * One captured output file of a run. Its bytes are in the run's tree under `outputs/`, except
+ * for a large file (with `sha256`), which is kept under .ml/large-outputs/ instead.
+ */
 export interface RunOutput {
   path: string
   size: number
+  sha256?: string
 }
 
 /** The record of one run, stored as run.json in the run's commits. */
@@ -28,6 +32,8 @@ export interface RunRecord {
   snapshotId: string
   host: string
   outputs: RunOutput[]
+  /** The last value of each metric the run logged (all values are in metrics.jsonl). */
+  metrics?: Record<string, number>
   properties: Record<string, string>
 }
 
@@ -65,10 +71,10 @@ export async function getRun(repo: ShadowRepo, runId: string): Promise<RunRecord
   return JSON.parse(data.toString('utf8')) as RunRecord
 }
 
-/** The run's log, or null when it has none yet. */
-export async function getRunLog(repo: ShadowRepo, runId: string): Promise<Buffer | null> {
+/** A file of the run's latest state (the log, metrics.jsonl, outputs/...), or null. */
+export async function getRunFile(repo: ShadowRepo, runId: string, file: string): Promise<Buffer | null> {
   const commit = await repo.resolveRef(runRef(runId))
-  return commit ? repo.readFile(commit, LOG_FILE) : null
+  return commit ? repo.readFile(commit, file) : null
 }
 
 export async function listRunIds(repo: ShadowRepo): Promise<string[]> {

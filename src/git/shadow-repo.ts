@@ -275,6 +275,14 @@ export class ShadowRepo {
     return changes
   }
 
+  /** The unified diff between two trees (as `git diff A B -- paths` prints it). */
+  async diffPatch(from: string, to: string, paths: string[] = []): Promise<string> {
+    const {Git, repo} = this
+    const [a, b] = await Promise.all([repo.getTree(from), repo.getTree(to)])
+    const diff = await Git.Diff.treeToTree(repo, a, b, {pathspec: paths, flags: Git.Diff.OPTION.INCLUDE_TYPECHANGE} as unknown as NodeGitModule.DiffOptions)
+    return String(await (diff as unknown as {toBuf(format: number): Promise<string>}).toBuf(Git.Diff.FORMAT.PATCH))
+  }
+
   /**
    * Makes the folder match `tree`: writes its files with their modes and removes the files of
    * `baseline` (the tree of what the folder holds now) that `tree` does not have. Ignored

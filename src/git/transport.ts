@@ -1,5 +1,6 @@
 import {spawn} from 'node:child_process'
 import {existsSync, promises as fs} from 'node:fs'
+import {isIP} from 'node:net'
 import {userInfo} from 'node:os'
 import path from 'node:path'
 import type NodeGitModule from 'nodegit'
@@ -189,7 +190,8 @@ class Session {
   private async checkCertificate(cert: NodeGitModule.Cert, valid: number, host: string): Promise<number> {
     if (valid) return 0
     if ((cert as unknown as {certType(): number}).certType() === this.Git.Cert.TYPE.HOSTKEY_LIBSSH2) return this.checkHostKey(host)
-    this.failure = new MlError('TLS_CERT_INVALID', `The TLS certificate of ${host} is not trusted; if the server uses its own CA, name the CA file in ML_SSL_CA_FILE (or git's http.sslCAInfo).`)
+    const byIp = isIP(host) ? ' Certificates are matched by host name, so use the server\'s name rather than its IP address.' : ''
+    this.failure = new MlError('TLS_CERT_INVALID', `The TLS certificate of ${host} is not trusted; if the server uses its own CA, name the CA file in ML_SSL_CA_FILE (or git's http.sslCAInfo).${byIp}`)
     return -1
   }
 

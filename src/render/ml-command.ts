@@ -3,7 +3,7 @@ import {homedir} from 'node:os'
 import {createInterface} from 'node:readline'
 import {MlError} from '../core/errors.js'
 import type {AuthOptions} from '../core/remote.js'
-import {OUTPUT_FORMATS} from './output.js'
+import {type Column, OUTPUT_FORMATS, type OutputFormat, render} from './output.js'
 
 /**
  * The base of every ml command: an MlError becomes one line on stderr, `Error [CODE]: message`,
@@ -17,6 +17,17 @@ export abstract class MlCommand extends Command {
       return
     }
     return super.catch(error)
+  }
+
+  /** Prints data in the format and with the query the user chose (see outputFlags). */
+  protected print<T>(flags: {output: OutputFormat; query?: string}, data: unknown, rows: T[] = [], columns?: Column<T>[]): void {
+    const tty = Boolean(process.stdout.isTTY)
+    process.stdout.write(render(flags.output, data, rows, {
+      columns,
+      query: flags.query,
+      width: tty ? process.stdout.columns : undefined,
+      color: tty && !process.env.NO_COLOR,
+    }))
   }
 
   /** Credentials for remotes, from the environment; a key's passphrase is asked on a terminal. */
@@ -44,9 +55,8 @@ function askHidden(prompt: string): Promise<string> {
   })
 }
 
-export const outputFlag = Flags.option({
-  char: 'o',
-  description: 'Output format.',
-  options: OUTPUT_FORMATS,
-  default: 'table' as const,
-})
+/** -o and --query, the same on every command that prints data. */
+export const outputFlags = {
+  output: Flags.option({char: 'o', description: 'Output format.', options: OUTPUT_FORMATS, default: 'table' as const})(),
+  query: Flags.string({description: 'JMESPath query applied to the JSON data before formatting, e.g. "[].runId".'}),
+}

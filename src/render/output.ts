@@ -1,6 +1,9 @@
 import Table from 'cli-table3'
+import jmespath from 'jmespath'
+import {stringify as toYaml} from 'yaml'
+import {MlError} from '../core/errors.js'
 
-export const OUTPUT_FORMATS = ['table', 'json', 'tsv'] as const
+export const OUTPUT_FORMATS = ['table', 'json', 'jsonc', 'tsv', 'yaml', 'none'] as const
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number]
 
 /** A column of a listing: its header and how to get a row's cell. */
@@ -9,27 +12,114 @@ export interface Column<T> {
   value: (row: T) => string
 }
 
+export interface RenderOptions<T> {
+  /** The table's columns for `rows`; without a query, table and tsv show these. */
+  columns?: Column<T>[]
+  /** A JMESPath expression applied to the JSON data before formatting, as `az --query` does. */
+  query?: string
+  /** The terminal's width, to fit tables into (none when not a terminal). */
+  width?: number
+  /** Colour for jsonc (never when NO_COLOR is set or the output is not a terminal). */
+  color?: boolean
+}
+
 /**
- * Renders rows in the Azure CLI's styles: `table` (aligned columns under a dashed header line),
- * `tsv` (no header, tab-separated, for scripts) or `json` (`data` as it is).
+ * The one renderer of ml's data, in the Azure CLI's formats. `data` is what JSON shows;
+ * `rows` with `columns` is the command's own table. With --query, every format shows the
+ * query's result, and the table is derived from it.
  */
-export function render<T>(format: OutputFormat, rows: T[], columns: Column<T>[], data: unknown = rows): string {
-  if (format === 'json') return `${JSON.stringify(data, null, 2)}\n`
-  const cells = rows.map((row) => columns.map((c) => c.value(row)))
-  if (format === 'tsv') return cells.map((r) => `${r.map((c) => c.replace(/[\t\n]/g, ' ')).join('\t')}\n`).join('')
-  const headers = columns.map((c) => c.header)
-  const table = new Table({
-    head: headers,
-    chars: {
-      top: '', 'top-mid': '', 'top-left': '', 'top-right': '',
-      bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '',
-      left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ',
-    },
+export function render<T>(format: OutputFormat, data: unknown, rows: T[], options: RenderOptions<T> = {}): string {
+  if (format === 'none') return ''
+  let result: unknown = data
+  if (options.query !== undefined) {
+    try {
+      result = jmespath.search(JSON.parse(JSON.stringify(data)), options.query)
+    } catch (error) {
+      throw new MlError('INVALID_ARGUMENT', `The query "${options.query}" is not valid JMESPath (${(error as Error).message}); see https://jmespath.org for the syntax.`)
+    }
+  }
+  switch (format) {
+    case 'json':
+      return `${JSON.stringify(result, null, 2)}\n`
+    case 'jsonc':
+      return `${options.color ? colorJson(JSON.stringify(result, null, 2)) : JSON.stringify(result, null, 2)}\n`
+    case 'yaml':
+      return toYaml(result)
+    case 'tsv':
+      return options.query === undefined && options.columns ? tsv(rows.map((r) => options.columns!.map((c) => c.value(r)))) : tsvOf(result)
+    case 'table':
+      if (options.query === undefined && options.columns) return table(options.columns.map((c) => c.header), rows.map((r) => options.columns!.map((c) => c.value(r))), options.width)
+      return tableOf(result, options.width)
+  }
+}
+
+function cell(value: unknown): string {
+  if (value === null || value === undefined) return ''
+  if (typeof value === 'object') return JSON.stringify(value)
+  return String(value)
+}
+
+function tsv(cells: string[][]): string {
+  return cells.map((r) => `${r.map((c) => c.replace(/[\t\n]/g, ' ')).join('\t')}\n`).join('')
+}
+
+/** az's tsv: a scalar alone, a list one item a line, an object's or a list's scalar values tab-separated. */
+function tsvOf(value: unknown): string {
+  const line = (v: unknown) => (v !== null && typeof v === 'object' ? Object.values(v).filter((x) => typeof x !== 'object' || x === null).map(cell) : [cell(v)])
+  return tsv(Array.isArray(value) ? value.map(line) : [line(value)])
+}
+
+/** A table of any JSON value: a list of objects by their keys, an object as name/value rows. */
+function tableOf(value: unknown, width?: number): string {
+  if (Array.isArray(value)) {
+    if (value.every((v) => v !== null && typeof v === 'object' && !Array.isArray(v))) {
+      const keys = [...new Set(value.flatMap((v) => Object.keys(v as object)))]
+      return table(keys, value.map((v) => keys.map((k) => cell((v as Record<string, unknown>)[k]))), width)
+    }
+    return table(['Result'], value.map((v) => [cell(v)]), width)
+  }
+  if (value !== null && typeof value === 'object') return table(['Name', 'Value'], Object.entries(value).map(([k, v]) => [k, cell(v)]), width)
+  return `${cell(value)}\n`
+}
+
+const NO_BORDERS = {
+  top: '', 'top-mid': '', 'top-left': '', 'top-right': '',
+  bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '',
+  left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ',
+}
+
+/**
+ * Aligned columns under a dashed line, like `az -o table`. On a terminal, the widest columns
+ * are cut (with …) until the table fits its width.
+ */
+function table(headers: string[], cells: string[][], width?: number): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => [...r[i]].length)))
+  if (width) {
+    const room = width - 2 * (headers.length - 1)
+    while (widths.reduce((a, b) => a + b, 0) > room) {
+      const widest = widths.indexOf(Math.max(...widths))
+      if (widths[widest] <= 8) break
+      widths[widest]--
+    }
+  }
+  const fit = (text: string, w: number) => ([...text].length > w ? `${[...text].slice(0, w - 1).join('')}…` : text)
+  const t = new Table({
+    head: headers.map((h, i) => fit(h, widths[i])),
+    chars: NO_BORDERS,
     style: {head: [], border: [], 'padding-left': 0, 'padding-right': 0},
   })
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)))
-  table.push(widths.map((w) => '-'.repeat(w)), ...cells)
-  return `${table.toString().split('\n').map((l) => l.trimEnd()).join('\n')}\n`
+  t.push(widths.map((w) => '-'.repeat(w)), ...cells.map((r) => r.map((c, i) => fit(c, widths[i]))))
+  return `${t.toString().split('\n').map((l) => l.trimEnd()).join('\n')}\n`
+}
+
+/** JSON with keys, strings and numbers coloured, for -o jsonc on a terminal. */
+function colorJson(json: string): string {
+  return json.replace(/("(?:\\.|[^"\\])*")(\s*:)?|\b(true|false|null)\b|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g, (m, str: string, colon: string, lit: string, num: string) => {
+    if (str) return colon ? `\u001b[36m${str}\u001b[0m${colon}` : `\u001b[32m${str}\u001b[0m`
+    if (lit) return `\u001b[35m${lit}\u001b[0m`
+    if (num) return `\u001b[33m${num}\u001b[0m`
+    return m
+  })
 }
 
 /** `1h 02m`, `3m 07s`, `12.3s`: short and readable. */
@@ -51,4 +141,20 @@ export function formatTime(iso: string | undefined): string {
 
 export function shortId(id: string | undefined): string {
   return id ? id.slice(0, 8) : ''
+}
+
+/** A metric value, short: integers as they are, others with up to 4 significant decimals. */
+export function formatNumber(value: number | undefined): string {
+  if (value === undefined) return ''
+  if (Number.isInteger(value)) return String(value)
+  return String(Number(value.toPrecision(4)))
+}
+
+const BARS = '▁▂▃▄▅▆▇█'
+
+/** A sparkline of a series: one bar per value, scaled between its min and max. */
+export function sparkline(values: number[]): string {
+  const min = Math.min(...values)
+  const span = Math.max(...values) - min
+  return values.map((v) => BARS[span === 0 ? 3 : Math.round(((v - min) / span) * (BARS.length - 1))]).join('')
 }

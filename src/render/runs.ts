@@ -1,12 +1,7 @@
-import type {ListedRun} from '../core/history.js'
+import type {Comparison, ListedRun, RunDiff} from '../core/history.js'
+import type {MetricPoint} from '../core/metrics.js'
 import type {RunRecord} from '../core/runs.js'
-import {type Column, formatDuration, formatTime, shortId} from './output.js'
-
-/** The columns of `ml history list`; PUSHED only for a project with a remote. */
-export function runColumns(runs: ListedRun[]): Column<ListedRun>[] {
-  const pushed = runs.some((r) => r.pushed !== undefined)
-  return pushed ? [...RUN_COLUMNS, {header: 'PUSHED', value: (r) => (r.pushed ? 'yes' : 'no')}] : RUN_COLUMNS
-}
+import {type Column, formatDuration, formatNumber, formatTime, shortId, sparkline} from './output.js'
 
 const RUN_COLUMNS: Column<ListedRun>[] = [
   {header: 'RUN ID', value: (r) => r.runId},
@@ -19,12 +14,20 @@ const RUN_COLUMNS: Column<ListedRun>[] = [
   {header: 'DIRTY', value: (r) => r.properties['azureml.git.dirty'] ?? ''},
 ]
 
+/** The columns of `ml history list`: the run's fields, one per metric (last value), and PUSHED for a project with a remote. */
+export function runColumns(runs: ListedRun[]): Column<ListedRun>[] {
+  const metrics = [...new Set(runs.flatMap((r) => Object.keys(r.metrics ?? {})))]
+  const columns = [...RUN_COLUMNS, ...metrics.map((name) => ({header: name.toUpperCase(), value: (r: ListedRun) => formatNumber(r.metrics?.[name])}))]
+  if (runs.some((r) => r.pushed !== undefined)) columns.push({header: 'PUSHED', value: (r) => (r.pushed ? 'yes' : 'no')})
+  return columns
+}
+
 export interface Field {
   name: string
   value: string
 }
 
-/** A run as name/value rows, for `ml history info`: its fields, then every property. */
+/** A run as name/value rows, for `ml history info`: its fields, metrics, then every property. */
 export function runFields(run: RunRecord): Field[] {
   const fields: Field[] = [
     {name: 'Run id', value: run.runId},
@@ -40,6 +43,7 @@ export function runFields(run: RunRecord): Field[] {
     {name: 'Host', value: run.host},
     {name: 'Outputs', value: run.outputs.map((o) => o.path).join(', ')},
   ]
+  for (const [name, value] of Object.entries(run.metrics ?? {})) fields.push({name: `Metric ${name}`, value: formatNumber(value)})
   for (const [name, value] of Object.entries(run.properties)) fields.push({name, value})
   return fields.filter((f) => f.value !== '')
 }
@@ -48,3 +52,79 @@ export const FIELD_COLUMNS: Column<Field>[] = [
   {header: 'NAME', value: (f) => f.name},
   {header: 'VALUE', value: (f) => f.value},
 ]
+
+type Row = {field: string; values: string[]}
+
+/** `ml history compare`: one row per field and metric, one column per run; the best value of each metric has a `*`. */
+export function comparisonTable(comparison: Comparison): {rows: Row[]; columns: Column<Row>[]} {
+  const {runs, best} = comparison
+  const rows: Row[] = [
+    {field: 'Status', values: runs.map((r) => r.status)},
+    {field: 'Duration', values: runs.map((r) => formatDuration(r.durationMs))},
+    {field: 'Script', values: runs.map((r) => [r.script, ...r.arguments].join(' '))},
+    {field: 'Git commit', values: runs.map((r) => shortId(r.properties['azureml.git.commit']))},
+    {field: 'Dirty', values: runs.map((r) => r.properties['azureml.git.dirty'] ?? '')},
+    {field: 'Snapshot', values: runs.map((r) => shortId(r.snapshotId))},
+  ]
+  for (const name of Object.keys(best)) {
+    rows.push({field: name, values: runs.map((r) => {
+      const value = r.metrics?.[name]
+      return value === undefined ? '' : `${formatNumber(value)}${best[name] === r.runId ? ' *' : ''}`
+    })})
+  }
+  const columns: Column<Row>[] = [{header: 'FIELD', value: (r) => r.field}, ...runs.map((run, i) => ({header: run.runId, value: (r: Row) => r.values[i]}))]
+  return {rows, columns}
+}
+
+type StepRow = {step: string; values: Map<string, number>}
+
+/** `ml history metrics`: values by step, one column per metric. */
+export function metricsTable(points: MetricPoint[]): {rows: StepRow[]; columns: Column<StepRow>[]} {
+  const names = [...new Set(points.map((p) => p.name))]
+  const byStep = new Map<string, StepRow>()
+  const seen = new Map<string, number>()
+  for (const p of points) {
+    const index = seen.get(p.name) ?? 0
+    seen.set(p.name, index + 1)
+    const step = String(p.step ?? index)
+    if (!byStep.has(step)) byStep.set(step, {step, values: new Map()})
+    byStep.get(step)!.values.set(p.name, p.value)
+  }
+  const rows = [...byStep.values()].sort((a, b) => Number(a.step) - Number(b.step))
+  const columns: Column<StepRow>[] = [{header: 'STEP', value: (r) => r.step}, ...names.map((name) => ({header: name.toUpperCase(), value: (r: StepRow) => formatNumber(r.values.get(name))}))]
+  return {rows, columns}
+}
+
+/** One line per metric: its last value, range and a sparkline of all its values. */
+export function metricSummaries(points: MetricPoint[]): string {
+  const names = [...new Set(points.map((p) => p.name))]
+  const width = Math.max(...names.map((n) => n.length))
+  return names.map((name) => {
+    const values = points.filter((p) => p.name === name).map((p) => p.value)
+    const range = values.length > 1 ? `  (${formatNumber(Math.min(...values))} .. ${formatNumber(Math.max(...values))})` : ''
+    return `${name.padEnd(width)}  ${sparkline(values)}  last ${formatNumber(values.at(-1))}${range}\n`
+  }).join('')
+}
+
+/** `git diff --stat`-like lines, then the change of each metric. */
+export function diffSummary(diff: RunDiff, stat: boolean): string {
+  let out = ''
+  if (stat) {
+    const width = Math.max(0, ...diff.files.map((f) => f.path.length))
+    for (const f of diff.files) out += ` ${f.path.padEnd(width)} | ${f.binary ? 'Bin' : `${f.additions + f.deletions} ${'+'.repeat(Math.min(f.additions, 40))}${'-'.repeat(Math.min(f.deletions, 40))}`}\n`
+    const adds = diff.files.reduce((n, f) => n + f.additions, 0)
+    const dels = diff.files.reduce((n, f) => n + f.deletions, 0)
+    out += ` ${diff.files.length} files changed, ${adds} insertions(+), ${dels} deletions(-)\n`
+  } else {
+    out += diff.patch
+  }
+  if (diff.metrics.length > 0) {
+    const width = Math.max(6, ...diff.metrics.map((m) => m.name.length))
+    out += `\nMetrics, ${diff.a.runId} -> ${diff.b.runId}:\n`
+    for (const m of diff.metrics) {
+      const change = m.change === undefined ? '' : `  (${m.change >= 0 ? '+' : ''}${formatNumber(m.change)})`
+      out += `  ${m.name.padEnd(width)}  ${formatNumber(m.a) || '-'} -> ${formatNumber(m.b) || '-'}${change}\n`
+    }
+  }
+  return out
+}

@@ -7,7 +7,7 @@ import {formatDuration, shortId} from '../../render/output.js'
 export default class ExperimentSubmit extends MlCommand {
   static summary = 'Run a script as a recorded experiment.'
   static description = `Snapshots the project folder into its history (a new commit only when something changed), records a run with the git properties of your repo, runs SCRIPT in the project folder and records how it ended, its log and the files it wrote to outputs/.
-.py runs with python3, .js/.mjs with node, .sh with bash; anything else is executed directly. Everything after SCRIPT is passed to it unchanged. The script sees ML_RUN_ID, ML_PROJECT_DIR and ML_OUTPUTS_DIR. ml exits with the script's exit code; Ctrl-C stops the script and records the run as Canceled.
+.py runs with python3, .js/.mjs with node, .sh with bash; anything else is executed directly. Everything after SCRIPT is passed to it unchanged. The script sees ML_RUN_ID, ML_PROJECT_DIR, ML_OUTPUTS_DIR and ML_METRICS_FILE (append JSON lines {"name", "value", "step"} to log metrics; run_logger.py does it for Python). ml exits with the script's exit code; Ctrl-C stops the script and records the run as Canceled.
 When the project has a remote, the snapshot and the run are pushed before the script starts and again when it ends (not with --no-push). A failed push never fails the run: it is reported, and \`ml history push\` or the next submit sends it.`
 
   static examples = [
@@ -47,6 +47,7 @@ When the project has a remote, the snapshot and the run are pushed before the sc
         auth: this.auth(),
         push: !flags['no-push'],
         onPushProblem: (message) => this.logToStderr(`Warning: ${message}`),
+        onWarning: (message) => this.logToStderr(`Warning: ${message}`),
         onStart: (r, created) => this.logToStderr(`Run ${r.runId} started (snapshot ${shortId(r.snapshotId)}${created ? '' : ', unchanged'}).`),
       })
       const how = run.status === 'Completed' ? '' : ` (exit code ${run.exitCode}${run.error ? `; ${run.error}` : ''})`

@@ -1,29 +1,36 @@
 import {Flags} from '@oclif/core'
-import {historyList} from '../../core/history.js'
-import {MlCommand, outputFlag} from '../../render/ml-command.js'
-import {render} from '../../render/output.js'
+import {historyList, RUN_STATUSES} from '../../core/history.js'
+import {MlCommand, outputFlags} from '../../render/ml-command.js'
 import {runColumns} from '../../render/runs.js'
 
 export default class HistoryList extends MlCommand {
   static summary = "List the project's runs, newest first."
-  static description = 'The table shows each run\'s id, status, start time, duration, script, snapshot, git commit of your repo and whether it was dirty. -o json prints the full run records with all their properties; -o tsv prints the table\'s cells without a header, for scripts. For a project with a remote, PUSHED (and "pushed" in JSON) tells whether the remote has the run\'s latest state.'
+  static description = `The table shows each run's id, status, start time, duration, script, snapshot, git commit of your repo, whether it was dirty, and the last value of every metric. -o json prints the full run records; --query filters them with JMESPath first.
+For a project with a remote, PUSHED (and "pushed" in JSON) tells whether the remote has the run's latest state.`
+
   static examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --last 5 -o json',
+    '<%= config.bin %> <%= command.id %> --sort-by accuracy --desc --status completed',
+    '<%= config.bin %> <%= command.id %> --query "[?metrics.accuracy > `0.9`].runId" -o tsv',
   ]
 
   static flags = {
-    output: outputFlag(),
-    last: Flags.integer({description: 'Show only the N newest runs.', min: 1}),
+    ...outputFlags,
+    last: Flags.integer({description: 'Show only the first N runs (after filtering and sorting).', min: 1}),
+    'sort-by': Flags.string({description: 'Sort by the last value of this metric (ascending; see --desc).'}),
+    desc: Flags.boolean({description: 'With --sort-by: largest first.', dependsOn: ['sort-by']}),
+    status: Flags.string({description: `Only runs with this status (${RUN_STATUSES.join(', ')}).`}),
+    script: Flags.string({description: 'Only runs of this script (its path in the project, or its file name).'}),
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(HistoryList)
-    const runs = await historyList(process.cwd(), {last: flags.last})
-    if (runs.length === 0 && flags.output === 'table') {
-      this.logToStderr('No runs yet; start one with `ml experiment submit <script>`.')
+    const runs = await historyList(process.cwd(), {last: flags.last, sortBy: flags['sort-by'], desc: flags.desc, status: flags.status, script: flags.script})
+    if (runs.length === 0 && flags.output === 'table' && flags.query === undefined) {
+      this.logToStderr('No runs match; start one with `ml experiment submit <script>`.')
       return
     }
-    process.stdout.write(render(flags.output, runs, runColumns(runs)))
+    this.print(flags, runs, runs, runColumns(runs))
   }
 }

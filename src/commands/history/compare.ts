@@ -1,0 +1,27 @@
+import {Args} from '@oclif/core'
+import {historyCompare} from '../../core/history.js'
+import {MlCommand, outputFlags} from '../../render/ml-command.js'
+import {comparisonTable} from '../../render/runs.js'
+
+export default class HistoryCompare extends MlCommand {
+  static summary = 'Compare runs side by side: one column per run.'
+  static description = 'Rows for status, duration, script and arguments, git commit and dirty flag, snapshot, and the last value of every metric; the best value of each metric is marked with * (the lowest for losses and errors, the highest otherwise). -o json prints the runs and the best run per metric.'
+  static examples = [
+    '<%= config.bin %> <%= command.id %> iris_1795313437375 iris_1795313438318',
+    '<%= config.bin %> <%= command.id %> RUN_A RUN_B RUN_C -o json --query best',
+  ]
+
+  static strict = false
+  static args = {
+    runs: Args.string({description: 'Two or more run ids (or unique prefixes).', required: true}),
+  }
+
+  static flags = {...outputFlags}
+
+  async run(): Promise<void> {
+    const {flags, argv} = await this.parse(HistoryCompare)
+    const comparison = await historyCompare(process.cwd(), argv as string[])
+    const {rows, columns} = comparisonTable(comparison)
+    this.print(flags, comparison, rows, columns)
+  }
+}

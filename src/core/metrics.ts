@@ -1,0 +1,50 @@
+/** One logged value of a metric: a line `{"name", "value", "step"}` of ML_METRICS_FILE. */
+export interface MetricPoint {
+  name: string
+  value: number
+  step: number | null
+}
+
+export const METRICS_FILE = 'metrics.jsonl'
+
+/**
+ * Parses the lines a run appended to ML_METRICS_FILE. A line that is not a JSON object with a
+ * string name and a finite number value is skipped with a warning naming its line number.
+ */
+export function parseMetrics(text: string): {points: MetricPoint[]; warnings: string[]} {
+  const points: MetricPoint[] = []
+  const warnings: string[] = []
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(line)
+    } catch {
+      warnings.push(`metrics line ${i + 1} is not JSON and was skipped: ${line.slice(0, 80)}`)
+      return
+    }
+    const {name, value, step} = (parsed ?? {}) as Record<string, unknown>
+    if (typeof name !== 'string' || !name || typeof value !== 'number' || !Number.isFinite(value) || (step != null && typeof step !== 'number')) {
+      warnings.push(`metrics line ${i + 1} needs {"name": string, "value": number, "step": number or null} and was skipped: ${line.slice(0, 80)}`)
+      return
+    }
+    points.push({name, value, step: step == null ? null : step})
+  })
+  return {points, warnings}
+}
+
+export function formatMetrics(points: MetricPoint[]): string {
+  return points.map((p) => `${JSON.stringify(p)}\n`).join('')
+}
+
+/** The last value logged for each metric, in the order the metrics first appeared. */
+export function lastValues(points: MetricPoint[]): Record<string, number> {
+  const last: Record<string, number> = {}
+  for (const p of points) last[p.name] = p.value
+  return last
+}
+
+/** Whether a smaller value of this metric is better (losses and errors), else a larger one is. */
+export function lowerIsBetter(name: string): boolean {
+  return /loss|err|mse|mae|rmse|perplexity|time|latency|cost/i.test(name)
+}

@@ -1,0 +1,62 @@
+import {suite} from 'uvu'
+import * as assert from 'uvu/assert'
+import {parse as parseYaml} from 'yaml'
+import {isMlError} from '../src/core/errors.js'
+import {lastValues, lowerIsBetter, parseMetrics} from '../src/core/metrics.js'
+import {type Column, render, sparkline} from '../src/render/output.js'
+
+const test = suite('output')
+
+type Row = {id: string; n: number; tags: string[]}
+const rows: Row[] = [{id: 'a', n: 1, tags: ['x']}, {id: 'b', n: 22, tags: []}]
+const columns: Column<Row>[] = [{header: 'ID', value: (r) => r.id}, {header: 'N', value: (r) => String(r.n)}]
+
+test('every format renders the same data', () => {
+  assert.equal(JSON.parse(render('json', rows, rows, {columns})), rows)
+  assert.equal(JSON.parse(render('jsonc', rows, rows, {columns})), rows, 'jsonc without colour is JSON')
+  assert.equal(parseYaml(render('yaml', rows, rows, {columns})), rows)
+  assert.is(render('tsv', rows, rows, {columns}), 'a\t1\nb\t22\n')
+  assert.is(render('table', rows, rows, {columns}), 'ID  N\n--  --\na   1\nb   22\n')
+  assert.is(render('none', rows, rows, {columns}), '')
+  assert.match(render('jsonc', rows, rows, {columns, color: true}), /\u001b\[36m"id"/)
+})
+
+test('--query is applied before formatting, and the table follows the result', () => {
+  assert.is(render('tsv', rows, rows, {columns, query: '[1].n'}), '22\n')
+  assert.is(render('tsv', rows, rows, {columns, query: '[].id'}), 'a\nb\n')
+  assert.is(render('tsv', rows, rows, {columns, query: '[].[id, n]'}), 'a\t1\nb\t22\n')
+  assert.equal(JSON.parse(render('json', rows, rows, {columns, query: '[?n > `5`]'})), [rows[1]])
+  assert.is(render('table', rows, rows, {columns, query: '[].{name: id, count: n}'}), 'name  count\n----  -----\na     1\nb     22\n')
+  assert.is(render('table', {a: 1}, [], {query: '@'}), 'Name  Value\n----  -----\na     1\n')
+  try {
+    render('json', rows, rows, {query: '[?'})
+    assert.unreachable('bad query')
+  } catch (error) {
+    assert.ok(isMlError(error, 'INVALID_ARGUMENT'))
+  }
+})
+
+test('a table on a terminal fits its width', () => {
+  const wide = [{id: 'x'.repeat(100), n: 1, tags: []}]
+  const out = render('table', wide, wide, {columns, width: 40})
+  for (const line of out.trimEnd().split('\n')) assert.ok([...line].length <= 40, line)
+  assert.match(out, /…/)
+})
+
+test('sparklines scale between min and max', () => {
+  assert.is(sparkline([1, 2, 3, 4, 5, 6, 7, 8]), '▁▂▃▄▅▆▇█')
+  assert.is(sparkline([5, 5]), '▄▄')
+})
+
+test('metrics: good lines are kept, bad ones are reported by line number', () => {
+  const text = '{"name":"loss","value":0.5,"step":1}\nnot json\n{"name":"loss","value":0.25,"step":2}\n{"name":"acc"}\n\n{"name":"acc","value":0.9}\n'
+  const {points, warnings} = parseMetrics(text)
+  assert.equal(points, [{name: 'loss', value: 0.5, step: 1}, {name: 'loss', value: 0.25, step: 2}, {name: 'acc', value: 0.9, step: null}])
+  assert.is(warnings.length, 2)
+  assert.match(warnings[0], /line 2/)
+  assert.match(warnings[1], /line 4/)
+  assert.equal(lastValues(points), {loss: 0.25, acc: 0.9})
+  assert.ok(lowerIsBetter('val_loss') && lowerIsBetter('error_rate') && !lowerIsBetter('accuracy'))
+})
+
+test.run()
