@@ -27,6 +27,7 @@ export interface Project {
 export const ML_DIR = '.ml'
 /** A ref whose tree holds project.json (without the remote), pushed so that a clone can rebuild .ml/. */
 export const PROJECT_REF = 'refs/ml/project'
+/** templates/<name>/ holds a template's own files; templates/common/ what every project gets. */
 export const TEMPLATES_DIR = fileURLToPath(new URL('../../../templates/', import.meta.url))
 export const TEMPLATES = ['blank', 'iris'] as const
 
@@ -132,7 +133,10 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
   }
 
   await fs.mkdir(dir, {recursive: true})
-  const written = await copyTemplate(path.join(TEMPLATES_DIR, template), dir)
+  const written = [
+    ...await copyTemplate(path.join(TEMPLATES_DIR, 'common'), dir),
+    ...await copyTemplate(path.join(TEMPLATES_DIR, template), dir),
+  ]
 
   const config: ProjectConfig = {
     schema: 1,

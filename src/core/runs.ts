@@ -82,10 +82,9 @@ export async function listRunIds(repo: ShadowRepo): Promise<string[]> {
 }
 
 /** All runs, newest first. */
-export async function listRuns(repo: ShadowRepo, options: {last?: number} = {}): Promise<RunRecord[]> {
+export async function listRuns(repo: ShadowRepo): Promise<RunRecord[]> {
   const runs = await Promise.all((await listRunIds(repo)).map((id) => getRun(repo, id)))
-  runs.sort((a, b) => b.startTimeUtc.localeCompare(a.startTimeUtc) || b.runId.localeCompare(a.runId))
-  return options.last === undefined ? runs : runs.slice(0, options.last)
+  return runs.sort((a, b) => b.startTimeUtc.localeCompare(a.startTimeUtc) || b.runId.localeCompare(a.runId))
 }
 
 /** The full id of the one run whose id is `idOrPrefix` or starts with it. */

@@ -211,21 +211,6 @@ export class ShadowRepo {
     }
   }
 
-  /** The paths of all files under `dir` in the tree of `commit`. */
-  async listFiles(commit: string, dir: string): Promise<string[]> {
-    let tree: NodeGitModule.Tree
-    try {
-      const entry = await (await this.repo.getCommit(commit)).getEntry(dir)
-      if (!entry.isTree()) return []
-      tree = await entry.getTree()
-    } catch {
-      return []
-    }
-    const files: string[] = []
-    await walkTree(tree, dir, files)
-    return files
-  }
-
   /** Writes blobs and nested trees for `files` and returns the root tree id. */
   async writeTree(files: TreeFile[]): Promise<string> {
     const root: TreeNode = new Map()
@@ -299,14 +284,6 @@ export class ShadowRepo {
 type TreeNode = Map<string, TreeNode | TreeFile>
 
 const STATUS_NAMES: Record<number, TreeChange['status']> = {1: 'added', 2: 'deleted', 3: 'modified', 4: 'renamed', 8: 'typechange'}
-
-async function walkTree(tree: NodeGitModule.Tree, prefix: string, out: string[]): Promise<void> {
-  for (const entry of tree.entries()) {
-    const p = `${prefix}/${entry.name()}`
-    if (entry.isTree()) await walkTree(await entry.getTree(), p, out)
-    else out.push(p)
-  }
-}
 
 function ignoreFingerprint(index: NodeGitModule.Index, rules: string): string {
   const hash = createHash('sha1').update(rules)

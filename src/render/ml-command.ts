@@ -55,6 +55,9 @@ function askHidden(prompt: string): Promise<string> {
   })
 }
 
+/** --run-id, as every command that takes one run names it. */
+export const runIdFlag = Flags.string({description: 'Id of the run (or a unique prefix of it).', required: true})
+
 /** -o and --query, the same on every command that prints data. */
 export const outputFlags = {
   output: Flags.option({char: 'o', description: 'Output format.', options: OUTPUT_FORMATS, default: 'table' as const})(),

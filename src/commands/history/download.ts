@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {downloadRun} from '../../core/history.js'
-import {MlCommand} from '../../render/ml-command.js'
+import {MlCommand, runIdFlag} from '../../render/ml-command.js'
 
 export default class HistoryDownload extends MlCommand {
   static summary = "Write a run's outputs, log and metrics into a folder."
@@ -11,7 +11,7 @@ export default class HistoryDownload extends MlCommand {
   ]
 
   static flags = {
-    'run-id': Flags.string({description: 'Id of the run (or a unique prefix of it).', required: true}),
+    'run-id': runIdFlag,
     dir: Flags.string({description: 'Folder to write into; must be new or empty.'}),
   }
 

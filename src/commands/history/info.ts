@@ -1,6 +1,5 @@
-import {Flags} from '@oclif/core'
 import {historyInfo} from '../../core/history.js'
-import {MlCommand, outputFlags} from '../../render/ml-command.js'
+import {MlCommand, outputFlags, runIdFlag} from '../../render/ml-command.js'
 import {FIELD_COLUMNS, runFields} from '../../render/runs.js'
 
 export default class HistoryInfo extends MlCommand {
@@ -12,7 +11,7 @@ export default class HistoryInfo extends MlCommand {
   ]
 
   static flags = {
-    'run-id': Flags.string({description: 'Id of the run (or a unique prefix of it).', required: true}),
+    'run-id': runIdFlag,
     ...outputFlags,
   }
 

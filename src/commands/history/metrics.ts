@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {historyMetrics} from '../../core/history.js'
-import {MlCommand, outputFlags} from '../../render/ml-command.js'
+import {MlCommand, outputFlags, runIdFlag} from '../../render/ml-command.js'
 import {metricsTable, metricSummaries} from '../../render/runs.js'
 
 export default class HistoryMetrics extends MlCommand {
@@ -12,7 +12,7 @@ export default class HistoryMetrics extends MlCommand {
   ]
 
   static flags = {
-    'run-id': Flags.string({description: 'Id of the run (or a unique prefix of it).', required: true}),
+    'run-id': runIdFlag,
     name: Flags.string({description: 'Only this metric.'}),
     ...outputFlags,
   }
