@@ -34,13 +34,13 @@ export async function cleanup(): Promise<void> {
 }
 
 /** The git CLI, our independent oracle. Throws on a non-zero exit. */
-export function git(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
-  return execFileSync('git', args, {cwd, env: {...process.env, ...env}, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']}).trim()
+export function git(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string | Buffer): string {
+  return execFileSync('git', args, {cwd, env: {...process.env, ...env}, encoding: 'utf8', input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']}).trim()
 }
 
 /** The git CLI on a project's shadow repo. */
-export function shadowGit(projectDir: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
-  return git(projectDir, args, {GIT_DIR: path.join(projectDir, '.ml', 'history.git'), ...env})
+export function shadowGit(projectDir: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string | Buffer): string {
+  return git(projectDir, args, {GIT_DIR: path.join(projectDir, '.ml', 'history.git'), ...env}, input)
 }
 
 /**

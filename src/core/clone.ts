@@ -7,6 +7,7 @@ import {BUILTIN_EXCLUDES, readAmlignore} from './ignore-rules.js'
 import {historyDir, ML_DIR, openProject, PROJECT_REF, type Project, type ProjectConfig, writeProjectConfig} from './project.js'
 import {type AuthOptions, cloneDirName, isEmptyDir, pullHistory, trackingRef} from './remote.js'
 import {redactUrl, storableUrl} from './redact-url.js'
+import {assertSafeRestore} from './safe-paths.js'
 
 export interface CloneResult {
   project: Project
@@ -50,8 +51,12 @@ export async function cloneProject(options: {url: string; dir?: string; cwd: str
     const repo = await ShadowRepo.open(historyDir(project), dir)
     repo.addIgnoreRules(await readAmlignore(dir))
     const tip = await repo.resolveRef(`refs/heads/${config.historyBranch}`)
-    if (fromSnapshot && tip) await repo.checkoutTree(await repo.treeOf(tip), await repo.stageFolder())
-    else await repo.stageFolder()
+    const current = await repo.stageFolder()
+    if (fromSnapshot && tip) {
+      const target = await repo.treeOf(tip)
+      await assertSafeRestore(repo, dir, current, target, await repo.diffTrees(current, target))
+      await repo.checkoutTree(target, current)
+    }
     const runs = (await repo.listRefs('refs/ml/runs/')).length
     return {project: await openProject(dir), runs, fromSnapshot}
   } catch (error) {

@@ -28,6 +28,9 @@ export type ErrorCode =
   | 'TLS_CERT_INVALID'
   | 'PUSH_REJECTED'
   | 'DESTINATION_EXISTS'
+  | 'UNSAFE_PATH'
+  | 'SNAPSHOT_TOO_LARGE'
+  | 'LOCKED'
 
 export class MlError extends Error {
   readonly code: ErrorCode

@@ -5,6 +5,7 @@ import type {ShadowRepo, TreeChange} from '../git/shadow-repo.js'
 import {MlError} from './errors.js'
 import {findProject, openHistory, type Project} from './project.js'
 import {getRun, resolveRunId} from './runs.js'
+import {assertSafeRestore} from './safe-paths.js'
 
 export const BACKUPS_PREFIX = 'refs/ml/backups/'
 const RESTORED_TRAILER = 'ml-restored-tree: '
@@ -70,6 +71,7 @@ export async function applyRestore(plan: RestorePlan): Promise<RestoreResult> {
   const {project, repo} = plan
   let current = await repo.stageFolder()
   const changes = await repo.diffTrees(current, plan.targetTree)
+  await assertSafeRestore(repo, project.dir, current, plan.targetTree, changes)
   const inTheWay = await existingPaths(project.dir, changes.filter((c) => c.status === 'added').map((c) => c.path))
   if (inTheWay.length > 0) current = await repo.stagePaths(inTheWay)
 

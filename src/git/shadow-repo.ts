@@ -26,6 +26,8 @@ const FINGERPRINT_FILE = 'ml-ignore-fingerprint'
  * only while ml uses it, so it never appears as a git repo to the user's tools. Its index is
  * the stat cache that makes a snapshot of an unchanged folder cheap.
  */
+export const MODE = {TREE: 0o40000, SYMLINK: 0o120000, GITLINK: 0o160000}
+
 export class ShadowRepo {
   private rules = ''
 
@@ -122,6 +124,15 @@ export class ShadowRepo {
 
   async commitMessage(commit: string): Promise<string> {
     return (await this.repo.getCommit(commit)).message()
+  }
+
+  /** The file mode of `file` in `tree` (0o120000 for a symlink, 0o40000 for a folder), or null when it is not there. */
+  async modeAt(tree: string, file: string): Promise<number | null> {
+    try {
+      return (await (await this.repo.getTree(tree)).getEntry(file)).filemode()
+    } catch {
+      return null
+    }
   }
 
   /** Writes a commit object without moving any ref. */

@@ -1,0 +1,136 @@
+import {existsSync, promises as fs} from 'node:fs'
+import path from 'node:path'
+import {suite} from 'uvu'
+import * as assert from 'uvu/assert'
+import {unsafeReason} from '../src/core/safe-paths.js'
+import {cleanup, errorCode, folderState, ml, type Result, shadowGit, shadowRefs, tempDir, write} from './helpers.js'
+
+const test = suite('safety')
+test.after.each(cleanup)
+
+function ok(r: Result): Result {
+  assert.is(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`)
+  return r
+}
+
+/** A tree entry to craft: a file, a symlink (`link`) or a folder (`children`); any name at all. */
+interface Entry {
+  name: string
+  content?: string
+  link?: string
+  children?: Entry[]
+}
+
+/** Writes `entries` as a tree with git's plumbing, byte for byte, bypassing every name check. */
+function writeTree(dir: string, entries: Entry[]): string {
+  const raw: Buffer[] = []
+  for (const entry of [...entries].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    let mode: string
+    let id: string
+    if (entry.children) {
+      mode = '40000'
+      id = writeTree(dir, entry.children)
+    } else {
+      mode = entry.link === undefined ? '100644' : '120000'
+      id = shadowGit(dir, ['hash-object', '-w', '--stdin'], {}, entry.link ?? entry.content ?? '')
+    }
+    raw.push(Buffer.from(`${mode} ${entry.name}\0`), Buffer.from(id, 'hex'))
+  }
+  return shadowGit(dir, ['hash-object', '-t', 'tree', '--literally', '-w', '--stdin'], {}, Buffer.concat(raw))
+}
+
+/** A run whose snapshot is the crafted tree (the project's files plus `extra`), as a remote could deliver it. */
+function craftRun(dir: string, extra: Entry[]): string {
+  const files = shadowGit(dir, ['ls-tree', 'HEAD']).split('\n').map((l) => {
+    const [meta, name] = l.split('\t')
+    return {name, content: shadowGit(dir, ['cat-file', 'blob', meta.split(' ')[2]])}
+  })
+  const tree = writeTree(dir, [...files, ...extra])
+  const snapshot = shadowGit(dir, ['commit-tree', tree, '-m', 'crafted'])
+  const runId = `evil_1700000000000_${Math.random().toString(16).slice(2, 6)}`
+  const record = {schema: 1, runId, projectId: 'x', projectName: 'evil', script: 'train.py', arguments: [], compute: 'local', status: 'Completed', startTimeUtc: '2023-11-14T22:13:20.000Z', snapshotId: snapshot, host: 'elsewhere', outputs: [], properties: {}}
+  const runTree = writeTree(dir, [{name: 'run.json', content: JSON.stringify(record)}])
+  shadowGit(dir, ['update-ref', `refs/ml/runs/${runId}`, shadowGit(dir, ['commit-tree', runTree, '-p', snapshot, '-m', 'Completed'])])
+  return runId
+}
+
+const cases: Array<[string, (outside: string) => Entry[]]> = [
+  ['a ".." folder', () => [{name: '..', children: [{name: 'pwned.txt', content: 'x'}]}]],
+  ['a name with "../" in it', () => [{name: '../pwned.txt', content: 'x'}]],
+  ['an absolute name', (outside) => [{name: `${outside}/pwned.txt`, content: 'x'}]],
+  ['.git', () => [{name: '.git', children: [{name: 'config', content: '[core]\n\tbare = true\n'}]}]],
+  ['.GIT', () => [{name: '.GIT', children: [{name: 'config', content: 'x'}]}]],
+  ['.git.', () => [{name: '.git.', children: [{name: 'config', content: 'x'}]}]],
+  ['git~1', () => [{name: 'git~1', children: [{name: 'config', content: 'x'}]}]],
+  ['.g\u200bit', () => [{name: '.g\u200bit', children: [{name: 'config', content: 'x'}]}]],
+  ['a symlink of the snapshot with files under it', (outside) => [{name: 'link', link: outside}, {name: 'link', children: [{name: 'pwned.txt', content: 'x'}]}]],
+]
+
+async function project(): Promise<{dir: string; outside: string}> {
+  const root = tempDir()
+  const dir = path.join(root, 'project')
+  const outside = path.join(root, 'outside')
+  await fs.mkdir(outside)
+  await fs.writeFile(path.join(root, 'tell-tale.txt'), 'untouched\n')
+  ok(await ml(root, ['project', 'init', 'project']))
+  return {dir, outside}
+}
+
+async function assertRefused(dir: string, outside: string, runId: string): Promise<void> {
+  const before = await folderState(dir, ['.ml'])
+  const refs = shadowRefs(dir)
+  const r = await ml(dir, ['project', 'restore', '--run-id', runId, '--yes'])
+  assert.is(errorCode(r), 'UNSAFE_PATH', r.stdout + r.stderr)
+  assert.is(r.code, 1)
+  assert.equal(await fs.readdir(outside), [], 'nothing was written outside the project')
+  assert.is(await fs.readFile(path.join(dir, '..', 'tell-tale.txt'), 'utf8'), 'untouched\n')
+  assert.not.ok(existsSync(path.join(dir, '..', 'pwned.txt')))
+  assert.equal(await folderState(dir, ['.ml']), before, 'the folder is as it was')
+  assert.is(shadowRefs(dir), refs, 'not even a backup was taken')
+}
+
+for (const [name, entries] of cases) {
+  test(`a snapshot with ${name} is refused before anything is written`, async () => {
+    const {dir, outside} = await project()
+    await assertRefused(dir, outside, craftRun(dir, entries(outside)))
+  })
+}
+
+test('writing through a symlink the folder holds is refused', async () => {
+  const {dir, outside} = await project()
+  await fs.symlink(outside, path.join(dir, 'out'))
+  await fs.appendFile(path.join(dir, '.amlignore'), 'out\n')
+  await assertRefused(dir, outside, craftRun(dir, [{name: 'out', children: [{name: 'pwned.txt', content: 'x'}]}]))
+})
+
+test('a file/folder swap over ignored files is refused', async () => {
+  const {dir, outside} = await project()
+  await write(dir, {'cache/data.bin': 'precious, ignored', models: 'an ignored file'})
+  await fs.appendFile(path.join(dir, '.amlignore'), 'cache/\nmodels\n')
+  await assertRefused(dir, outside, craftRun(dir, [{name: 'cache', content: 'a file now'}]))
+  await assertRefused(dir, outside, craftRun(dir, [{name: 'models', children: [{name: 'a.txt', content: 'x'}]}]))
+})
+
+test('symlinks inside the project and the executable bit round-trip', async () => {
+  const {dir} = await project()
+  await write(dir, {'src/lib.py': 'x = 1\n'})
+  await fs.symlink('src/lib.py', path.join(dir, 'lib-link'))
+  await fs.symlink('src', path.join(dir, 'src-link'))
+  await fs.writeFile(path.join(dir, 'run.sh'), 'echo hi\n', {mode: 0o755})
+  ok(await ml(dir, ['experiment', 'submit', 'run.sh']))
+  const saved = await folderState(dir, ['.git', '.ml', 'outputs'])
+  await fs.rm(path.join(dir, 'lib-link'))
+  await fs.rm(path.join(dir, 'src-link'))
+  await fs.chmod(path.join(dir, 'run.sh'), 0o644)
+  const [run] = JSON.parse(ok(await ml(dir, ['history', 'list', '-o', 'json'])).stdout)
+  ok(await ml(dir, ['project', 'restore', '--run-id', run.runId, '--yes']))
+  assert.equal(await folderState(dir, ['.git', '.ml', 'outputs']), saved)
+  assert.is(await fs.readlink(path.join(dir, 'src-link')), 'src')
+})
+
+test('unsafeReason names what is wrong and lets normal paths through', () => {
+  for (const good of ['a.txt', 'src/.gitignore', 'docs/.github/x', 'gitx', '.gitkeep', 'a/b/c.d']) assert.is(unsafeReason(good), null, good)
+  for (const bad of ['..', 'a/../b', '/etc/passwd', 'a//b', '.git/config', 'x/.GIT/y', '.git ./x', 'GIT~1', '.g\u200cit', 'a\\b']) assert.ok(unsafeReason(bad), bad)
+})
+
+test.run()
