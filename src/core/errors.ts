@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'UNSAFE_PATH'
   | 'SNAPSHOT_TOO_LARGE'
   | 'LOCKED'
+  | 'WRITE_FAILED'
 
 export class MlError extends Error {
   readonly code: ErrorCode

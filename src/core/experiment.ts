@@ -51,7 +51,7 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
 
   const repo = await openHistory(project)
   const runId = newRunId(project.config.name)
-  const snapshot = await takeSnapshot(project, repo, `Snapshot for run ${runId}`)
+  const snapshot = await takeSnapshot(project, repo, `Snapshot for run ${runId}`, {onNotice: options.onWarning})
   const properties = {...(await gitProperties(project.dir)), ContentSnapshotId: snapshot.commit}
   const started = new Date()
   const record: RunRecord = {
@@ -66,6 +66,7 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
     startTimeUtc: started.toISOString(),
     snapshotId: snapshot.commit,
     host: hostname(),
+    pid: process.pid,
     outputs: [],
     properties,
   }

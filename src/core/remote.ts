@@ -5,6 +5,7 @@ import type {ShadowRepo} from '../git/shadow-repo.js'
 import {type AuthOptions, Transport} from '../git/transport.js'
 import {setUserOrigin, userOriginUrl} from '../git/user-repo.js'
 import {MlError} from './errors.js'
+import {withProjectLock} from './lock.js'
 import {historyRef} from './snapshot.js'
 import {findProject, initProject, type InitOptions, type InitResult, openHistory, PROJECT_REF, type Project, writeProjectConfig} from './project.js'
 import {RUNS_PREFIX} from './runs.js'
@@ -115,6 +116,10 @@ export async function unpushedRunIds(repo: ShadowRepo): Promise<Set<string>> {
  * each run keeps its own snapshot commit), and the push is tried once more.
  */
 export async function pushHistory(project: Project, repo: ShadowRepo, auth: AuthOptions): Promise<PushResult> {
+  return withProjectLock(project, () => pushLocked(project, repo, auth))
+}
+
+async function pushLocked(project: Project, repo: ShadowRepo, auth: AuthOptions): Promise<PushResult> {
   const url = await remoteUrl(project)
   const transport = new Transport(auth)
   const push = async () => {
@@ -156,7 +161,7 @@ export interface PullResult {
 /** Fetches the remote's history and runs and merges them with the local ones. */
 export async function pullHistory(project: Project, repo: ShadowRepo, auth: AuthOptions): Promise<PullResult> {
   const url = await remoteUrl(project)
-  return fetchAndMerge(project, repo, new Transport(auth), url)
+  return withProjectLock(project, () => fetchAndMerge(project, repo, new Transport(auth), url))
 }
 
 async function fetchAndMerge(project: Project, repo: ShadowRepo, transport: Transport, url: string): Promise<PullResult> {

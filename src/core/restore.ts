@@ -3,7 +3,8 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import type {ShadowRepo, TreeChange} from '../git/shadow-repo.js'
 import {MlError} from './errors.js'
-import {findProject, openHistory, type Project} from './project.js'
+import {type LockOptions, withProjectLock} from './lock.js'
+import {findProject, ML_DIR, openHistory, type Project} from './project.js'
 import {getRun, resolveRunId} from './runs.js'
 import {assertSafeRestore} from './safe-paths.js'
 
@@ -57,7 +58,10 @@ export async function planUndo(cwd: string): Promise<RestorePlan> {
 }
 
 async function plan(project: Project, repo: ShadowRepo, label: string, targetCommit: string, targetTree: string): Promise<RestorePlan> {
-  const current = await repo.stageFolder()
+  const current = await withProjectLock(project, async () => {
+    await finishInterruptedRestore(project, repo)
+    return repo.stageFolder()
+  })
   const changes = await repo.diffTrees(current, targetTree)
   return {project, repo, label, targetCommit, targetTree, changes}
 }
@@ -67,8 +71,13 @@ async function plan(project: Project, repo: ShadowRepo, label: string, targetCom
  * plan), including any ignored file the restore would overwrite, and kept as a backup ref,
  * so that nothing the folder held is ever lost.
  */
-export async function applyRestore(plan: RestorePlan): Promise<RestoreResult> {
+export async function applyRestore(plan: RestorePlan, options: LockOptions = {}): Promise<RestoreResult> {
+  return withProjectLock(plan.project, () => applyLocked(plan, options), options)
+}
+
+async function applyLocked(plan: RestorePlan, options: LockOptions): Promise<RestoreResult> {
   const {project, repo} = plan
+  await finishInterruptedRestore(project, repo, options)
   let current = await repo.stageFolder()
   const changes = await repo.diffTrees(current, plan.targetTree)
   await assertSafeRestore(repo, project.dir, current, plan.targetTree, changes)
@@ -82,9 +91,35 @@ export async function applyRestore(plan: RestorePlan): Promise<RestoreResult> {
     backupRef = `${BACKUPS_PREFIX}${Date.now()}-${randomBytes(2).toString('hex')}`
     await repo.updateRef(backupRef, commit, null, `backup before restoring ${plan.label}`)
   }
-  if (changes.length > 0) await repo.checkoutTree(plan.targetTree, current)
+  if (changes.length > 0) {
+    // A journal, so that a restore killed half-way is finished by the next ml command.
+    const journal = journalPath(project)
+    await fs.writeFile(journal, JSON.stringify({targetTree: plan.targetTree, label: plan.label}))
+    await repo.checkoutTree(plan.targetTree, current)
+    await fs.rm(journal, {force: true})
+  }
   if (plan.backupRef) await repo.deleteRef(plan.backupRef)
   return {backupRef, changes}
+}
+
+function journalPath(project: Project): string {
+  return path.join(project.dir, ML_DIR, 'restore-in-progress.json')
+}
+
+/**
+ * Finishes a restore that was killed half-way (its backup was taken before it wrote anything),
+ * so the folder is never left half old, half new. Call with the project lock held.
+ */
+export async function finishInterruptedRestore(project: Project, repo: ShadowRepo, options: LockOptions = {}): Promise<void> {
+  const journal = journalPath(project)
+  const text = await fs.readFile(journal, 'utf8').catch(() => null)
+  if (text === null) return
+  const {targetTree, label} = JSON.parse(text) as {targetTree: string; label: string}
+  const current = await repo.stageFolder()
+  await assertSafeRestore(repo, project.dir, current, targetTree, await repo.diffTrees(current, targetTree))
+  await repo.checkoutTree(targetTree, current)
+  await fs.rm(journal, {force: true})
+  options.onNotice?.(`Finished restoring ${label}, which was interrupted; \`ml project restore --undo\` goes back to what the folder held before it.`)
 }
 
 /** The paths of `paths` that exist in the folder (ignored files a restore would overwrite). */

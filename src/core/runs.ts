@@ -1,6 +1,8 @@
 import {randomBytes} from 'node:crypto'
+import {hostname} from 'node:os'
 import type {ShadowRepo, TreeFile} from '../git/shadow-repo.js'
 import {MlError} from './errors.js'
+import {isAlive} from './lock.js'
 
 export type RunStatus = 'Running' | 'Completed' | 'Failed' | 'Canceled'
 
@@ -31,6 +33,8 @@ export interface RunRecord {
   error?: string
   snapshotId: string
   host: string
+  /** The ml process that runs it, to tell a run whose process was killed from one still going. */
+  pid?: number
   outputs: RunOutput[]
   /** The last value of each metric the run logged (all values are in metrics.jsonl). */
   metrics?: Record<string, number>
@@ -68,7 +72,22 @@ export async function getRun(repo: ShadowRepo, runId: string): Promise<RunRecord
   const commit = await repo.resolveRef(runRef(runId))
   const data = commit ? await repo.readFile(commit, RUN_FILE) : null
   if (!data) throw new MlError('RUN_NOT_FOUND', `There is no run with id ${runId}; list runs with \`ml history list\`.`)
-  return JSON.parse(data.toString('utf8')) as RunRecord
+  return settle(repo, JSON.parse(data.toString('utf8')) as RunRecord)
+}
+
+/**
+ * A run still marked Running whose ml process on this machine is gone was killed (or the
+ * machine crashed): it is recorded as Failed with the reason, never left Running forever.
+ */
+async function settle(repo: ShadowRepo, run: RunRecord): Promise<RunRecord> {
+  if (run.status !== 'Running' || run.host !== hostname() || run.pid === undefined || isAlive(run.pid)) return run
+  const settled: RunRecord = {...run, status: 'Failed', error: `The ml process (pid ${run.pid}) ended before the run did: it was killed or the machine stopped.`}
+  try {
+    await saveRun(repo, settled)
+  } catch {
+    // another process settled it first; the record says the same
+  }
+  return settled
 }
 
 /** A file of the run's latest state (the log, metrics.jsonl, outputs/...), or null. */

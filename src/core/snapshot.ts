@@ -1,6 +1,8 @@
 import type {ShadowRepo} from '../git/shadow-repo.js'
 import {isMlError} from './errors.js'
+import {type LockOptions, withProjectLock} from './lock.js'
 import type {Project} from './project.js'
+import {finishInterruptedRestore} from './restore.js'
 
 /** A snapshot: the commit on the history branch whose tree is the project folder. */
 export interface Snapshot {
@@ -18,7 +20,14 @@ export function historyRef(project: Project): string {
  * Snapshots the folder onto the history branch: a new commit only when the tree differs from
  * the tip. The branch is moved with compare-and-swap, so concurrent snapshots stay linear.
  */
-export async function takeSnapshot(project: Project, repo: ShadowRepo, message: string): Promise<Snapshot> {
+export async function takeSnapshot(project: Project, repo: ShadowRepo, message: string, options: LockOptions = {}): Promise<Snapshot> {
+  return withProjectLock(project, async () => {
+    await finishInterruptedRestore(project, repo, options)
+    return snapshotLocked(project, repo, message)
+  }, options)
+}
+
+async function snapshotLocked(project: Project, repo: ShadowRepo, message: string): Promise<Snapshot> {
   const ref = historyRef(project)
   for (let attempt = 0; ; attempt++) {
     const tree = await repo.stageFolder()
