@@ -1,8 +1,9 @@
 import {execFileSync, spawn} from 'node:child_process'
-import {mkdtempSync, promises as fs, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, promises as fs, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {SECRET_RULES} from '../src/core/ignore-rules.js'
 
 /**
  * Test isolation: a HOME of our own (git identity set, nothing from the machine's global git
@@ -45,12 +46,16 @@ export function shadowGit(projectDir: string, args: string[], env: NodeJS.Proces
 
 /**
  * What `git add -A && git write-tree` gives for the folder under the same rules: a fresh
- * index, the shadow repo's info/exclude, every .gitignore, and .amlignore as an excludes file.
+ * index, the shadow repo's info/exclude, every .gitignore, and the secret rules followed by
+ * .amlignore as the excludes file.
  */
 export function oracleTree(projectDir: string): string {
-  const index = path.join(tempDir('ml-oracle-'), 'index')
-  const env = {GIT_WORK_TREE: projectDir, GIT_INDEX_FILE: index}
-  shadowGit(projectDir, ['-c', `core.excludesFile=${path.join(projectDir, '.amlignore')}`, 'add', '-A'], env)
+  const scratch = tempDir('ml-oracle-')
+  const excludes = path.join(scratch, 'excludes')
+  const amlignore = path.join(projectDir, '.amlignore')
+  writeFileSync(excludes, `${SECRET_RULES.join('\n')}\n${existsSync(amlignore) ? readFileSync(amlignore, 'utf8') : ''}`)
+  const env = {GIT_WORK_TREE: projectDir, GIT_INDEX_FILE: path.join(scratch, 'index')}
+  shadowGit(projectDir, ['-c', `core.excludesFile=${excludes}`, 'add', '-A'], env)
   return shadowGit(projectDir, ['write-tree'], env)
 }
 

@@ -3,7 +3,7 @@ import path from 'node:path'
 import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
 import {initProject, openHistory, type Project} from '../src/core/project.js'
-import {historyRef, takeSnapshot} from '../src/core/snapshot.js'
+import {historyRef, leftOutSecrets, takeSnapshot} from '../src/core/snapshot.js'
 import {cleanup, oracleTree, shadowGit, tempDir, write} from './helpers.js'
 
 const test = suite('snapshot')
@@ -85,6 +85,19 @@ test('a file changed within the same second as the last snapshot is still seen',
     const s = await snapshot(p)
     assert.is(shadowGit(p.dir, ['show', `${s.commit}:train.py`]), `print(${i})`)
   }
+})
+
+test('likely secrets stay out by default, and a ! rule in .amlignore brings one back', async () => {
+  const p = await project()
+  await write(p.dir, {'.env': 'TOKEN=1', '.env.prod': 'x', 'keys/server.pem': 'pem', 'keys/server.key': 'key', '.aws/credentials': 'aws', 'home/.ssh/id_ed25519': 'k', 'id_rsa.pub': 'pub', '.netrc': 'n', 'conf/credentials.json': '{}', 'keys/readme.txt': 'kept'})
+  const s = await snapshot(p)
+  assert.is(s.tree, oracleTree(p.dir))
+  assert.equal(shadowGit(p.dir, ['ls-tree', '-r', '--name-only', s.commit]).split('\n').filter((f) => !['.amlignore', '.gitignore', 'iris.csv', 'run_logger.py', 'train.py'].includes(f)), ['keys/readme.txt'])
+  await fs.appendFile(path.join(p.dir, '.amlignore'), '!keys/server.pem\n')
+  const again = await snapshot(p)
+  assert.is(again.tree, oracleTree(p.dir))
+  assert.match(shadowGit(p.dir, ['ls-tree', '-r', '--name-only', again.commit]), /keys\/server\.pem/)
+  assert.equal(await leftOutSecrets(p, await openHistory(p)), ['.aws/', '.env', '.env.prod', '.netrc', 'conf/credentials.json', 'home/.ssh/', 'id_rsa.pub', 'keys/server.key'])
 })
 
 test.run()

@@ -3,8 +3,8 @@ import path from 'node:path'
 import {ShadowRepo} from '../git/shadow-repo.js'
 import {Transport} from '../git/transport.js'
 import {MlError} from './errors.js'
-import {BUILTIN_EXCLUDES, readAmlignore} from './ignore-rules.js'
-import {historyDir, ML_DIR, openProject, PROJECT_REF, type Project, type ProjectConfig, writeProjectConfig} from './project.js'
+import {BUILTIN_EXCLUDES} from './ignore-rules.js'
+import {ML_DIR, openHistory, openProject, PROJECT_REF, type Project, type ProjectConfig, writeProjectConfig} from './project.js'
 import {type AuthOptions, cloneDirName, isEmptyDir, pullHistory, trackingRef} from './remote.js'
 import {redactUrl, storableUrl} from './redact-url.js'
 import {assertSafeRestore} from './safe-paths.js'
@@ -48,8 +48,7 @@ export async function cloneProject(options: {url: string; dir?: string; cwd: str
     await pullHistory(project, shadow, auth)
 
     const fromSnapshot = await isEmptyDir(dir, [ML_DIR, '.git'])
-    const repo = await ShadowRepo.open(historyDir(project), dir)
-    repo.addIgnoreRules(await readAmlignore(dir))
+    const repo = await openHistory(project)
     const tip = await repo.resolveRef(`refs/heads/${config.historyBranch}`)
     const current = await repo.stageFolder()
     if (fromSnapshot && tip) {

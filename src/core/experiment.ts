@@ -10,7 +10,7 @@ import {findProject, ML_DIR, openHistory, type Project} from './project.js'
 import {type AuthOptions, pushHistory} from './remote.js'
 import {formatMetrics, lastValues, METRICS_FILE, parseMetrics} from './metrics.js'
 import {LOG_FILE, newRunId, saveRun, type RunRecord} from './runs.js'
-import {takeSnapshot} from './snapshot.js'
+import {leftOutSecrets, takeSnapshot} from './snapshot.js'
 
 export const OUTPUTS_DIR = 'outputs'
 export const COMPUTE_TARGETS = ['local']
@@ -52,6 +52,10 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
   const repo = await openHistory(project)
   const runId = newRunId(project.config.name)
   const snapshot = await takeSnapshot(project, repo, `Snapshot for run ${runId}`, {onNotice: options.onWarning})
+  const secrets = await leftOutSecrets(project, repo)
+  if (secrets.length > 0) {
+    options.onWarning?.(`Left out of the snapshot as likely secrets: ${secrets.join(', ')}; add a "!name" line to .amlignore to include one.`)
+  }
   const properties = {...(await gitProperties(project.dir)), ContentSnapshotId: snapshot.commit}
   const started = new Date()
   const record: RunRecord = {

@@ -5,7 +5,7 @@ import {fileURLToPath} from 'node:url'
 import {ShadowRepo} from '../git/shadow-repo.js'
 import {findUserRepo, initUserRepo} from '../git/user-repo.js'
 import {MlError} from './errors.js'
-import {BUILTIN_EXCLUDES, readAmlignore} from './ignore-rules.js'
+import {BUILTIN_EXCLUDES, snapshotRules} from './ignore-rules.js'
 
 /** The contents of `.ml/project.json`. */
 export interface ProjectConfig {
@@ -89,7 +89,7 @@ export async function saveProjectRef(repo: ShadowRepo, config: ProjectConfig): P
 /** Opens the project's history repo with the project's ignore rules in force. */
 export async function openHistory(project: Project): Promise<ShadowRepo> {
   const repo = await ShadowRepo.open(historyDir(project), project.dir)
-  repo.addIgnoreRules(await readAmlignore(project.dir))
+  repo.addIgnoreRules(await snapshotRules(project.dir))
   return repo
 }
 
@@ -150,7 +150,7 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
   const mlDir = path.join(dir, ML_DIR)
   try {
     const repo = await ShadowRepo.create(historyDir(project), dir, config.historyBranch, BUILTIN_EXCLUDES)
-    repo.addIgnoreRules(await readAmlignore(dir))
+    repo.addIgnoreRules(await snapshotRules(dir))
     const createdUserRepo = (await findUserRepo(dir)) === null
     if (createdUserRepo) await initUserRepo(dir, written.sort(), `Create ml project ${name}`)
     const tree = await repo.stageFolder()

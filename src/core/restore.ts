@@ -19,6 +19,8 @@ export interface RestorePlan {
   label: string
   targetCommit: string
   targetTree: string
+  /** The tree of the folder when the plan was made. */
+  currentTree: string
   changes: TreeChange[]
   /** For an undo: the backup that is used up. */
   backupRef?: string
@@ -63,7 +65,30 @@ async function plan(project: Project, repo: ShadowRepo, label: string, targetCom
     return repo.stageFolder()
   })
   const changes = await repo.diffTrees(current, targetTree)
-  return {project, repo, label, targetCommit, targetTree, changes}
+  await assertSafeRestore(repo, project.dir, current, targetTree, changes)
+  return {project, repo, label, targetCommit, targetTree, currentTree: current, changes}
+}
+
+/** A pre-restore snapshot, newest last: `ml project restore --undo` takes the newest. */
+export interface Backup {
+  id: string
+  commit: string
+  /** When it was taken. */
+  time: string
+  /** What the restore that made it put back. */
+  before: string
+}
+
+export async function listBackups(cwd: string): Promise<Backup[]> {
+  const repo = await openHistory(await findProject(cwd))
+  const backups: Backup[] = []
+  for (const ref of await repo.listRefs(BACKUPS_PREFIX)) {
+    const id = ref.slice(BACKUPS_PREFIX.length)
+    const commit = (await repo.resolveRef(ref))!
+    const subject = (await repo.commitMessage(commit)).split('\n')[0]
+    backups.push({id, commit, time: new Date(Number.parseInt(id, 10)).toISOString(), before: subject.replace(/^Before restoring /, '')})
+  }
+  return backups
 }
 
 /**

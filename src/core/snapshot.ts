@@ -1,5 +1,6 @@
 import type {ShadowRepo} from '../git/shadow-repo.js'
 import {isMlError} from './errors.js'
+import {readAmlignore, secretPaths} from './ignore-rules.js'
 import {type LockOptions, withProjectLock} from './lock.js'
 import type {Project} from './project.js'
 import {finishInterruptedRestore} from './restore.js'
@@ -41,4 +42,9 @@ async function snapshotLocked(project: Project, repo: ShadowRepo, message: strin
       if (!isMlError(error, 'CONCURRENT_UPDATE') || attempt >= 10) throw error
     }
   }
+}
+
+/** The files (and folders) the secret rules kept out of the snapshot, to tell the user by name. */
+export async function leftOutSecrets(project: Project, repo: ShadowRepo): Promise<string[]> {
+  return secretPaths(await repo.ignoredPaths(), await readAmlignore(project.dir))
 }

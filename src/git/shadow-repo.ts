@@ -92,13 +92,26 @@ export class ShadowRepo {
     const fingerprint = ignoreFingerprint(index, this.rules)
     const previous = await fs.readFile(fingerprintPath, 'utf8').catch(() => '')
     if (previous !== fingerprint && !wasEmpty) {
-      index.clear()
+      await index.clear()
       await index.addAll(undefined, this.Git.Index.ADD_OPTION.ADD_DEFAULT)
     }
     const tree = await index.writeTree()
     await index.write()
     if (previous !== fingerprint) await fs.writeFile(fingerprintPath, fingerprint)
     return tree.tostrS()
+  }
+
+  /** The ignored paths of the folder, as `git status --ignored` lists them (an ignored folder once, with a trailing /). */
+  async ignoredPaths(): Promise<string[]> {
+    const {Git, repo} = this
+    const opts = {show: Git.Status.SHOW.WORKDIR_ONLY, flags: Git.Status.OPT.INCLUDE_IGNORED | Git.Status.OPT.INCLUDE_UNTRACKED | Git.Status.OPT.RECURSE_UNTRACKED_DIRS}
+    const list = await Git.StatusList.create(repo, opts as unknown as NodeGitModule.StatusOptions)
+    const paths: string[] = []
+    for (let i = 0; i < list.entrycount(); i++) {
+      const entry = Git.Status.byIndex(list, i) as unknown as {status(): number; indexToWorkdir(): NodeGitModule.DiffDelta}
+      if (entry.status() & Git.Status.STATUS.IGNORED) paths.push(entry.indexToWorkdir().newFile().path())
+    }
+    return paths
   }
 
   /** Adds these paths to the index whatever the ignore rules say, and returns the new tree id. */

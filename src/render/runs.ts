@@ -1,5 +1,6 @@
 import type {Comparison, ListedRun, RunDiff} from '../core/history.js'
 import type {MetricPoint} from '../core/metrics.js'
+import type {Backup} from '../core/restore.js'
 import type {RunRecord} from '../core/runs.js'
 import {type Column, formatDuration, formatNumber, formatTime, shortId, sparkline} from './output.js'
 
@@ -128,3 +129,11 @@ export function diffSummary(diff: RunDiff, stat: boolean): string {
   }
   return out
 }
+
+/** `ml history list --backups`. */
+export const BACKUP_COLUMNS: Column<Backup>[] = [
+  {header: 'BACKUP', value: (b) => b.id},
+  {header: 'TAKEN', value: (b) => formatTime(b.time)},
+  {header: 'BEFORE RESTORING', value: (b) => b.before},
+  {header: 'SNAPSHOT', value: (b) => shortId(b.commit)},
+]

@@ -1,7 +1,8 @@
 import {Flags} from '@oclif/core'
 import {historyList, RUN_STATUSES} from '../../core/history.js'
 import {MlCommand, outputFlags} from '../../render/ml-command.js'
-import {runColumns} from '../../render/runs.js'
+import {listBackups} from '../../core/restore.js'
+import {BACKUP_COLUMNS, runColumns} from '../../render/runs.js'
 
 export default class HistoryList extends MlCommand {
   static summary = "List the project's runs, newest first."
@@ -13,6 +14,7 @@ For a project with a remote, PUSHED (and "pushed" in JSON) tells whether the rem
     '<%= config.bin %> <%= command.id %> --last 5 -o json',
     '<%= config.bin %> <%= command.id %> --sort-by accuracy --desc --status completed',
     '<%= config.bin %> <%= command.id %> --query "[?metrics.accuracy > `0.9`].runId" -o tsv',
+    '<%= config.bin %> <%= command.id %> --backups',
   ]
 
   static flags = {
@@ -22,10 +24,16 @@ For a project with a remote, PUSHED (and "pushed" in JSON) tells whether the rem
     desc: Flags.boolean({description: 'With --sort-by: largest first.', dependsOn: ['sort-by']}),
     status: Flags.string({description: `Only runs with this status (${RUN_STATUSES.join(', ')}).`}),
     script: Flags.string({description: 'Only runs of this script (its path in the project, or its file name).'}),
+    backups: Flags.boolean({description: 'List the pre-restore backups instead of runs (newest last; `ml project restore --undo` takes it).'}),
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(HistoryList)
+    if (flags.backups) {
+      const backups = await listBackups(process.cwd())
+      this.print(flags, backups, backups, BACKUP_COLUMNS)
+      return
+    }
     const runs = await historyList(process.cwd(), {last: flags.last, sortBy: flags['sort-by'], desc: flags.desc, status: flags.status, script: flags.script})
     if (runs.length === 0 && flags.output === 'table' && flags.query === undefined) {
       this.logToStderr('No runs match; start one with `ml experiment submit <script>`.')

@@ -7,12 +7,14 @@ import {MlCommand} from '../../render/ml-command.js'
 export default class ProjectRestore extends MlCommand {
   static summary = "Put the project folder back to a run's snapshot, or undo the last restore."
   static description = `Writes the files of the run's snapshot with their modes and removes the files the snapshot does not have. .git/, .ml/, outputs/ and ignored files are never touched.
-Nothing is lost: before writing, the current folder (with any ignored file the restore would overwrite) is saved as a backup, and \`ml project restore --undo\` puts it back. Repeated --undo walks back through earlier restores.
+Nothing is lost: before writing, the current folder (with any ignored file the restore would overwrite) is saved as a backup, and \`ml project restore --undo\` puts it back. Repeated --undo walks back through earlier restores; \`ml history list --backups\` lists them. --dry-run lists what would change and writes nothing.
+A snapshot that would write outside the folder, into .git, or through a symlink is refused before anything is written (UNSAFE_PATH).
 Asks for confirmation on a terminal; --yes skips the question, and without a terminal --yes is required.`
 
   static examples = [
     '<%= config.bin %> <%= command.id %> --run-id iris_1732240000000_3f2a',
     '<%= config.bin %> <%= command.id %> --run-id iris_17322 --yes',
+    '<%= config.bin %> <%= command.id %> --run-id iris_17322 --dry-run',
     '<%= config.bin %> <%= command.id %> --undo',
   ]
 
@@ -20,13 +22,19 @@ Asks for confirmation on a terminal; --yes skips the question, and without a ter
     'run-id': Flags.string({description: 'Id of the run (or a unique prefix of it) whose snapshot to restore.', exactlyOne: ['run-id', 'undo']}),
     undo: Flags.boolean({description: 'Put back what the folder held before the last restore.', exactlyOne: ['run-id', 'undo']}),
     yes: Flags.boolean({char: 'y', description: 'Do not ask for confirmation.'}),
+    'dry-run': Flags.boolean({description: 'Only list what would be written, changed and removed; write nothing.'}),
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(ProjectRestore)
     const plan = flags.undo ? await planUndo(process.cwd()) : await planRestore(process.cwd(), flags['run-id']!)
+    if (flags['dry-run']) {
+      for (const change of plan.changes) this.log(`${VERBS[change.status] ?? 'change'}  ${change.path}`)
+      this.log(`Restoring ${plan.label}: ${describe(plan.changes)} (dry run: nothing was written).`)
+      return
+    }
     if (plan.changes.length > 0 && !flags.yes) await this.confirm(plan)
-    const result = await applyRestore(plan)
+    const result = await applyRestore(plan, {onNotice: (m) => this.logToStderr(m)})
     if (result.changes.length === 0) {
       this.log(`The folder already matches ${plan.label}; nothing was changed.`)
       return
@@ -48,6 +56,8 @@ Asks for confirmation on a terminal; --yes skips the question, and without a ter
     }
   }
 }
+
+const VERBS: Record<string, string> = {added: 'write ', deleted: 'remove', modified: 'change'}
 
 function describe(changes: {status: string}[]): string {
   const count = (s: string) => changes.filter((c) => c.status === s).length
