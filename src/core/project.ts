@@ -6,6 +6,7 @@ import {ShadowRepo} from '../git/shadow-repo.js'
 import {findUserRepo, initUserRepo} from '../git/user-repo.js'
 import {MlError} from './errors.js'
 import {BUILTIN_EXCLUDES, snapshotRules} from './ignore-rules.js'
+import {checkLimits, type SnapshotLimits} from './limits.js'
 
 /** The contents of `.ml/project.json`. */
 export interface ProjectConfig {
@@ -16,6 +17,8 @@ export interface ProjectConfig {
   createdAt: string
   /** The remote's URL, never with credentials in it. */
   remote?: string
+  /** Snapshot size limits, to change the defaults (see SnapshotLimits). */
+  limits?: Partial<SnapshotLimits>
 }
 
 /** An opened project: its folder and configuration. */
@@ -99,6 +102,8 @@ export interface InitOptions {
   template?: string
   /** The project id; a new GUID when not given. */
   id?: string
+  /** Told when the first snapshot is large. */
+  onNotice?: (message: string) => void
 }
 
 export interface InitResult {
@@ -132,11 +137,10 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
     throw new MlError('INVALID_ARGUMENT', `${dir} exists and is not a folder; choose another path.`)
   }
 
+  // What init wrote, to take back if it fails: a failed init leaves the folder as it was.
+  const undo: Undo = []
+  if (!(await exists(dir))) undo.push(() => fs.rm(dir, {recursive: true, force: true}))
   await fs.mkdir(dir, {recursive: true})
-  const written = [
-    ...await copyTemplate(path.join(TEMPLATES_DIR, 'common'), dir),
-    ...await copyTemplate(path.join(TEMPLATES_DIR, template), dir),
-  ]
 
   const config: ProjectConfig = {
     schema: 1,
@@ -148,29 +152,40 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
   config.historyBranch = `AzureMLHistory/${config.id}`
   const project: Project = {dir, config}
   const mlDir = path.join(dir, ML_DIR)
+  undo.push(() => fs.rm(mlDir, {recursive: true, force: true}))
   try {
+    const written = [
+      ...await copyTemplate(path.join(TEMPLATES_DIR, 'common'), dir, undo),
+      ...await copyTemplate(path.join(TEMPLATES_DIR, template), dir, undo),
+    ]
     const repo = await ShadowRepo.create(historyDir(project), dir, config.historyBranch, BUILTIN_EXCLUDES)
     repo.addIgnoreRules(await snapshotRules(dir))
-    const createdUserRepo = (await findUserRepo(dir)) === null
-    if (createdUserRepo) await initUserRepo(dir, written.sort(), `Create ml project ${name}`)
     const tree = await repo.stageFolder()
+    await checkLimits(project, repo, options.onNotice)
+    const createdUserRepo = (await findUserRepo(dir)) === null
+    if (createdUserRepo) {
+      undo.push(() => fs.rm(path.join(dir, '.git'), {recursive: true, force: true}))
+      await initUserRepo(dir, written.sort(), `Create ml project ${name}`)
+    }
     const snapshotId = await repo.commit(tree, [], `Initial snapshot of project ${name}`)
     await repo.updateRef(`refs/heads/${config.historyBranch}`, snapshotId, null, 'ml project init')
     await saveProjectRef(repo, config)
     await writeProjectConfig(project)
     return {project, createdUserRepo, snapshotId}
   } catch (error) {
-    await fs.rm(mlDir, {recursive: true, force: true})
+    for (const step of undo.reverse()) await step()
     throw error
   }
 }
+
+type Undo = Array<() => Promise<unknown>>
 
 /**
  * Copies a template's files into `dir`, never over a file the user already has. The template's
  * `gitignore` (named so that npm keeps it) becomes `.gitignore`; an existing .gitignore gets
  * the template's rules it lacks appended instead.
  */
-async function copyTemplate(from: string, dir: string): Promise<string[]> {
+async function copyTemplate(from: string, dir: string, undo: Undo): Promise<string[]> {
   const written: string[] = []
   const entries = await fs.readdir(from, {recursive: true, withFileTypes: true})
   for (const entry of entries) {
@@ -180,11 +195,16 @@ async function copyTemplate(from: string, dir: string): Promise<string[]> {
     if (rel === 'gitignore') rel = '.gitignore'
     const target = path.join(dir, rel)
     if (await exists(target)) {
-      if (rel === '.gitignore' && await mergeLines(source, target)) written.push(rel)
+      const original = await fs.readFile(target)
+      if (rel === '.gitignore' && await mergeLines(source, target)) {
+        undo.push(() => fs.writeFile(target, original))
+        written.push(rel)
+      }
       continue
     }
     await fs.mkdir(path.dirname(target), {recursive: true})
     await fs.copyFile(source, target)
+    undo.push(() => fs.rm(target, {force: true}))
     written.push(rel)
   }
   return written

@@ -2,6 +2,7 @@ import type {ShadowRepo} from '../git/shadow-repo.js'
 import {isMlError} from './errors.js'
 import {readAmlignore, secretPaths} from './ignore-rules.js'
 import {type LockOptions, withProjectLock} from './lock.js'
+import {checkLimits} from './limits.js'
 import type {Project} from './project.js'
 import {finishInterruptedRestore} from './restore.js'
 
@@ -24,15 +25,16 @@ export function historyRef(project: Project): string {
 export async function takeSnapshot(project: Project, repo: ShadowRepo, message: string, options: LockOptions = {}): Promise<Snapshot> {
   return withProjectLock(project, async () => {
     await finishInterruptedRestore(project, repo, options)
-    return snapshotLocked(project, repo, message)
+    return snapshotLocked(project, repo, message, options)
   }, options)
 }
 
-async function snapshotLocked(project: Project, repo: ShadowRepo, message: string): Promise<Snapshot> {
+async function snapshotLocked(project: Project, repo: ShadowRepo, message: string, options: LockOptions): Promise<Snapshot> {
   const ref = historyRef(project)
   for (let attempt = 0; ; attempt++) {
     const tree = await repo.stageFolder()
     const tip = await repo.resolveRef(ref)
+    if (attempt === 0 && (!tip || (await repo.treeOf(tip)) !== tree)) await checkLimits(project, repo, options.onNotice)
     if (tip && (await repo.treeOf(tip)) === tree) return {commit: tip, tree, created: false}
     const commit = await repo.commit(tree, tip ? [tip] : [], message)
     try {

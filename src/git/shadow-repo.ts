@@ -114,6 +114,12 @@ export class ShadowRepo {
     return paths
   }
 
+  /** Every file of the index (the last staged folder) with its size in bytes. */
+  async stagedFiles(): Promise<Array<{path: string; size: number}>> {
+    const index = await this.repo.refreshIndex()
+    return index.entries().map((e) => ({path: e.path, size: e.fileSize}))
+  }
+
   /** Adds these paths to the index whatever the ignore rules say, and returns the new tree id. */
   async stagePaths(paths: string[]): Promise<string> {
     const index = await this.repo.refreshIndex()

@@ -10,7 +10,10 @@ import {type Column, OUTPUT_FORMATS, type OutputFormat, render} from './output.j
  * and exit code 1; anything else is left to oclif.
  */
 export abstract class MlCommand extends Command {
-  protected async catch(error: Error & {exitCode?: number}): Promise<unknown> {
+  protected async catch(error: Error & {exitCode?: number; code?: string; path?: string}): Promise<unknown> {
+    if (!(error instanceof MlError) && error.code && DISK_ERRORS[error.code]) {
+      error = new MlError('WRITE_FAILED', `ml could not write ${error.path ?? 'a file'}: ${DISK_ERRORS[error.code]}; fix that and run the command again (what it had done so far is kept or was taken back).`)
+    }
     if (error instanceof MlError) {
       this.logToStderr(`Error [${error.code}]: ${error.message}`)
       process.exitCode = 1
@@ -38,6 +41,15 @@ export abstract class MlCommand extends Command {
       askPassphrase: process.stdin.isTTY ? (file) => askHidden(`Passphrase for ${file}: `) : undefined,
     }
   }
+}
+
+/** File system errors a user can fix, in words. */
+const DISK_ERRORS: Record<string, string> = {
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is used up',
 }
 
 /** Reads a line from the terminal without echoing it. */

@@ -1,4 +1,5 @@
 import type {Comparison, ListedRun, RunDiff} from '../core/history.js'
+import type {ProjectFile} from '../core/files.js'
 import type {MetricPoint} from '../core/metrics.js'
 import type {Backup} from '../core/restore.js'
 import type {RunRecord} from '../core/runs.js'
@@ -136,4 +137,12 @@ export const BACKUP_COLUMNS: Column<Backup>[] = [
   {header: 'TAKEN', value: (b) => formatTime(b.time)},
   {header: 'BEFORE RESTORING', value: (b) => b.before},
   {header: 'SNAPSHOT', value: (b) => shortId(b.commit)},
+]
+
+/** `ml project files` (the last two columns with --explain). */
+export const FILE_COLUMNS: Column<ProjectFile>[] = [
+  {header: 'PATH', value: (f) => f.path},
+  {header: 'SIZE', value: (f) => (f.size === undefined ? '' : String(f.size))},
+  {header: 'SNAPSHOT', value: (f) => (f.included ? 'yes' : 'no')},
+  {header: 'RULE', value: (f) => f.rule ?? ''},
 ]

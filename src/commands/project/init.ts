@@ -28,7 +28,7 @@ With -r URL, the remote must be empty (no master or main branch, no other projec
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(ProjectInit)
-    const options = {dir: args.dir, name: flags.name, template: flags.template}
+    const options = {dir: args.dir, name: flags.name, template: flags.template, onNotice: (m: string) => this.logToStderr(`Warning: ${m}`)}
     const withRemote = flags.remote ? await initProjectWithRemote({...options, remote: flags.remote, auth: this.auth()}) : undefined
     const {project, createdUserRepo} = withRemote ?? await initProject(options)
     this.log(`Created ml project "${project.config.name}" in ${project.dir}`)
