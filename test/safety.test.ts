@@ -3,7 +3,7 @@ import path from 'node:path'
 import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
 import {unsafeReason} from '../src/core/safe-paths.js'
-import {cleanup, errorCode, folderState, ml, type Result, shadowGit, shadowRefs, tempDir, write} from './helpers.js'
+import {cleanup, errorCode, folderState, git, ml, oracleTree, type Result, shadowGit, shadowRefs, tempDir, write} from './helpers.js'
 
 const test = suite('safety')
 test.after.each(cleanup)
@@ -203,6 +203,36 @@ test('project files lists what the next snapshot holds; --explain names the rule
   assert.is(rule('model.pem').rule, 're-included by a ! rule')
   assert.is(rule('model.pem').included, true)
   assert.is(rule('outputs/'), undefined)
+})
+
+test('a nested git repository is recorded as a gitlink, like git add -A, and a restore never touches it', async () => {
+  const {dir} = await project()
+  ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+  const [before] = JSON.parse(ok(await ml(dir, ['history', 'list', '-o', 'json'])).stdout)
+  const nested = path.join(dir, 'vendor', 'lib')
+  await write(nested, {'a.txt': 'nested\n'})
+  git(nested, ['init', '-q'])
+  git(nested, ['add', '-A'])
+  git(nested, ['commit', '-qm', 'one'])
+  ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+  const [withRepo] = JSON.parse(ok(await ml(dir, ['history', 'list', '-o', 'json'])).stdout)
+  assert.is(shadowGit(dir, ['rev-parse', `${withRepo.snapshotId}^{tree}`]), oracleTree(dir))
+  assert.is(shadowGit(dir, ['ls-tree', withRepo.snapshotId, 'vendor/lib']).split(/\s/).slice(0, 3).join(' '), `160000 commit ${git(nested, ['rev-parse', 'HEAD'])}`)
+
+  await write(nested, {'b.txt': 'more\n'})
+  git(nested, ['add', '-A'])
+  git(nested, ['commit', '-qm', 'two'])
+  ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+  const [moved] = JSON.parse(ok(await ml(dir, ['history', 'list', '-o', 'json'])).stdout)
+  assert.match(shadowGit(dir, ['ls-tree', moved.snapshotId, 'vendor/lib']), new RegExp(git(nested, ['rev-parse', 'HEAD'])))
+
+  const nestedBefore = await folderState(nested, [])
+  const head = git(nested, ['rev-parse', 'HEAD'])
+  for (const run of [before, withRepo]) {
+    ok(await ml(dir, ['project', 'restore', '--run-id', run.runId, '--yes']))
+    assert.equal(await folderState(nested, []), nestedBefore, 'the nested repository is never modified')
+    assert.is(git(nested, ['rev-parse', 'HEAD']), head)
+  }
 })
 
 test('unsafeReason names what is wrong and lets normal paths through', () => {

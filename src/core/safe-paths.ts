@@ -46,13 +46,15 @@ export async function assertSafeRestore(repo: ShadowRepo, dir: string, current: 
     if (files.has(ancestor)) refuse(ancestor, 'is both a file and a folder in the snapshot')
     if ((await repo.modeAt(target, ancestor)) === MODE.SYMLINK) refuse(ancestor, 'is a symlink in the snapshot with files under it')
     const stat = await fs.lstat(path.join(dir, ancestor)).catch(() => null)
+    if (stat?.isDirectory() && (await repo.modeAt(current, ancestor)) === MODE.GITLINK) refuse(ancestor, 'is a nested git repository in the folder, which ml never writes into')
     if (!stat || stat.isDirectory()) continue
     if (stat.isSymbolicLink()) refuse(ancestor, 'is a symlink in the folder, and files would be written through it')
     if ((await repo.modeAt(current, ancestor)) === null) refuse(ancestor, 'is an ignored file in the folder where the snapshot has a folder')
   }
   for (const file of written) {
     const stat = await fs.lstat(path.join(dir, file)).catch(() => null)
-    if (!stat?.isDirectory() || (await repo.modeAt(target, file)) === MODE.TREE) continue
+    const targetMode = await repo.modeAt(target, file)
+    if (!stat?.isDirectory() || targetMode === MODE.TREE || targetMode === MODE.GITLINK) continue
     const mode = await repo.modeAt(current, file)
     if (mode === MODE.GITLINK) refuse(file, 'is a nested git repository in the folder')
     for (const entry of await fs.readdir(path.join(dir, file), {recursive: true})) {

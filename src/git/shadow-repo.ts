@@ -27,6 +27,7 @@ const FINGERPRINT_FILE = 'ml-ignore-fingerprint'
  * the stat cache that makes a snapshot of an unchanged folder cheap.
  */
 export const MODE = {TREE: 0o40000, SYMLINK: 0o120000, GITLINK: 0o160000}
+const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904'
 
 export class ShadowRepo {
   private rules = ''
@@ -87,13 +88,13 @@ export class ShadowRepo {
   async stageFolder(): Promise<string> {
     const index = await this.repo.refreshIndex()
     const wasEmpty = index.entryCount() === 0
-    await index.addAll(undefined, this.Git.Index.ADD_OPTION.ADD_DEFAULT)
+    await this.addAll(index)
     const fingerprintPath = path.join(this.gitdir, FINGERPRINT_FILE)
     const fingerprint = ignoreFingerprint(index, this.rules)
     const previous = await fs.readFile(fingerprintPath, 'utf8').catch(() => '')
     if (previous !== fingerprint && !wasEmpty) {
       await index.clear()
-      await index.addAll(undefined, this.Git.Index.ADD_OPTION.ADD_DEFAULT)
+      await this.addAll(index)
     }
     const tree = await index.writeTree()
     await index.write()
@@ -118,6 +119,40 @@ export class ShadowRepo {
   async stagedFiles(): Promise<Array<{path: string; size: number}>> {
     const index = await this.repo.refreshIndex()
     return index.entries().map((e) => ({path: e.path, size: e.fileSize}))
+  }
+
+  /**
+   * `git add -A` into `index`. libgit2 cannot add a git repository nested in the folder (it
+   * fails on it), so when there is one, the files are added around it and the repository is
+   * recorded as git does: a gitlink to its HEAD commit (one with no commit yet is left out,
+   * where git would refuse the whole add). The fast path stays free of per-file callbacks.
+   */
+  private async addAll(index: NodeGitModule.Index): Promise<void> {
+    const {Git} = this
+    try {
+      await index.addAll(undefined, Git.Index.ADD_OPTION.ADD_DEFAULT)
+      return
+    } catch (error) {
+      if (!/invalid path|directory/i.test((error as Error).message)) throw error
+    }
+    const gitlinks = new Set(index.entries().filter((e) => e.mode === MODE.GITLINK).map((e) => e.path))
+    const nested: string[] = []
+    await index.addAll(undefined, Git.Index.ADD_OPTION.ADD_DEFAULT, (file: string) => {
+      if (!file.endsWith('/') && !gitlinks.has(file)) return 0
+      nested.push(file.replace(/\/$/, ''))
+      return 1
+    })
+    for (const file of nested) {
+      let head: NodeGitModule.Oid
+      try {
+        head = await Git.Reference.nameToId(await Git.Repository.open(path.join(this.repo.workdir(), file)), 'HEAD')
+      } catch {
+        if (gitlinks.has(file)) await index.removeByPath(file)
+        continue
+      }
+      const zero = {seconds: 0, nanoseconds: 0}
+      await index.add({path: file, id: head, mode: MODE.GITLINK, flags: 0, flagsExtended: 0, ctime: zero, mtime: zero, dev: 0, ino: 0, uid: 0, gid: 0, fileSize: 0} as unknown as NodeGitModule.IndexEntry)
+    }
   }
 
   /** Adds these paths to the index whatever the ignore rules say, and returns the new tree id. */
@@ -301,14 +336,50 @@ export class ShadowRepo {
   /**
    * Makes the folder match `tree`: writes its files with their modes and removes the files of
    * `baseline` (the tree of what the folder holds now) that `tree` does not have. Ignored
-   * files that neither tree holds are left alone.
+   * files that neither tree holds, and nested git repositories, are left alone.
    */
   async checkoutTree(tree: string, baseline: string): Promise<void> {
     const {Git, repo} = this
-    const [target, base] = await Promise.all([repo.getTree(tree), repo.getTree(baseline)])
-    const strategy = Git.Checkout.STRATEGY.FORCE | Git.Checkout.STRATEGY.REMOVE_UNTRACKED
-    await Git.Checkout.tree(repo, target, {checkoutStrategy: strategy, baseline: base} as NodeGitModule.CheckoutOptions)
+    // Nested git repositories (gitlinks) are the user's: leave them out of both sides, so that
+    // libgit2 neither removes nor creates them.
+    const [a, b] = await Promise.all([repo.getTree(baseline), repo.getTree(tree)])
+    const diff = await Git.Diff.treeToTree(repo, a, b, {flags: Git.Diff.OPTION.INCLUDE_TYPECHANGE} as NodeGitModule.DiffOptions)
+    const gitlinks: string[] = []
+    for (let i = 0; i < diff.numDeltas(); i++) {
+      const delta = diff.getDelta(i)
+      for (const file of [delta.oldFile(), delta.newFile()]) if (file.mode() === MODE.GITLINK) gitlinks.push(file.path())
+    }
+    // libgit2 also removes what the index tracks and the target lacks, so out of the index too.
+    const index = await repo.refreshIndex()
+    for (const entry of index.entries()) if (entry.mode === MODE.GITLINK) await index.removeByPath(entry.path)
+    await index.write()
+    const [base, target] = await Promise.all([this.withoutPaths(baseline, gitlinks), this.withoutPaths(tree, gitlinks)])
+    await Git.Checkout.tree(repo, await repo.getTree(target), {checkoutStrategy: Git.Checkout.STRATEGY.FORCE, baseline: await repo.getTree(base)} as NodeGitModule.CheckoutOptions)
   }
+
+  /** `tree` with these paths taken out (only the folders on their way are rewritten). */
+  private async withoutPaths(tree: string, paths: string[]): Promise<string> {
+    if (paths.length === 0) return tree
+    const {Git, repo} = this
+    const builder = await Git.Treebuilder.create(repo, await repo.getTree(tree))
+    const here = new Set<string>()
+    const below = new Map<string, string[]>()
+    for (const p of paths) {
+      const slash = p.indexOf('/')
+      if (slash < 0) here.add(p)
+      else below.set(p.slice(0, slash), [...(below.get(p.slice(0, slash)) ?? []), p.slice(slash + 1)])
+    }
+    for (const name of here) if (builder.get(name)) builder.remove(name)
+    for (const [dir, rest] of below) {
+      const entry = builder.get(dir)
+      if (!entry || entry.filemode() !== MODE.TREE) continue
+      const sub = await this.withoutPaths(entry.id().tostrS(), rest)
+      if (sub === EMPTY_TREE) builder.remove(dir)
+      else builder.insert(dir, Git.Oid.fromString(sub), MODE.TREE)
+    }
+    return (await builder.write()).tostrS()
+  }
+
 }
 
 type TreeNode = Map<string, TreeNode | TreeFile>
