@@ -2,15 +2,11 @@ import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {cleanup, errorCode, type Result, folderState, git, ml, mlSpawn, oracleTree, shadowGit, shadowRefs, tempDir, write} from './helpers.js'
+import {cleanup, ok, errorCode, folderState, git, ml, mlSpawn, oracleTree, shadowGit, shadowRefs, tempDir, write} from './helpers.js'
 
 const test = suite('cli')
 test.after.each(cleanup)
 
-function ok(r: Result): Result {
-  assert.is(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`)
-  return r
-}
 
 test('init -> submit -> change -> submit -> list -> restore -> undo', async () => {
   const root = tempDir()

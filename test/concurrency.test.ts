@@ -3,15 +3,11 @@ import {existsSync, promises as fs, utimesSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {cleanup, folderState, ml, mlSpawn, type Result, shadowGit, tempDir, write} from './helpers.js'
+import {cleanup, ok, folderState, ml, mlSpawn, shadowGit, tempDir, write} from './helpers.js'
 
 const test = suite('concurrency')
 test.after.each(cleanup)
 
-function ok(r: Result): Result {
-  assert.is(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`)
-  return r
-}
 
 async function project(): Promise<{dir: string; branch: string}> {
   const root = tempDir()

@@ -86,6 +86,12 @@ export function mlSpawn(cwd: string, args: string[]) {
   return spawn(process.execPath, [BIN, ...args], {cwd, env: process.env, stdio: ['ignore', 'pipe', 'pipe']})
 }
 
+/** Asserts that a CLI call succeeded, showing its output when it did not. */
+export function ok(r: Result): Result {
+  if (r.code !== 0) throw new Error(`ml exited with ${r.code}\n${r.stdout}\n${r.stderr}`)
+  return r
+}
+
 /** The error code of a failed CLI call, from its `Error [CODE]: ...` line. */
 export function errorCode(r: Result): string | undefined {
   return /Error \[([A-Z_]+)\]/.exec(r.stderr)?.[1]

@@ -4,15 +4,11 @@ import path from 'node:path'
 import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
 import {parse as parseYaml} from 'yaml'
-import {cleanup, errorCode, git, ml, type Result, shadowGit, tempDir, write} from './helpers.js'
+import {cleanup, ok, errorCode, git, ml, shadowGit, tempDir, write} from './helpers.js'
 
 const test = suite('history')
 test.after.each(cleanup)
 
-function ok(r: Result): Result {
-  assert.is(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`)
-  return r
-}
 
 type Run = {runId: string; status: string; snapshotId: string; metrics?: Record<string, number>; script: string; properties: Record<string, string>}
 

@@ -3,7 +3,7 @@ import {existsSync, mkdirSync, promises as fs, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {cleanup, errorCode, folderState, git, ml, type Result, shadowGit, tempDir, write} from './helpers.js'
+import {cleanup, ok, errorCode, folderState, git, ml, type Result, shadowGit, tempDir, write} from './helpers.js'
 import {bareRepo, type HttpGitServer, selfSignedCert, startHttpGitServer, startSshd} from './servers.js'
 
 const test = suite('remote')
@@ -20,10 +20,6 @@ function machine(name: string): NodeJS.ProcessEnv {
   return {HOME: home, SSH_AUTH_SOCK: '', ML_GIT_TOKEN: '', ML_GIT_USERNAME: '', ML_GIT_PASSWORD: '', ML_SSH_KEY: '', ML_SSL_CA_FILE: ''}
 }
 
-function ok(r: Result): Result {
-  assert.is(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`)
-  return r
-}
 
 async function runs(dir: string, env: NodeJS.ProcessEnv): Promise<Array<Record<string, unknown> & {runId: string; pushed?: boolean}>> {
   return JSON.parse(ok(await ml(dir, ['history', 'list', '-o', 'json'], env)).stdout)

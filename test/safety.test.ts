@@ -3,15 +3,11 @@ import path from 'node:path'
 import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
 import {unsafeReason} from '../src/core/safe-paths.js'
-import {cleanup, errorCode, folderState, git, ml, oracleTree, type Result, shadowGit, shadowRefs, tempDir, write} from './helpers.js'
+import {cleanup, ok, errorCode, folderState, git, ml, oracleTree, shadowGit, shadowRefs, tempDir, write} from './helpers.js'
 
 const test = suite('safety')
 test.after.each(cleanup)
 
-function ok(r: Result): Result {
-  assert.is(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`)
-  return r
-}
 
 /** A tree entry to craft: a file, a symlink (`link`) or a folder (`children`); any name at all. */
 interface Entry {

@@ -42,10 +42,11 @@ export async function withProjectLock<T>(project: Project, fn: () => Promise<T>,
 async function acquire(project: Project, file: string, options: LockOptions): Promise<void> {
   const deadline = Date.now() + (options.timeoutMs ?? 120_000)
   const me = JSON.stringify({pid: process.pid, host: hostname(), since: new Date().toISOString()})
+  let holderDied = false
   for (let wait = 20; ; wait = Math.min(wait * 2, 500)) {
     try {
       await fs.writeFile(file, me, {flag: 'wx'})
-      await clearStaleGitLocks(project, options)
+      await clearStaleGitLocks(project, options, holderDied)
       return
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(error, file)
@@ -56,6 +57,7 @@ async function acquire(project: Project, file: string, options: LockOptions): Pr
       const claimed = `${file}.stale-${process.pid}`
       if (await fs.rename(file, claimed).then(() => true, () => false)) {
         await fs.rm(claimed, {force: true})
+        holderDied = true
         options.onNotice?.(`Cleared a lock left by ml process ${holder.pid}, which is gone.`)
       }
       continue
@@ -86,8 +88,12 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Removes index.lock and ref .lock files that a killed process left in the history repo. */
-async function clearStaleGitLocks(project: Project, options: LockOptions): Promise<void> {
+/**
+ * Removes git lock files a killed process left in the history repo. The index is written only
+ * under the project lock, so while we hold it any index.lock is stale; other locks (run refs are
+ * written without the project lock) are stale once old, or when the last holder was killed.
+ */
+async function clearStaleGitLocks(project: Project, options: LockOptions, holderDied: boolean): Promise<void> {
   const gitdir = historyDir(project)
   const refs = await fs.readdir(path.join(gitdir, 'refs'), {recursive: true}).catch(() => [] as string[])
   const candidates = ['index.lock', 'HEAD.lock', 'config.lock', 'packed-refs.lock', ...refs.map((r) => path.join('refs', String(r)))]
@@ -95,7 +101,7 @@ async function clearStaleGitLocks(project: Project, options: LockOptions): Promi
     if (!entry.endsWith('.lock')) continue
     const lock = path.join(gitdir, entry)
     const stat = await fs.stat(lock).catch(() => null)
-    if (stat?.isFile() && Date.now() - stat.mtimeMs > STALE_GIT_LOCK_MS) {
+    if (stat?.isFile() && (entry === 'index.lock' || holderDied || Date.now() - stat.mtimeMs > STALE_GIT_LOCK_MS)) {
       await fs.rm(lock, {force: true})
       options.onNotice?.(`Removed ${path.relative(project.dir, lock)}, left by a process that was killed.`)
     }
