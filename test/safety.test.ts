@@ -1,3 +1,5 @@
+import {execFileSync} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
 import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {suite} from 'uvu'
@@ -228,6 +230,35 @@ test('a nested git repository is recorded as a gitlink, like git add -A, and a r
     ok(await ml(dir, ['project', 'restore', '--run-id', run.runId, '--yes']))
     assert.equal(await folderState(nested, []), nestedBefore, 'the nested repository is never modified')
     assert.is(git(nested, ['rev-parse', 'HEAD']), head)
+  }
+})
+
+test('a full disk and a read-only folder give one clear error, and nothing corrupt is left', async () => {
+  const mnt = tempDir('ml-disk-')
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], {stdio: 'ignore'})
+  } catch {
+    console.log('  (skipped: mounting a small file system needs root, which CI has)')
+    return
+  }
+  try {
+    ok(await ml(mnt, ['project', 'init', 'p']))
+    const dir = path.join(mnt, 'p')
+    await write(dir, {'n.txt': 'x\n'})
+    await fs.writeFile(path.join(dir, 'big.bin'), randomBytes(1_700_000))
+    const full = await ml(dir, ['experiment', 'submit', 'train.py'])
+    assert.is(errorCode(full), 'WRITE_FAILED', full.stderr)
+    assert.match(full.stderr, /the disk is full/)
+    assert.is(full.stderr.trim().split('\n').length, 1)
+    await fs.rm(path.join(dir, 'big.bin'))
+    ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+    shadowGit(dir, ['fsck', '--strict'])
+    execFileSync('mount', ['-o', 'remount,ro', mnt])
+    const readOnly = await ml(dir, ['experiment', 'submit', 'train.py'])
+    assert.is(errorCode(readOnly), 'WRITE_FAILED', readOnly.stderr)
+    assert.match(readOnly.stderr, /read-only/)
+  } finally {
+    execFileSync('umount', [mnt])
   }
 })
 

@@ -49,16 +49,20 @@ async function acquire(project: Project, file: string, options: LockOptions): Pr
       await clearStaleGitLocks(project, options, holderDied)
       return
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(error, file)
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        await fs.rm(file, {force: true}).catch(() => undefined) // a full disk may have left it empty
+        throw lockError(error, file)
+      }
     }
     const holder = await readHolder(file)
-    if (holder && holder.host === hostname() && !isAlive(holder.pid)) {
+    const unreadable = !holder && Date.now() - ((await fs.stat(file).catch(() => null))?.mtimeMs ?? Date.now()) > STALE_GIT_LOCK_MS
+    if (unreadable || (holder && holder.host === hostname() && !isAlive(holder.pid))) {
       // Only the process that renames it away wins, so two waiters never both clear it.
       const claimed = `${file}.stale-${process.pid}`
       if (await fs.rename(file, claimed).then(() => true, () => false)) {
         await fs.rm(claimed, {force: true})
         holderDied = true
-        options.onNotice?.(`Cleared a lock left by ml process ${holder.pid}, which is gone.`)
+        options.onNotice?.(holder ? `Cleared a lock left by ml process ${holder.pid}, which is gone.` : 'Cleared an unreadable lock file left by an ml process that was stopped.')
       }
       continue
     }

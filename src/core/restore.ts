@@ -119,7 +119,8 @@ async function applyLocked(plan: RestorePlan, options: LockOptions): Promise<Res
   if (changes.length > 0) {
     // A journal, so that a restore killed half-way is finished by the next ml command.
     const journal = journalPath(project)
-    await fs.writeFile(journal, JSON.stringify({targetTree: plan.targetTree, label: plan.label}))
+    await fs.writeFile(`${journal}.tmp`, JSON.stringify({targetTree: plan.targetTree, label: plan.label}))
+    await fs.rename(`${journal}.tmp`, journal)
     await repo.checkoutTree(plan.targetTree, current)
     await fs.rm(journal, {force: true})
   }

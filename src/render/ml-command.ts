@@ -11,8 +11,9 @@ import {type Column, OUTPUT_FORMATS, type OutputFormat, render} from './output.j
  */
 export abstract class MlCommand extends Command {
   protected async catch(error: Error & {exitCode?: number; code?: string; path?: string}): Promise<unknown> {
-    if (!(error instanceof MlError) && error.code && DISK_ERRORS[error.code]) {
-      error = new MlError('WRITE_FAILED', `ml could not write ${error.path ?? 'a file'}: ${DISK_ERRORS[error.code]}; fix that and run the command again (what it had done so far is kept or was taken back).`)
+    const disk = error instanceof MlError ? undefined : DISK_ERRORS[error.code ?? ''] ?? DISK_MESSAGES.find(([re]) => re.test(error.message))?.[1]
+    if (disk) {
+      error = new MlError('WRITE_FAILED', `ml could not write ${error.path ?? 'to the project'}: ${disk}; fix that and run the command again (what it had done so far is kept or was taken back).`)
     }
     if (error instanceof MlError) {
       this.logToStderr(`Error [${error.code}]: ${error.message}`)
@@ -51,6 +52,13 @@ const DISK_ERRORS: Record<string, string> = {
   ENOSPC: 'the disk is full',
   EDQUOT: 'the disk quota is used up',
 }
+
+/** The same, as libgit2 words them in its messages. */
+const DISK_MESSAGES: Array<[RegExp, string]> = [
+  [/read-only file system/i, 'the file system is read-only'],
+  [/no space left on device/i, 'the disk is full'],
+  [/disk quota exceeded/i, 'the disk quota is used up'],
+]
 
 /** Reads a line from the terminal without echoing it. */
 function askHidden(prompt: string): Promise<string> {
