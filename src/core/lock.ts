@@ -51,7 +51,7 @@ async function acquire(project: Project, file: string, options: LockOptions): Pr
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
         await fs.rm(file, {force: true}).catch(() => undefined) // a full disk may have left it empty
-        throw lockError(error, file)
+        throw error // a read-only or full disk: the command layer says so in words (WRITE_FAILED)
       }
     }
     const holder = await readHolder(file)
@@ -110,10 +110,4 @@ async function clearStaleGitLocks(project: Project, options: LockOptions, holder
       options.onNotice?.(`Removed ${path.relative(project.dir, lock)}, left by a process that was killed.`)
     }
   }
-}
-
-function lockError(error: unknown, file: string): MlError {
-  const code = (error as NodeJS.ErrnoException).code
-  const why = code === 'EROFS' || code === 'EACCES' || code === 'EPERM' ? 'the folder is read-only' : code === 'ENOSPC' ? 'the disk is full' : (error as Error).message
-  return new MlError('WRITE_FAILED', `ml cannot write ${file} (${why}); make the project folder writable (or free some space) and try again. Nothing was changed.`, {cause: error})
 }
