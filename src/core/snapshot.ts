@@ -3,7 +3,7 @@ import {isMlError} from './errors.js'
 import {readAmlignore, secretPaths} from './ignore-rules.js'
 import {type LockOptions, withProjectLock} from './lock.js'
 import {checkLimits} from './limits.js'
-import type {Project} from './project.js'
+import {findProject, openHistory, type Project} from './project.js'
 import {finishInterruptedRestore} from './restore.js'
 
 /** A snapshot: the commit on the history branch whose tree is the project folder. */
@@ -44,6 +44,12 @@ async function snapshotLocked(project: Project, repo: ShadowRepo, message: strin
       if (!isMlError(error, 'CONCURRENT_UPDATE') || attempt >= 10) throw error
     }
   }
+}
+
+/** Snapshots the project holding `cwd` (`ml project snapshot`). */
+export async function snapshotProject(cwd: string, message: string, options: LockOptions = {}): Promise<Snapshot> {
+  const project = await findProject(cwd)
+  return takeSnapshot(project, await openHistory(project), message, options)
 }
 
 /** The files (and folders) the secret rules kept out of the snapshot, to tell the user by name. */

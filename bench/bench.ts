@@ -1,0 +1,267 @@
+import {execFileSync, spawnSync} from 'node:child_process'
+import {copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {BUILTIN_EXCLUDES, readAmlignore, SECRET_RULES} from '../src/core/ignore-rules.js'
+import {changeHundred, generateProject, LARGE, type ProjectSpec, SMALL, touchFile} from './synthetic.js'
+
+/**
+ * `npm run bench`: times whole `ml` processes against the git CLI doing the same job on the
+ * same synthetic projects, interleaved (warm-up, then ml, git, ml, git...), and writes the
+ * medians and ratios to bench/RESULTS.md. See issue 6 for the cases and targets.
+ */
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const BIN = path.join(ROOT, 'bin', 'run.js')
+const QUICK = process.argv.includes('--quick')
+
+/** Runs a command and reports its wall time, start time and the peak RSS of its process tree. */
+const MEASURE = `import resource, subprocess, sys, time
+start = time.time_ns(); t = time.perf_counter_ns()
+r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+elapsed = time.perf_counter_ns() - t
+if r.returncode:
+    sys.stderr.buffer.write(r.stderr); sys.exit(r.returncode)
+print(start, elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)`
+
+interface Sample {
+  ms: number
+  rssMb: number
+}
+
+interface Job {
+  cmd: string[]
+  cwd: string
+  env?: NodeJS.ProcessEnv
+  /** Called before each run (not timed), with the run's number. */
+  setup?: (round: number) => void
+  /** A file the job's script writes its start time into (ns): the time is up to then. */
+  firstLine?: string
+}
+
+interface Outcome {
+  id: string
+  title: string
+  ml: number
+  git: number
+  ratio: number
+  target: number
+  mlRssMb: number
+  gitRssMb: number
+}
+
+const base = mkdtempSync(path.join(os.tmpdir(), 'ml-bench-'))
+const home = path.join(base, 'home')
+mkdirSync(home)
+writeFileSync(path.join(home, '.gitconfig'), '[user]\n\tname = Bench\n\temail = bench@example.com\n[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n')
+const ENV: NodeJS.ProcessEnv = {...process.env, HOME: home, GIT_CONFIG_NOSYSTEM: '1', XDG_CONFIG_HOME: path.join(home, '.config'), NO_COLOR: '1'}
+delete ENV.FORCE_COLOR
+process.on('exit', () => rmSync(base, {recursive: true, force: true}))
+process.on('SIGINT', () => process.exit(130))
+
+function measure(job: Job, round: number): Sample {
+  job.setup?.(round)
+  const out = spawnSync('python3', ['-c', MEASURE, ...job.cmd], {cwd: job.cwd, env: {...ENV, ...job.env}, encoding: 'utf8'})
+  if (out.status !== 0) throw new Error(`${job.cmd.join(' ')} failed in ${job.cwd}:\n${out.stderr}`)
+  const [start, elapsed, rssKb] = out.stdout.trim().split(' ')
+  const ms = job.firstLine ? Number(BigInt(readFileSync(job.firstLine, 'utf8').trim()) - BigInt(start)) / 1e6 : Number(elapsed) / 1e6
+  return {ms, rssMb: Number(rssKb) / 1024}
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+
+const outcomes: Outcome[] = []
+
+/** One warm-up of each, then `reps` interleaved pairs; the ratio is the median of the pairs' ratios. */
+function compare(id: string, title: string, target: number, reps: number, ml: Job, git: Job): Outcome {
+  measure(ml, 0)
+  measure(git, 0)
+  const a: Sample[] = []
+  const b: Sample[] = []
+  for (let round = 1; round <= (QUICK ? Math.min(reps, 2) : reps); round++) {
+    a.push(measure(ml, round))
+    b.push(measure(git, round))
+  }
+  const outcome: Outcome = {
+    id, title, target,
+    ml: median(a.map((s) => s.ms)),
+    git: median(b.map((s) => s.ms)),
+    ratio: median(a.map((s, i) => s.ms / b[i].ms)),
+    mlRssMb: Math.max(...a.map((s) => s.rssMb)),
+    gitRssMb: Math.max(...b.map((s) => s.rssMb)),
+  }
+  outcomes.push(outcome)
+  console.log(`${id.padEnd(4)} ${title.padEnd(48)} ml ${fmt(outcome.ml).padStart(8)} ms  git ${fmt(outcome.git).padStart(8)} ms  ratio ${outcome.ratio.toFixed(2)} (target <= ${target})`)
+  return outcome
+}
+
+const fmt = (ms: number): string => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1))
+
+function git(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): string {
+  return execFileSync('git', args, {cwd, env: {...ENV, ...env}, encoding: 'utf8', input, maxBuffer: 1 << 30}).trim()
+}
+
+function mlSync(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
+  return execFileSync(process.execPath, [BIN, ...args], {cwd, env: {...ENV, ...env}, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']}).trim()
+}
+
+const NOOP = 'date +%s%N > "$BENCH_MARK"\n'
+const GIT_SNAPSHOT = 'git add -A && { git diff-index --quiet --cached HEAD || git commit -q -m snapshot; }'
+
+/** Two copies of a project, one for ml (with the user's git repo) and one for the git CLI. */
+async function makePair(spec: ProjectSpec): Promise<{mlDir: string; gitDir: string; gitEnv: NodeJS.ProcessEnv; paths: string[]}> {
+  const mlDir = path.join(base, `${spec.name}-ml`)
+  const gitDir = path.join(base, `${spec.name}-git`)
+  let paths: string[] = []
+  for (const dir of [mlDir, gitDir]) {
+    paths = generateProject(dir, spec)
+    copyFileSync(path.join(ROOT, 'templates/common/gitignore'), path.join(dir, '.gitignore'))
+    copyFileSync(path.join(ROOT, 'templates/common/.amlignore'), path.join(dir, '.amlignore'))
+    copyFileSync(path.join(ROOT, 'templates/common/run_logger.py'), path.join(dir, 'run_logger.py'))
+    copyFileSync(path.join(ROOT, 'templates/blank/train.py'), path.join(dir, 'train.py'))
+    writeFileSync(path.join(dir, 'noop.sh'), NOOP)
+  }
+  git(mlDir, ['init', '-q'])
+  const excludes = path.join(base, `${spec.name}-excludes`)
+  writeFileSync(excludes, `${BUILTIN_EXCLUDES}${SECRET_RULES.join('\n')}\n${await readAmlignore(gitDir)}`)
+  return {mlDir, gitDir, paths, gitEnv: {GIT_DIR: path.join(base, `${spec.name}-history.git`), GIT_WORK_TREE: gitDir, EXCLUDES: excludes}}
+}
+
+/** Cases 1 to 3 on a project; 4 and 5 too on L. */
+async function snapshotCases(spec: ProjectSpec, reps: number): Promise<void> {
+  const {mlDir, gitDir, gitEnv, paths} = await makePair(spec)
+  const n = spec.name
+  compare(`1${n}`, `first snapshot of ${n}`, 1.0, Math.max(2, Math.round(reps / 2)),
+    {cmd: [process.execPath, BIN, 'project', 'init', '.', '--name', 'bench'], cwd: mlDir, setup: () => rmSync(path.join(mlDir, '.ml'), {recursive: true, force: true})},
+    {cmd: ['sh', '-c', `env -u GIT_WORK_TREE git init -q --bare "$GIT_DIR" && cp "$EXCLUDES" "$GIT_DIR/info/exclude" && git add -A && git commit -q -m first`], cwd: gitDir, env: gitEnv, setup: () => rmSync(gitEnv.GIT_DIR!, {recursive: true, force: true})})
+  const mlSnapshot: Job = {cmd: [process.execPath, BIN, 'project', 'snapshot', '-q'], cwd: mlDir}
+  const gitSnapshot: Job = {cmd: ['sh', '-c', GIT_SNAPSHOT], cwd: gitDir, env: gitEnv}
+  compare(`2${n}`, `snapshot of ${n}, nothing changed`, 2.0, reps, mlSnapshot, gitSnapshot)
+  const tenChanged = (dir: string) => (round: number) => paths.slice(0, 10).forEach((p, i) => touchFile(dir, p, round * 10 + i + 1))
+  compare(`3${n}`, `snapshot of ${n}, 10 files changed`, 2.0, reps,
+    {...mlSnapshot, setup: tenChanged(mlDir)}, {...gitSnapshot, setup: tenChanged(gitDir)})
+  if (spec !== LARGE) return
+
+  // Two snapshots 100 files apart, as two runs for ml and two commits for git.
+  const submit = (label: string) => {
+    mlSync(mlDir, ['experiment', 'submit', 'noop.sh'], {BENCH_MARK: path.join(base, 'mark')})
+    const id = JSON.parse(mlSync(mlDir, ['history', 'last', '-o', 'json'])).runId as string
+    git(gitDir, ['add', '-A'], gitEnv)
+    git(gitDir, ['commit', '-q', '--allow-empty', '-m', label], gitEnv)
+    return {id, tree: git(gitDir, ['rev-parse', 'HEAD^{tree}'], gitEnv)}
+  }
+  const before = submit('a')
+  changeHundred(mlDir, paths, 7)
+  changeHundred(gitDir, paths, 7)
+  const after = submit('b')
+  const pick = <T>(round: number, a: T, b: T): T => (round % 2 === 0 ? a : b)
+  const mlRestore: Job = {cmd: [], cwd: mlDir, setup: (round) => (mlRestore.cmd = [process.execPath, BIN, 'project', 'restore', '--yes', '--run-id', pick(round, before.id, after.id)])}
+  const gitRestore: Job = {cmd: [], cwd: gitDir, env: gitEnv, setup: (round) => (gitRestore.cmd = ['git', 'read-tree', '-u', '--reset', pick(round, before.tree, after.tree)])}
+  compare(`4${n}`, `restore of ${n} to a snapshot 100 files away`, 1.5, reps, mlRestore, gitRestore)
+
+  const mark = path.join(base, 'mark')
+  compare(`5${n}`, `submit on ${n}, nothing changed, to the script's start`, 2.5, reps,
+    {cmd: [process.execPath, BIN, 'experiment', 'submit', 'noop.sh'], cwd: mlDir, env: {BENCH_MARK: mark}, firstLine: mark},
+    {cmd: ['sh', '-c', `${GIT_SNAPSHOT} && git update-ref refs/runs/r$(date +%s%N) HEAD && exec bash noop.sh`], cwd: gitDir, env: {...gitEnv, BENCH_MARK: mark}, firstLine: mark})
+}
+
+/** A project whose history holds `count` completed runs, written with git fast-import. */
+function runHistory(count: number): string {
+  const dir = path.join(base, `runs-${count}`)
+  mkdirSync(dir)
+  git(dir, ['init', '-q'])
+  mlSync(dir, ['project', 'init', '.', '--name', 'runs'])
+  const config = JSON.parse(readFileSync(path.join(dir, '.ml', 'project.json'), 'utf8'))
+  const gitdir = path.join(dir, '.ml', 'history.git')
+  const snapshot = git(dir, ['rev-parse', `refs/heads/${config.historyBranch}`], {GIT_DIR: gitdir})
+  const chunks: string[] = []
+  const data = (text: string) => `data ${Buffer.byteLength(text)}\n${text}\n`
+  const t0 = Date.UTC(2026, 0, 1)
+  for (let i = 0; i < count; i++) {
+    const start = t0 + i * 60_000
+    const runId = `runs_${start}_${(i % 65536).toString(16).padStart(4, '0')}`
+    const record = {
+      schema: 1, runId, projectId: config.id, projectName: 'runs', script: 'train.py', arguments: ['--epochs', String(i % 50)],
+      compute: 'local', status: 'Completed', startTimeUtc: new Date(start).toISOString(), endTimeUtc: new Date(start + 30_000).toISOString(),
+      durationMs: 30_000, exitCode: 0, snapshotId: snapshot, host: 'bench', outputs: [], metrics: {accuracy: (i % 97) / 100, loss: 1 / (i + 1)},
+      properties: {'azureml.git.repository_uri': '', 'azureml.git.branch': 'main', 'azureml.git.commit': snapshot, 'azureml.git.dirty': 'False', ContentSnapshotId: snapshot},
+    }
+    chunks.push(`commit refs/ml/runs/${runId}\ncommitter ml <ml@localhost> ${Math.floor(start / 1000)} +0000\n${data(`Completed: ${runId}`)}from ${snapshot}\nM 100644 inline run.json\n${data(`${JSON.stringify(record, null, 2)}\n`)}M 100644 inline output.log\n${data(`epoch ${i}\n`)}`)
+  }
+  git(dir, ['fast-import', '--quiet'], {GIT_DIR: gitdir}, chunks.join(''))
+  return dir
+}
+
+function listCases(reps: number): void {
+  const many = runHistory(10_000)
+  const few = runHistory(100)
+  const gitList = (dir: string, count = '') => ({
+    cmd: ['sh', '-c', `git for-each-ref ${count} --sort=-refname --format='%(objectname):run.json' refs/ml/runs/ | git cat-file --batch`],
+    cwd: dir, env: {GIT_DIR: path.join(dir, '.ml', 'history.git')},
+  })
+  compare('6', 'history list -o json, 10,000 runs', 3.0, reps, {cmd: [process.execPath, BIN, 'history', 'list', '-o', 'json'], cwd: many}, gitList(many))
+  const last = (dir: string): Job => ({cmd: [process.execPath, BIN, 'history', 'list', '--last', '20'], cwd: dir})
+  compare('6a', 'history list --last 20, 10,000 runs', 3.0, reps, last(many), gitList(many, '--count=20'))
+  compare('6b', 'history list --last 20, 100 runs', 3.0, reps, last(few), gitList(few, '--count=20'))
+}
+
+function memoryGrowth(count: number): {baseline: number; end: number; snapshots: number} {
+  const dir = path.join(base, 'S-ml')
+  const growth = path.join(ROOT, 'dist', 'bench', 'growth.js')
+  const out = execFileSync(process.execPath, ['--expose-gc', growth, dir, 'data/part00/group0/table0.csv', String(count)], {env: ENV, encoding: 'utf8'})
+  return JSON.parse(out)
+}
+
+function machine(): string {
+  const cpu = os.cpus()
+  return `${cpu.length} x ${cpu[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}, ${git(base, ['--version'])}`
+}
+
+function report(growth: {baseline: number; end: number; snapshots: number}, seconds: number): string {
+  const byId = new Map(outcomes.map((o) => [o.id, o]))
+  const met = (ok: boolean) => (ok ? 'yes' : '**no**')
+  const rows = outcomes.map((o) => `| ${o.id} | ${o.title} | ${fmt(o.ml)} | ${fmt(o.git)} | ${o.ratio.toFixed(2)} | <= ${o.target} | ${met(o.ratio <= o.target)} |`)
+  const lastRatio = byId.get('6a')!.ml / byId.get('6b')!.ml
+  const growthMb = (growth.end - growth.baseline) / 2 ** 20
+  const first = byId.get('1L')!
+  const none = byId.get('2L')!
+  return `# Benchmark results
+
+\`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${machine()}. Took ${Math.round(seconds)} s${QUICK ? ' (--quick: 2 rounds a case, so less steady)' : ''}.
+
+Whole processes, interleaved ml, git, ml, git after a warm-up of each; times are medians in
+milliseconds, the ratio is the median of the rounds' ml / git. Projects: S = ${SMALL.files} files / ${SMALL.bytes / 1e6} MB,
+L = ${LARGE.files} files / ${LARGE.bytes / 1e6} MB of seeded synthetic data (9 CSV-like text files to 1 binary).
+The git side is the script a user would write: \`git add -A\` and \`git commit\` into a bare
+repo with the same ignore rules, \`read-tree -u --reset\` for a restore, \`for-each-ref\` with
+\`cat-file --batch\` for a listing.
+
+| case | what | ml ms | git ms | ml / git | target | met |
+|---|---|---:|---:|---:|---|---|
+${rows.join('\n')}
+| 6c | \`--last 20\`: 10,000 runs / 100 runs (ml) | ${fmt(byId.get('6a')!.ml)} | ${fmt(byId.get('6b')!.ml)} | ${lastRatio.toFixed(2)} | <= 1.1 (no slower) | ${met(lastRatio <= 1.1)} |
+
+Memory (peak RSS of the whole process tree):
+
+| case | ml MB | git MB | target | met |
+|---|---:|---:|---|---|
+| 8a first snapshot of L | ${first.mlRssMb.toFixed(0)} | ${first.gitRssMb.toFixed(0)} | < 200 | ${met(first.mlRssMb < 200)} |
+| 8a snapshot of L, nothing changed | ${none.mlRssMb.toFixed(0)} | ${none.gitRssMb.toFixed(0)} | < 200 | ${met(none.mlRssMb < 200)} |
+| 8b RSS growth over ${growth.snapshots} snapshots of S in one process | ${growthMb.toFixed(1)} | | < 50 | ${met(growthMb < 50)} |
+`
+}
+
+const started = Date.now()
+console.log(`Benchmark in ${base}`)
+await snapshotCases(SMALL, 10)
+await snapshotCases(LARGE, 5)
+listCases(7)
+compare('7', '`ml --help` against `node -e 0`', 2.5, 10, {cmd: [process.execPath, BIN, '--help'], cwd: base}, {cmd: [process.execPath, '-e', '0'], cwd: base})
+const growth = memoryGrowth(QUICK ? 100 : 1000)
+const text = report(growth, (Date.now() - started) / 1000)
+writeFileSync(path.join(ROOT, 'bench', 'RESULTS.md'), text)
+console.log(`\n${text}`)

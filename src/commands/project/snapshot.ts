@@ -1,0 +1,26 @@
+import {Flags} from '@oclif/core'
+import {snapshotProject} from '../../core/snapshot.js'
+import {MlCommand} from '../../render/ml-command.js'
+
+export default class ProjectSnapshot extends MlCommand {
+  static summary = 'Record the project folder in the run history now, without running anything.'
+  static description = `Snapshots the folder onto the history branch, as \`ml experiment submit\` does before a run: a new commit only when something changed since the last snapshot. Prints the snapshot's commit id.
+Useful before an experiment you run outside ml, or to keep a state of the folder you may want to go back to.`
+
+  static examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> -m "before switching the tokenizer"',
+  ]
+
+  static flags = {
+    message: Flags.string({char: 'm', description: 'Message of the snapshot commit.', default: 'Snapshot'}),
+    quiet: Flags.boolean({char: 'q', description: 'Print only the commit id, and no progress.'}),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(ProjectSnapshot)
+    const snapshot = await snapshotProject(process.cwd(), flags.message, {onNotice: (m) => this.logToStderr(`Warning: ${m}`)})
+    if (flags.quiet) this.log(snapshot.commit)
+    else this.log(snapshot.created ? `Recorded snapshot ${snapshot.commit}.` : `Nothing changed since snapshot ${snapshot.commit}; it was kept.`)
+  }
+}
