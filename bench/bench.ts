@@ -15,6 +15,9 @@ import {changeHundred, generateProject, LARGE, type ProjectSpec, SMALL, touchFil
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = path.join(ROOT, 'bin', 'run.js')
 const QUICK = process.argv.includes('--quick')
+/** `--only L,list`: just those parts (S, L, list, help, memory), for working on one; RESULTS.md is not written. */
+const ONLY = process.argv.includes('--only') ? new Set(process.argv[process.argv.indexOf('--only') + 1].split(',')) : null
+const wanted = (part: string): boolean => !ONLY || ONLY.has(part)
 
 /** Runs a command and reports its wall time, start time and the peak RSS of its process tree. */
 const MEASURE = `import resource, subprocess, sys, time
@@ -257,11 +260,13 @@ Memory (peak RSS of the whole process tree):
 
 const started = Date.now()
 console.log(`Benchmark in ${base}`)
-await snapshotCases(SMALL, 10)
-await snapshotCases(LARGE, 5)
-listCases(7)
-compare('7', '`ml --help` against `node -e 0`', 2.5, 10, {cmd: [process.execPath, BIN, '--help'], cwd: base}, {cmd: [process.execPath, '-e', '0'], cwd: base})
-const growth = memoryGrowth(QUICK ? 100 : 1000)
+if (wanted('S')) await snapshotCases(SMALL, 10)
+if (wanted('L')) await snapshotCases(LARGE, 5)
+if (wanted('list')) listCases(7)
+if (wanted('help')) compare('7', '`ml --help` against `node -e 0`', 2.5, 10, {cmd: [process.execPath, BIN, '--help'], cwd: base}, {cmd: [process.execPath, '-e', '0'], cwd: base})
+if (wanted('memory') && !wanted('S')) await makePair(SMALL).then(({mlDir}) => mlSync(mlDir, ['project', 'init', '.', '--name', 'bench']))
+const growth = wanted('memory') ? memoryGrowth(QUICK ? 100 : 1000) : null
+if (ONLY || !growth) process.exit(0)
 const text = report(growth, (Date.now() - started) / 1000)
 writeFileSync(path.join(ROOT, 'bench', 'RESULTS.md'), text)
 console.log(`\n${text}`)

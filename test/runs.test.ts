@@ -2,7 +2,8 @@ import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
 import {isMlError} from '../src/core/errors.js'
 import {initProject, openHistory} from '../src/core/project.js'
-import {getRun, listRuns, newRunId, resolveRunId, runRef, saveRun, type RunRecord} from '../src/core/runs.js'
+import {cachedRunList} from '../src/core/run-cache.js'
+import {getRun, newRunId, resolveRunId, runRef, saveRun, type RunRecord} from '../src/core/runs.js'
 import {cleanup, shadowGit, tempDir} from './helpers.js'
 
 const test = suite('runs')
@@ -39,7 +40,7 @@ test('each status change is a new commit on the run ref; list is newest first', 
   assert.is(shadowGit(dir, ['show', `${runRef(a.runId)}:output.log`]), 'hello')
   assert.is(shadowGit(dir, ['show', `${runRef(a.runId)}:outputs/m/x.bin`]), 'x')
   assert.is((await getRun(repo, a.runId)).status, 'Completed')
-  assert.equal((await listRuns(repo)).map((r) => r.runId), [b.runId, a.runId])
+  assert.equal((await cachedRunList(project)).map((r) => r.runId), [b.runId, a.runId])
   shadowGit(dir, ['fsck', '--strict'])
 })
 

@@ -5,11 +5,11 @@ import {MlError} from './errors.js'
 import {largeOutputPath, OUTPUTS_DIR} from './experiment.js'
 import {lowerIsBetter, METRICS_FILE, type MetricPoint, parseMetrics} from './metrics.js'
 import {findProject, openHistory} from './project.js'
-import {type AuthOptions, isEmptyDir, pullHistory, pushHistory, type PullResult, type PushResult, unpushedRunIds} from './remote.js'
-import {getRun, getRunFile, listRuns, LOG_FILE, resolveRunId, runRef, type RunRecord, type RunStatus} from './runs.js'
+import {cachedRunList, type ListedRun} from './run-cache.js'
+import {type AuthOptions, isEmptyDir, pullHistory, pushHistory, type PullResult, type PushResult} from './remote.js'
+import {getRun, getRunFile, LOG_FILE, resolveRunId, runRef, type RunRecord, type RunStatus} from './runs.js'
 
-/** A run as listed: its record, and whether the remote has its latest state (when there is a remote). */
-export type ListedRun = RunRecord & {pushed?: boolean}
+export type {ListedRun} from './run-cache.js'
 
 export const RUN_STATUSES: RunStatus[] = ['Running', 'Completed', 'Failed', 'Canceled']
 
@@ -26,8 +26,8 @@ export interface ListOptions {
 /** The project's runs, newest first, filtered, sorted and cut as asked. */
 export async function historyList(cwd: string, options: ListOptions = {}): Promise<ListedRun[]> {
   const project = await findProject(cwd)
-  const repo = await openHistory(project)
-  let runs: ListedRun[] = await listRuns(repo)
+  const filtered = options.status || options.script || options.sortBy
+  let runs = await cachedRunList(project, filtered ? undefined : options.last)
   if (options.status) {
     const status = RUN_STATUSES.find((s) => s.toLowerCase() === options.status!.toLowerCase())
     if (!status) throw new MlError('INVALID_ARGUMENT', `There is no run status "${options.status}"; use one of: ${RUN_STATUSES.join(', ')}.`)
@@ -49,10 +49,6 @@ export async function historyList(cwd: string, options: ListOptions = {}): Promi
     })
   }
   if (options.last !== undefined) runs = runs.slice(0, options.last)
-  if (project.config.remote) {
-    const unpushed = await unpushedRunIds(repo)
-    for (const run of runs) run.pushed = !unpushed.has(run.runId)
-  }
   return runs
 }
 
@@ -64,7 +60,7 @@ export async function historyInfo(cwd: string, runIdOrPrefix: string): Promise<R
 
 /** The newest run. */
 export async function historyLast(cwd: string): Promise<RunRecord> {
-  const [run] = await listRuns(await openHistory(await findProject(cwd)))
+  const [run] = await cachedRunList(await findProject(cwd), 1)
   if (!run) throw new MlError('RUN_NOT_FOUND', 'The project has no runs yet; start one with `ml experiment submit <script>`.')
   return run
 }

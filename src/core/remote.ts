@@ -101,15 +101,6 @@ async function pendingRefs(project: Project, repo: ShadowRepo): Promise<string[]
   return pending
 }
 
-/** Run ids whose latest state has not reached the remote. */
-export async function unpushedRunIds(repo: ShadowRepo): Promise<Set<string>> {
-  const ids = new Set<string>()
-  for (const ref of await repo.listRefs(RUNS_PREFIX)) {
-    if ((await repo.resolveRef(ref)) !== (await repo.resolveRef(trackingRef(ref)))) ids.add(ref.slice(RUNS_PREFIX.length))
-  }
-  return ids
-}
-
 /**
  * Pushes every ref that is not on the remote yet. When another machine moved the history branch
  * meanwhile, its snapshots are fetched, ours are replayed on top (the branch stays linear, and

@@ -97,13 +97,7 @@ export async function getRunFile(repo: ShadowRepo, runId: string, file: string):
 }
 
 export async function listRunIds(repo: ShadowRepo): Promise<string[]> {
-  return (await repo.listRefs(RUNS_PREFIX)).map((ref) => ref.slice(RUNS_PREFIX.length))
-}
-
-/** All runs, newest first. */
-export async function listRuns(repo: ShadowRepo): Promise<RunRecord[]> {
-  const runs = await Promise.all((await listRunIds(repo)).map((id) => getRun(repo, id)))
-  return runs.sort((a, b) => b.startTimeUtc.localeCompare(a.startTimeUtc) || b.runId.localeCompare(a.runId))
+  return [...(await repo.refTargets(RUNS_PREFIX)).keys()].map((ref) => ref.slice(RUNS_PREFIX.length)).sort()
 }
 
 /** The full id of the one run whose id is `idOrPrefix` or starts with it. */

@@ -1,6 +1,5 @@
 import {createHash, createHmac} from 'node:crypto'
 import {promises as fs} from 'node:fs'
-import ssh2 from 'ssh2'
 
 /** What a set of known_hosts files says of a host's key. */
 export type HostKeyVerdict = 'known' | 'changed' | 'unknown'
@@ -77,7 +76,8 @@ function globMatch(pattern: string, name: string): boolean {
  * key is seen). libgit2 only says whether ~/.ssh/known_hosts accepts a key, so this is how ml
  * learns the key itself: to check other known_hosts files and to show its fingerprint.
  */
-export function probeHostKey(host: string, port: number, timeoutMs = 10_000): Promise<Buffer> {
+export async function probeHostKey(host: string, port: number, timeoutMs = 10_000): Promise<Buffer> {
+  const ssh2 = (await import('ssh2')).default // loaded only for ssh remotes: it costs 40 ms
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client()
     let key: Buffer | undefined

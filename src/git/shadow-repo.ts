@@ -260,6 +260,16 @@ export class ShadowRepo {
     this.Git.Reference.remove(this.repo, name)
   }
 
+  /** The refs under `prefix` and the commits they point at, read in one call. */
+  async refTargets(prefix: string): Promise<Map<string, string>> {
+    const targets = new Map<string, string>()
+    for (const ref of await this.repo.getReferences()) {
+      const name = ref.name()
+      if (name.startsWith(prefix) && !ref.isSymbolic()) targets.set(name, ref.target().tostrS())
+    }
+    return targets
+  }
+
   async listRefs(prefix: string): Promise<string[]> {
     const names = await this.repo.getReferenceNames(this.Git.Reference.TYPE.ALL)
     return names.filter((n: string) => n.startsWith(prefix)).sort()

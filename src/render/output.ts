@@ -1,6 +1,7 @@
-import Table from 'cli-table3'
-import jmespath from 'jmespath'
-import {stringify as toYaml} from 'yaml'
+import type TableModule from 'cli-table3'
+import type JmespathModule from 'jmespath'
+import {createRequire} from 'node:module'
+import type YamlModule from 'yaml'
 import {MlError} from '../core/errors.js'
 
 export const OUTPUT_FORMATS = ['table', 'json', 'jsonc', 'tsv', 'yaml', 'none'] as const
@@ -23,6 +24,9 @@ export interface RenderOptions<T> {
   color?: boolean
 }
 
+/** Each formatter is loaded when first used: together they would add 50 ms to every command. */
+const load = createRequire(import.meta.url)
+
 /**
  * The one renderer of ml's data, in the Azure CLI's formats. `data` is what JSON shows;
  * `rows` with `columns` is the command's own table. With --query, every format shows the
@@ -33,7 +37,7 @@ export function render<T>(format: OutputFormat, data: unknown, rows: T[], option
   let result: unknown = data
   if (options.query !== undefined) {
     try {
-      result = jmespath.search(JSON.parse(JSON.stringify(data)), options.query)
+      result = (load('jmespath') as typeof JmespathModule).search(JSON.parse(JSON.stringify(data)), options.query)
     } catch (error) {
       throw new MlError('INVALID_ARGUMENT', `The query "${options.query}" is not valid JMESPath (${(error as Error).message}); see https://jmespath.org for the syntax.`)
     }
@@ -44,7 +48,7 @@ export function render<T>(format: OutputFormat, data: unknown, rows: T[], option
     case 'jsonc':
       return `${options.color ? colorJson(JSON.stringify(result, null, 2)) : JSON.stringify(result, null, 2)}\n`
     case 'yaml':
-      return toYaml(result)
+      return (load('yaml') as typeof YamlModule).stringify(result)
     case 'tsv':
       return options.query === undefined && options.columns ? tsv(rows.map((r) => options.columns!.map((c) => c.value(r)))) : tsvOf(result)
     case 'table':
@@ -103,7 +107,7 @@ function table(headers: string[], cells: string[][], width?: number): string {
     }
   }
   const fit = (text: string, w: number) => ([...text].length > w ? `${[...text].slice(0, w - 1).join('')}…` : text)
-  const t = new Table({
+  const t = new (load('cli-table3') as typeof TableModule)({
     head: headers.map((h, i) => fit(h, widths[i])),
     chars: NO_BORDERS,
     style: {head: [], border: [], 'padding-left': 0, 'padding-right': 0},

@@ -1,0 +1,114 @@
+import {promises as fs} from 'node:fs'
+import {hostname} from 'node:os'
+import path from 'node:path'
+import {refStamp} from '../git/ref-stamp.js'
+import {isAlive} from './lock.js'
+import {historyDir, ML_DIR, openHistory, type Project} from './project.js'
+import {trackingRef} from './remote.js'
+import {getRun, RUNS_PREFIX, type RunRecord} from './runs.js'
+
+/** A run as listed: its record, and whether the remote has its latest state (when there is a remote). */
+export type ListedRun = RunRecord & {pushed?: boolean}
+
+/**
+ * The run list, cached in .ml/runs-cache.ndjson so that listing thousands of runs reads one file
+ * instead of thousands of git objects, and loads no git library at all. The first line holds the
+ * stamp of the run refs (and of their remote-tracking refs) it was built from; then one run a
+ * line, newest first, so `--last N` parses only N lines. The cache is only ever a copy: when the
+ * stamp differs it is rebuilt from the refs, re-reading only the runs whose commit moved.
+ */
+const CACHE_FILE = 'runs-cache.ndjson'
+const VERSION = 1
+const RUN_FOLDERS = ['refs/ml/runs', 'refs/ml/origin/ml/runs']
+
+interface Line {
+  commit: string
+  /** The commit of the run's remote-tracking ref, when the project has a remote. */
+  tracked?: string
+  run: RunRecord
+}
+
+/** The project's runs, newest first; `limit` stops after that many. */
+export async function cachedRunList(project: Project, limit?: number): Promise<ListedRun[]> {
+  const fromCache = await readCache(project, limit)
+  if (fromCache) return fromCache.map((line) => listed(project, line))
+  const lines = await rebuild(project)
+  return lines.slice(0, limit).map((line) => listed(project, line))
+}
+
+function listed(project: Project, {run, commit, tracked}: Line): ListedRun {
+  return project.config.remote ? {...run, pushed: tracked === commit} : run
+}
+
+function cacheFile(project: Project): string {
+  return path.join(project.dir, ML_DIR, CACHE_FILE)
+}
+
+/** The cached lines when the cache is current and no run in them needs settling; else null. */
+async function readCache(project: Project, limit?: number): Promise<Line[] | null> {
+  const text = await fs.readFile(cacheFile(project), 'utf8').catch(() => null)
+  if (!text) return null
+  const lines = splitLines(text, limit === undefined ? Infinity : limit + 1)
+  let header: {version?: number; stamp?: string}
+  try {
+    header = JSON.parse(lines[0])
+  } catch {
+    return null
+  }
+  const {stamp} = await refStamp(historyDir(project), RUN_FOLDERS)
+  if (header.version !== VERSION || header.stamp !== stamp) return null
+  const entries = lines.slice(1).map((l) => JSON.parse(l) as Line)
+  return entries.some((e) => needsSettling(e.run)) ? null : entries
+}
+
+/** The first `count` lines of `text`, without splitting the rest. */
+function splitLines(text: string, count: number): string[] {
+  const lines: string[] = []
+  for (let start = 0; start < text.length && lines.length < count;) {
+    const end = text.indexOf('\n', start)
+    lines.push(text.slice(start, end < 0 ? text.length : end))
+    start = end < 0 ? text.length : end + 1
+  }
+  return lines
+}
+
+/** A Running run whose ml process here is gone: getRun records it as Failed. */
+function needsSettling(run: RunRecord): boolean {
+  return run.status === 'Running' && run.host === hostname() && run.pid !== undefined && !isAlive(run.pid)
+}
+
+/** Reads the runs from their refs (reusing cached records whose commit did not move) and writes the cache. */
+async function rebuild(project: Project): Promise<Line[]> {
+  const before = await refStamp(historyDir(project), RUN_FOLDERS)
+  const old = new Map((await readAll(project)).map((line) => [line.run.runId, line]))
+  const repo = await openHistory(project)
+  const runs = await repo.refTargets(RUNS_PREFIX)
+  const tracking = project.config.remote ? await repo.refTargets(trackingRef(RUNS_PREFIX)) : new Map<string, string>()
+  const lines = await Promise.all([...runs].map(async ([ref, commit]): Promise<Line> => {
+    const id = ref.slice(RUNS_PREFIX.length)
+    const cached = old.get(id)
+    const run = cached?.commit === commit && !needsSettling(cached.run) ? cached.run : await getRun(repo, id)
+    return {commit, tracked: tracking.get(trackingRef(ref)), run}
+  }))
+  lines.sort((a, b) => b.run.startTimeUtc.localeCompare(a.run.startTimeUtc) || b.run.runId.localeCompare(a.run.runId))
+  // A ref written in the same clock tick as the stamp could hide in it: then keep no stamp.
+  if (before.settled) await writeCache(project, before.stamp, lines).catch(() => undefined)
+  return lines
+}
+
+async function readAll(project: Project): Promise<Line[]> {
+  const text = await fs.readFile(cacheFile(project), 'utf8').catch(() => '')
+  try {
+    return splitLines(text, Infinity).slice(1).map((l) => JSON.parse(l) as Line)
+  } catch {
+    return []
+  }
+}
+
+/** Written whole to a temporary file and renamed, so a reader never sees half a cache. */
+async function writeCache(project: Project, stamp: string, lines: Line[]): Promise<void> {
+  const file = cacheFile(project)
+  const temp = `${file}.${process.pid}.tmp`
+  await fs.writeFile(temp, [JSON.stringify({version: VERSION, stamp}), ...lines.map((l) => JSON.stringify(l))].join('\n') + '\n')
+  await fs.rename(temp, file)
+}
