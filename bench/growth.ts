@@ -1,4 +1,4 @@
-import {openHistory, openProject} from '../src/core/project.js'
+import {historyOpener, openProject} from '../src/core/project.js'
 import {takeSnapshot} from '../src/core/snapshot.js'
 import {touchFile} from './synthetic.js'
 
@@ -12,12 +12,12 @@ const rss = (): number => {
   return process.memoryUsage().rss
 }
 const project = await openProject(dir)
-const repo = await openHistory(project)
+const open = historyOpener(project)
 const warmUp = Math.min(50, count)
 let baseline = 0
 for (let i = 0; i < count; i++) {
   touchFile(dir, file, 500_000 + i)
-  await takeSnapshot(project, repo, `growth ${i}`)
+  await takeSnapshot(project, open, `growth ${i}`)
   if (i === warmUp - 1) baseline = rss()
 }
 process.stdout.write(`${JSON.stringify({baseline, end: rss(), snapshots: count - warmUp})}\n`)

@@ -15,7 +15,7 @@ test.after.each(cleanup)
 /** Records a run whose snapshot is the folder as it is now. */
 async function recordRun(p: Project, runId: string): Promise<void> {
   const repo = await openHistory(p)
-  const snapshot = await takeSnapshot(p, repo, `Snapshot for run ${runId}`)
+  const snapshot = await takeSnapshot(p, async () => repo, `Snapshot for run ${runId}`)
   const run: RunRecord = {
     schema: 1, runId, projectId: p.config.id, projectName: p.config.name, script: 'train.py', arguments: [], compute: 'local',
     status: 'Completed', startTimeUtc: new Date().toISOString(), snapshotId: snapshot.commit, host: 'h', outputs: [], properties: {},

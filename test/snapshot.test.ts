@@ -2,7 +2,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {initProject, openHistory, type Project} from '../src/core/project.js'
+import {historyOpener, initProject, openHistory, type Project} from '../src/core/project.js'
 import {historyRef, leftOutSecrets, takeSnapshot} from '../src/core/snapshot.js'
 import {cleanup, oracleTree, shadowGit, tempDir, write} from './helpers.js'
 
@@ -15,7 +15,7 @@ async function project(): Promise<Project> {
 }
 
 async function snapshot(p: Project) {
-  return takeSnapshot(p, await openHistory(p), 'test snapshot')
+  return takeSnapshot(p, historyOpener(p), 'test snapshot')
 }
 
 test('the snapshot tree equals git add -A && git write-tree under the same rules', async () => {

@@ -6,11 +6,11 @@ import type {ShadowRepo, TreeFile} from '../git/shadow-repo.js'
 import {MlError} from './errors.js'
 import {changedFiles, execute, stampFiles, type OutputStream} from './executor.js'
 import {gitProperties} from './git-properties.js'
-import {findProject, ML_DIR, openHistory, type Project} from './project.js'
+import {findProject, historyOpener, ML_DIR, type Project} from './project.js'
 import {type AuthOptions, pushHistory} from './remote.js'
 import {formatMetrics, lastValues, METRICS_FILE, parseMetrics} from './metrics.js'
 import {LOG_FILE, newRunId, saveRun, type RunRecord} from './runs.js'
-import {leftOutSecrets, takeSnapshot} from './snapshot.js'
+import {takeSnapshot} from './snapshot.js'
 
 export const OUTPUTS_DIR = 'outputs'
 export const COMPUTE_TARGETS = ['local']
@@ -49,13 +49,13 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
   }
   const script = await resolveScript(project.dir, options.cwd, options.script)
 
-  const repo = await openHistory(project)
+  const open = historyOpener(project)
   const runId = newRunId(project.config.name)
-  const snapshot = await takeSnapshot(project, repo, `Snapshot for run ${runId}`, {onNotice: options.onWarning})
-  const secrets = await leftOutSecrets(project, repo)
-  if (secrets.length > 0) {
-    options.onWarning?.(`Left out of the snapshot as likely secrets: ${secrets.join(', ')}; add a "!name" line to .amlignore to include one.`)
+  const snapshot = await takeSnapshot(project, open, `Snapshot for run ${runId}`, {onNotice: options.onWarning})
+  if (snapshot.secrets.length > 0) {
+    options.onWarning?.(`Left out of the snapshot as likely secrets: ${snapshot.secrets.join(', ')}; add a "!name" line to .amlignore to include one.`)
   }
+  const repo = await open()
   const properties = {...(await gitProperties(project.dir)), ContentSnapshotId: snapshot.commit}
   const started = new Date()
   const record: RunRecord = {

@@ -96,6 +96,15 @@ export async function openHistory(project: Project): Promise<ShadowRepo> {
   return repo
 }
 
+/** Opens the history when first called, and gives the same repo after that. */
+export type OpenHistory = () => Promise<ShadowRepo>
+
+/** An OpenHistory for `project`: what needs no git (a snapshot of an unchanged folder) never loads it. */
+export function historyOpener(project: Project): OpenHistory {
+  let opened: Promise<ShadowRepo> | undefined
+  return () => (opened ??= openHistory(project))
+}
+
 export interface InitOptions {
   dir: string
   name?: string

@@ -3,6 +3,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import type {ShadowRepo, TreeChange} from '../git/shadow-repo.js'
 import {MlError} from './errors.js'
+import {dropStamp} from './folder-stamp.js'
 import {type LockOptions, withProjectLock} from './lock.js'
 import {findProject, ML_DIR, openHistory, type Project} from './project.js'
 import {getRun, resolveRunId} from './runs.js'
@@ -117,6 +118,7 @@ async function applyLocked(plan: RestorePlan, options: LockOptions): Promise<Res
     await repo.updateRef(backupRef, commit, null, `backup before restoring ${plan.label}`)
   }
   if (changes.length > 0) {
+    await dropStamp(project)
     // A journal, so that a restore killed half-way is finished by the next ml command.
     const journal = journalPath(project)
     await fs.writeFile(`${journal}.tmp`, JSON.stringify({targetTree: plan.targetTree, label: plan.label}))
@@ -136,11 +138,16 @@ function journalPath(project: Project): string {
  * Finishes a restore that was killed half-way (its backup was taken before it wrote anything),
  * so the folder is never left half old, half new. Call with the project lock held.
  */
+export async function restoreInterrupted(project: Project): Promise<boolean> {
+  return fs.access(journalPath(project)).then(() => true, () => false)
+}
+
 export async function finishInterruptedRestore(project: Project, repo: ShadowRepo, options: LockOptions = {}): Promise<void> {
   const journal = journalPath(project)
   const text = await fs.readFile(journal, 'utf8').catch(() => null)
   if (text === null) return
   const {targetTree, label} = JSON.parse(text) as {targetTree: string; label: string}
+  await dropStamp(project)
   const current = await repo.stageFolder()
   await assertSafeRestore(repo, project.dir, current, targetTree, await repo.diffTrees(current, targetTree))
   await repo.checkoutTree(targetTree, current)

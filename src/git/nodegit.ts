@@ -28,18 +28,22 @@ const SYSTEM_CA_DIR = '/etc/ssl/certs'
  * names a CA for a server with its own certificate; the system's CA store stays trusted.
  */
 function setUpTls(env: NodeJS.ProcessEnv): void {
-  const caFile = env.ML_SSL_CA_FILE || gitConfigValue(env, 'http', 'sslcainfo')
+  const caFile = env.ML_SSL_CA_FILE || globalGitConfigValue(env, 'http', 'sslcainfo')
   if (caFile) env.SSL_CERT_FILE = caFile
   else if (!env.SSL_CERT_FILE && existsSync(SYSTEM_CA_BUNDLE)) env.SSL_CERT_FILE = SYSTEM_CA_BUNDLE
   if (!env.SSL_CERT_DIR && existsSync(SYSTEM_CA_DIR)) env.SSL_CERT_DIR = SYSTEM_CA_DIR
 }
 
-/** A value from the user's global git config files (no includes), read before libgit2 is loaded. */
-function gitConfigValue(env: NodeJS.ProcessEnv, section: string, key: string): string | undefined {
+/** The system and global git config files libgit2 reads, in that order. */
+export function globalGitConfigFiles(env: NodeJS.ProcessEnv): string[] {
   const home = env.HOME || homedir()
-  const files = ['/etc/gitconfig', path.join(env.XDG_CONFIG_HOME || path.join(home, '.config'), 'git', 'config'), path.join(home, '.gitconfig')]
+  return ['/etc/gitconfig', path.join(env.XDG_CONFIG_HOME || path.join(home, '.config'), 'git', 'config'), path.join(home, '.gitconfig')]
+}
+
+/** A value from the user's global git config files (no includes), read without loading libgit2. */
+export function globalGitConfigValue(env: NodeJS.ProcessEnv, section: string, key: string): string | undefined {
   let value: string | undefined
-  for (const file of files) {
+  for (const file of globalGitConfigFiles(env)) {
     let current = ''
     let text: string
     try {

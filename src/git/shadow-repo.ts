@@ -102,6 +102,11 @@ export class ShadowRepo {
     return tree.tostrS()
   }
 
+  /** Whether the rules in force ignore `file` (a folder with a trailing /), as `git check-ignore` says. */
+  async isIgnored(file: string): Promise<boolean> {
+    return Boolean(await this.Git.Ignore.pathIsIgnored(this.repo, file))
+  }
+
   /** The ignored paths of the folder, as `git status --ignored` lists them (an ignored folder once, with a trailing /). */
   async ignoredPaths(): Promise<string[]> {
     const {Git, repo} = this

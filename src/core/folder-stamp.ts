@@ -1,0 +1,163 @@
+import {createHash} from 'node:crypto'
+import {lstatSync, promises as fs, readdirSync, type Stats} from 'node:fs'
+import {homedir} from 'node:os'
+import path from 'node:path'
+import {globalGitConfigFiles, globalGitConfigValue} from '../git/nodegit.js'
+import {BUILTIN_EXCLUDES, SECRET_RULES} from './ignore-rules.js'
+import {historyDir, ML_DIR, type Project} from './project.js'
+
+/**
+ * What the last snapshot saw of the folder, so that the next one can tell without loading git
+ * that nothing changed (and then reuse it), or that only some tracked files were edited in
+ * place (and then stage just those). Like git's index, it trusts file stats: the mode, size,
+ * mtime, ctime and inode of every tracked file, and of every folder git walks (a file added,
+ * removed or renamed changes its folder's mtime) with the names in it. Anything it does not
+ * understand (a nested repository, a write within the racy window) means no stamp, and the
+ * snapshot takes the full path.
+ */
+export interface FolderStamp {
+  version: typeof VERSION
+  tree: string
+  commit: string
+  /** Signatures of what decides the snapshot beyond the folder: ignore rules, git config, the branch tip. */
+  context: string
+  /** Per folder ('' is the root): its stat signature and a hash of its entry names. */
+  dirs: Record<string, [string, string]>
+  files: Record<string, string>
+  /** The likely secrets the snapshot left out (they change only when names in a folder do). */
+  secrets: string[]
+}
+
+/** What a scan of the folder found, before git staged it. */
+export interface FolderScan {
+  takenAt: number
+  dirs: Record<string, [string, string]>
+  files: Record<string, string>
+  /** A git repository inside the folder: its HEAD is part of the snapshot, and no stamp watches it. */
+  nested: boolean
+}
+
+export type StampCheck =
+  | {kind: 'same'}
+  /** Only these tracked files changed (in place); the folders are as they were. */
+  | {kind: 'edited'; files: Record<string, string>; dirs: Record<string, [string, string]>; takenAt: number}
+  | {kind: 'changed'}
+
+const VERSION = 1
+const STAMP_FILE = 'folder-stamp.json'
+/** A stat this close to the time it was read could hide a write in the same clock tick. */
+const RACY_MS = 100
+
+const statSig = (st: Stats): string => `${st.mode}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`
+const namesHash = (names: string[]): string => createHash('sha1').update(names.sort().join('\0')).digest('hex')
+const racy = (st: Stats, at: number): boolean => at - st.mtimeMs < RACY_MS || at - st.ctimeMs < RACY_MS
+
+function stampFile(project: Project): string {
+  return path.join(project.dir, ML_DIR, STAMP_FILE)
+}
+
+export async function readStamp(project: Project): Promise<FolderStamp | null> {
+  try {
+    const stamp = JSON.parse(await fs.readFile(stampFile(project), 'utf8')) as FolderStamp
+    return stamp.version === VERSION ? stamp : null
+  } catch {
+    return null
+  }
+}
+
+export async function dropStamp(project: Project): Promise<void> {
+  await fs.rm(stampFile(project), {force: true})
+}
+
+/** Saves a stamp, unless something in it is too new to trust; then any old stamp is removed. */
+export async function saveStamp(project: Project, stamp: Omit<FolderStamp, 'version'>, settled: boolean): Promise<void> {
+  if (!settled) return dropStamp(project)
+  const file = stampFile(project)
+  await fs.writeFile(`${file}.tmp`, JSON.stringify({version: VERSION, ...stamp}))
+  await fs.rename(`${file}.tmp`, file)
+}
+
+/**
+ * The signature of the snapshot's context: ml's own rules, the history repo's info/exclude and
+ * branch ref, and the user's global git config and excludes file (libgit2 reads both).
+ */
+export async function contextSignature(project: Project): Promise<string> {
+  const gitdir = historyDir(project)
+  const home = process.env.HOME || homedir()
+  const excludes = globalGitConfigValue(process.env, 'core', 'excludesfile')?.replace(/^~(?=\/)/, home)
+    ?? path.join(process.env.XDG_CONFIG_HOME || path.join(home, '.config'), 'git', 'ignore')
+  const files = [
+    path.join(gitdir, 'info', 'exclude'), path.join(gitdir, 'config'), path.join(gitdir, 'HEAD'), path.join(gitdir, 'packed-refs'),
+    path.join(gitdir, 'refs', 'heads', project.config.historyBranch), path.join(project.dir, '.amlignore'),
+    ...globalGitConfigFiles(process.env), excludes,
+  ]
+  const sigs = await Promise.all(files.map((f) => fs.lstat(f).then(statSig, () => '-')))
+  return createHash('sha1').update(`${BUILTIN_EXCLUDES}\0${SECRET_RULES.join('\n')}\0${sigs.join('\n')}`).digest('hex')
+}
+
+/**
+ * Walks the folder as git does (skipping .git and the folders `isIgnored` names), recording
+ * each folder and each file, before git reads them: a file changed after that has a newer stat.
+ */
+export async function scanFolder(root: string, isIgnored: (dirPath: string) => Promise<boolean>): Promise<FolderScan> {
+  const scan: FolderScan = {takenAt: Date.now(), dirs: {}, files: {}, nested: false}
+  const walk = async (rel: string): Promise<void> => {
+    const abs = path.join(root, rel)
+    const st = lstatSync(abs)
+    const entries = readdirSync(abs, {withFileTypes: true})
+    scan.dirs[rel] = [statSig(st), namesHash(entries.map((e) => e.name))]
+    for (const entry of entries) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name
+      if (entry.name === '.git') {
+        if (rel) scan.nested = true
+      } else if (entry.isDirectory()) {
+        if (!(await isIgnored(`${child}/`))) await walk(child)
+      } else {
+        scan.files[child] = statSig(lstatSync(path.join(root, child)))
+      }
+    }
+  }
+  await walk('')
+  return scan
+}
+
+/** True when nothing in the scan was written so recently that a later write could share its stat. */
+export function settledScan(root: string, dirs: Record<string, [string, string]>, files: Iterable<string>, at: number): boolean {
+  for (const rel of [...Object.keys(dirs), ...files]) {
+    const st = lstatSync(path.join(root, rel), {throwIfNoEntry: false})
+    if (!st || racy(st, at)) return false
+  }
+  return true
+}
+
+/** Compares the folder with the stamp, by stats only. */
+export function checkStamp(root: string, stamp: FolderStamp): StampCheck {
+  const takenAt = Date.now()
+  const dirs: Record<string, [string, string]> = {}
+  for (const [rel, [sig, names]] of Object.entries(stamp.dirs)) {
+    const st = lstatSync(path.join(root, rel), {throwIfNoEntry: false})
+    if (!st?.isDirectory()) return {kind: 'changed'}
+    const now = statSig(st)
+    if (now === sig) continue
+    let entries: string[]
+    try {
+      entries = readdirSync(path.join(root, rel))
+    } catch {
+      return {kind: 'changed'}
+    }
+    if (namesHash(entries) !== names) return {kind: 'changed'}
+    dirs[rel] = [now, names]
+  }
+  const files: Record<string, string> = {}
+  for (const [rel, sig] of Object.entries(stamp.files)) {
+    const st = lstatSync(path.join(root, rel), {throwIfNoEntry: false})
+    if (!st || st.isDirectory()) return {kind: 'changed'}
+    const now = statSig(st)
+    if (now === sig) continue
+    // New rules can drop tracked files from the snapshot: that takes the full path.
+    if (rel === '.gitignore' || rel.endsWith('/.gitignore')) return {kind: 'changed'}
+    files[rel] = now
+  }
+  if (Object.keys(files).length === 0 && Object.keys(dirs).length === 0) return {kind: 'same'}
+  return {kind: 'edited', files, dirs, takenAt}
+}
