@@ -50,7 +50,6 @@ const RACY_MS = 100
 
 const statSig = (st: Stats): string => `${st.mode}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`
 const namesHash = (names: string[]): string => createHash('sha1').update(names.sort().join('\0')).digest('hex')
-const racy = (st: Stats, at: number): boolean => at - st.mtimeMs < RACY_MS || at - st.ctimeMs < RACY_MS
 
 function stampFile(project: Project): string {
   return path.join(project.dir, ML_DIR, STAMP_FILE)
@@ -71,10 +70,12 @@ export async function dropStamp(project: Project): Promise<void> {
 
 /** Saves a stamp, unless something in it is too new to trust; then any old stamp is removed. */
 export async function saveStamp(project: Project, stamp: Omit<FolderStamp, 'version'>, settled: boolean): Promise<void> {
+  // A stamp is a cache: failing to keep one never fails the snapshot.
   if (!settled) return dropStamp(project)
   const file = stampFile(project)
   await fs.writeFile(`${file}.tmp`, JSON.stringify({version: VERSION, ...stamp}))
-  await fs.rename(`${file}.tmp`, file)
+    .then(() => fs.rename(`${file}.tmp`, file))
+    .catch(() => dropStamp(project).catch(() => undefined))
 }
 
 /**
@@ -122,12 +123,17 @@ export async function scanFolder(root: string, isIgnored: (dirPath: string) => P
 }
 
 /** True when nothing in the scan was written so recently that a later write could share its stat. */
-export function settledScan(root: string, dirs: Record<string, [string, string]>, files: Iterable<string>, at: number): boolean {
-  for (const rel of [...Object.keys(dirs), ...files]) {
-    const st = lstatSync(path.join(root, rel), {throwIfNoEntry: false})
-    if (!st || racy(st, at)) return false
-  }
-  return true
+export function settledScan(scan: FolderScan): boolean {
+  const sigs = [...Object.values(scan.dirs).map(([sig]) => sig), ...Object.values(scan.files)]
+  return sigs.every((sig) => {
+    const [, , mtime, ctime] = sig.split(':').map(Number)
+    return scan.takenAt - mtime >= RACY_MS && scan.takenAt - ctime >= RACY_MS
+  })
+}
+
+/** The size in a stat signature. */
+export function sizeOf(sig: string): number {
+  return Number(sig.split(':')[1])
 }
 
 /** Compares the folder with the stamp, by stats only. */

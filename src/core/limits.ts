@@ -1,4 +1,3 @@
-import type {ShadowRepo} from '../git/shadow-repo.js'
 import {MlError} from './errors.js'
 import type {Project} from './project.js'
 
@@ -16,9 +15,8 @@ export const DEFAULT_LIMITS: SnapshotLimits = {warnFiles: 2000, warnBytes: 100e6
  * Refuses (SNAPSHOT_TOO_LARGE) a snapshot over the project's limits, naming the ten largest
  * files, and warns about one over the warning sizes. Only a new snapshot is checked.
  */
-export async function checkLimits(project: Project, repo: ShadowRepo, onNotice?: (message: string) => void): Promise<void> {
+export function checkLimits(project: Project, files: Array<{path: string; size: number}>, onNotice?: (message: string) => void): void {
   const limits = {...DEFAULT_LIMITS, ...project.config.limits}
-  const files = await repo.stagedFiles()
   const bytes = files.reduce((sum, f) => sum + f.size, 0)
   const size = `${files.length} files, ${megabytes(bytes)}`
   if (files.length > limits.maxFiles || bytes > limits.maxBytes) {

@@ -170,7 +170,7 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
     const repo = await ShadowRepo.create(historyDir(project), dir, config.historyBranch, BUILTIN_EXCLUDES)
     repo.addIgnoreRules(await snapshotRules(dir))
     const tree = await repo.stageFolder()
-    await checkLimits(project, repo, options.onNotice)
+    checkLimits(project, await repo.stagedFiles(), options.onNotice)
     const createdUserRepo = (await findUserRepo(dir)) === null
     if (createdUserRepo) {
       undo.push(() => fs.rm(path.join(dir, '.git'), {recursive: true, force: true}))

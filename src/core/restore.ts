@@ -8,6 +8,7 @@ import {type LockOptions, withProjectLock} from './lock.js'
 import {findProject, ML_DIR, openHistory, type Project} from './project.js'
 import {getRun, resolveRunId} from './runs.js'
 import {assertSafeRestore} from './safe-paths.js'
+import {stageProject} from './snapshot.js'
 
 export const BACKUPS_PREFIX = 'refs/ml/backups/'
 const RESTORED_TRAILER = 'ml-restored-tree: '
@@ -62,8 +63,9 @@ export async function planUndo(cwd: string): Promise<RestorePlan> {
 
 async function plan(project: Project, repo: ShadowRepo, label: string, targetCommit: string, targetTree: string): Promise<RestorePlan> {
   const current = await withProjectLock(project, async () => {
-    await finishInterruptedRestore(project, repo)
-    return repo.stageFolder()
+    const staged = await stageProject(project, async () => repo)
+    await staged.remember()
+    return staged.tree
   })
   const changes = await repo.diffTrees(current, targetTree)
   await assertSafeRestore(repo, project.dir, current, targetTree, changes)
@@ -103,8 +105,7 @@ export async function applyRestore(plan: RestorePlan, options: LockOptions = {})
 
 async function applyLocked(plan: RestorePlan, options: LockOptions): Promise<RestoreResult> {
   const {project, repo} = plan
-  await finishInterruptedRestore(project, repo, options)
-  let current = await repo.stageFolder()
+  let current = (await stageProject(project, async () => repo, options)).tree
   const changes = await repo.diffTrees(current, plan.targetTree)
   await assertSafeRestore(repo, project.dir, current, plan.targetTree, changes)
   const inTheWay = await existingPaths(project.dir, changes.filter((c) => c.status === 'added').map((c) => c.path))

@@ -1,6 +1,6 @@
 import type {ShadowRepo} from '../git/shadow-repo.js'
 import {isMlError} from './errors.js'
-import {checkStamp, contextSignature, type FolderScan, readStamp, saveStamp, scanFolder, settledScan} from './folder-stamp.js'
+import {checkStamp, contextSignature, type FolderScan, readStamp, saveStamp, scanFolder, settledScan, sizeOf} from './folder-stamp.js'
 import {readAmlignore, secretPaths} from './ignore-rules.js'
 import {type LockOptions, withProjectLock} from './lock.js'
 import {checkLimits} from './limits.js'
@@ -17,61 +17,91 @@ export interface Snapshot {
   secrets: string[]
 }
 
+/** The folder staged into the history's index (see stageProject). */
+export interface Staged {
+  tree: string
+  secrets: string[]
+  /** The tip commit, when the folder is known unchanged since the tip was snapshotted. */
+  commit?: string
+  /** The tracked files with their sizes. */
+  files(): Promise<Array<{path: string; size: number}>>
+  /** Keeps a stamp of what was staged, with the commit it became. */
+  remember(commit?: string): Promise<void>
+}
+
 export function historyRef(project: Project): string {
   return `refs/heads/${project.config.historyBranch}`
 }
 
 /**
+ * Brings the history's index up to date with the folder and gives its tree; call it holding
+ * the project lock. When the folder stamp shows nothing changed, neither git nor the folder is
+ * read beyond a stat of each file; when only files were edited in place, only those are staged
+ * (libgit2 then rewrites only their folders' trees); else the whole folder is staged.
+ */
+export async function stageProject(project: Project, open: OpenHistory, options: LockOptions = {}): Promise<Staged> {
+  if (await restoreInterrupted(project)) await finishInterruptedRestore(project, await open(), options)
+  const stamp = await readStamp(project)
+  const check = stamp?.context === await contextSignature(project) ? checkStamp(project.dir, stamp) : {kind: 'changed' as const}
+  const stampFiles = (files: Record<string, string>) => async () => Object.entries(files).map(([path, sig]) => ({path, size: sizeOf(sig)}))
+  if (stamp && check.kind === 'same') {
+    return {tree: stamp.tree, secrets: stamp.secrets, commit: stamp.commit || undefined, files: stampFiles(stamp.files), remember: async () => undefined}
+  }
+  const repo = await open()
+  let scan: FolderScan
+  let secrets: string[]
+  let tree: string
+  let files: Staged['files']
+  if (stamp && check.kind === 'edited') {
+    scan = {takenAt: check.takenAt, dirs: {...stamp.dirs, ...check.dirs}, files: {...stamp.files, ...check.files}, nested: false}
+    tree = await repo.stagePaths(Object.keys(check.files))
+    secrets = stamp.secrets
+    files = stampFiles(scan.files)
+  } else {
+    scan = await scanFolder(project.dir, (dir) => repo.isIgnored(dir))
+    tree = await repo.stageFolder()
+    secrets = await leftOutSecrets(project, repo)
+    const staged = await repo.stagedFiles()
+    const tracked = new Set(staged.map((f) => f.path))
+    scan.files = Object.fromEntries(Object.entries(scan.files).filter(([file]) => tracked.has(file)))
+    files = async () => staged
+  }
+  return {
+    tree, secrets, files,
+    async remember(commit = '') {
+      if (scan.nested) return
+      const stamp = {tree, commit, context: await contextSignature(project), dirs: scan.dirs, files: scan.files, secrets}
+      await saveStamp(project, stamp, settledScan(scan))
+    },
+  }
+}
+
+/**
  * Snapshots the folder onto the history branch: a new commit only when the tree differs from
  * the tip. The branch is moved with compare-and-swap, so concurrent snapshots stay linear.
- * When the folder stamp shows nothing changed, the tip is reused without opening the history
- * (so git is not even loaded); when it shows only edited files, only those are staged.
+ * When the folder stamp shows nothing changed, the tip is reused without loading git.
  */
 export async function takeSnapshot(project: Project, open: OpenHistory, message: string, options: LockOptions = {}): Promise<Snapshot> {
   return withProjectLock(project, async () => {
-    if (await restoreInterrupted(project)) await finishInterruptedRestore(project, await open(), options)
-    const stamp = await readStamp(project)
-    const context = await contextSignature(project)
-    const check = stamp?.context === context ? checkStamp(project.dir, stamp) : {kind: 'changed' as const}
-    if (stamp && check.kind === 'same') return {commit: stamp.commit, tree: stamp.tree, created: false, secrets: stamp.secrets}
+    const staged = await stageProject(project, open, options)
+    if (staged.commit) return {commit: staged.commit, tree: staged.tree, created: false, secrets: staged.secrets}
     const repo = await open()
-    let scan: FolderScan
-    let secrets: string[]
-    let tree: string
-    if (stamp && check.kind === 'edited') {
-      scan = {takenAt: check.takenAt, dirs: {...stamp.dirs, ...check.dirs}, files: {...stamp.files, ...check.files}, nested: false}
-      tree = await repo.stagePaths(Object.keys(check.files))
-      secrets = stamp.secrets
-    } else {
-      scan = await scanFolder(project.dir, (dir) => repo.isIgnored(dir))
-      tree = await repo.stageFolder()
-      secrets = await leftOutSecrets(project, repo)
+    const ref = historyRef(project)
+    for (let attempt = 0; ; attempt++) {
+      const tree = attempt === 0 ? staged.tree : await repo.stageFolder()
+      const tip = await repo.resolveRef(ref)
+      const created = !tip || (await repo.treeOf(tip)) !== tree
+      if (attempt === 0 && created) checkLimits(project, await staged.files(), options.onNotice)
+      const commit = created ? await repo.commit(tree, tip ? [tip] : [], message) : tip!
+      try {
+        if (created) await repo.updateRef(ref, commit, tip, message)
+        if (attempt === 0) await staged.remember(commit)
+        return {commit, tree, created, secrets: staged.secrets}
+      } catch (error) {
+        if (!isMlError(error, 'CONCURRENT_UPDATE') || attempt >= 10) throw error
+      }
     }
-    const snapshot = await commitSnapshot(project, repo, tree, message, options)
-    if (scan.nested) return {...snapshot, secrets}
-    const tracked = new Set((await repo.stagedFiles()).map((f) => f.path))
-    const files = Object.fromEntries(Object.entries(scan.files).filter(([file]) => tracked.has(file)))
-    const settled = settledScan(project.dir, scan.dirs, Object.keys(files), scan.takenAt)
-    await saveStamp(project, {tree: snapshot.tree, commit: snapshot.commit, context: await contextSignature(project), dirs: scan.dirs, files, secrets}, settled)
-    return {...snapshot, secrets}
   }, options)
-}
-
-async function commitSnapshot(project: Project, repo: ShadowRepo, staged: string, message: string, options: LockOptions): Promise<Omit<Snapshot, 'secrets'>> {
-  const ref = historyRef(project)
-  for (let attempt = 0; ; attempt++) {
-    const tree = attempt === 0 ? staged : await repo.stageFolder()
-    const tip = await repo.resolveRef(ref)
-    if (attempt === 0 && (!tip || (await repo.treeOf(tip)) !== tree)) await checkLimits(project, repo, options.onNotice)
-    if (tip && (await repo.treeOf(tip)) === tree) return {commit: tip, tree, created: false}
-    const commit = await repo.commit(tree, tip ? [tip] : [], message)
-    try {
-      await repo.updateRef(ref, commit, tip, message)
-      return {commit, tree, created: true}
-    } catch (error) {
-      if (!isMlError(error, 'CONCURRENT_UPDATE') || attempt >= 10) throw error
-    }
-  }
 }
 
 /** Snapshots the project holding `cwd` (`ml project snapshot`). */
