@@ -6,6 +6,7 @@ import type {ShadowRepo, TreeFile} from '../git/shadow-repo.js'
 import {MlError} from './errors.js'
 import {changedFiles, execute, stampFiles, type OutputStream} from './executor.js'
 import {gitProperties} from './git-properties.js'
+import type {OnProgress} from './progress.js'
 import {findProject, historyOpener, ML_DIR, type Project} from './project.js'
 import {type AuthOptions, pushHistory} from './remote.js'
 import {formatMetrics, lastValues, METRICS_FILE, parseMetrics} from './metrics.js'
@@ -32,6 +33,8 @@ export interface SubmitOptions {
   push?: boolean
   /** A push that failed: the run goes on and is recorded; the refs are pushed next time. */
   onPushProblem?: (message: string) => void
+  /** Told how far the snapshot has come. */
+  onProgress?: OnProgress
   /** Something the user should know that does not fail the run (a malformed metrics line, a large output). */
   onWarning?: (message: string) => void
 }
@@ -51,7 +54,7 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
 
   const open = historyOpener(project)
   const runId = newRunId(project.config.name)
-  const snapshot = await takeSnapshot(project, open, `Snapshot for run ${runId}`, {onNotice: options.onWarning})
+  const snapshot = await takeSnapshot(project, open, `Snapshot for run ${runId}`, {onNotice: options.onWarning, onProgress: options.onProgress})
   if (snapshot.secrets.length > 0) {
     options.onWarning?.(`Left out of the snapshot as likely secrets: ${snapshot.secrets.join(', ')}; add a "!name" line to .amlignore to include one.`)
   }

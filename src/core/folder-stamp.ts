@@ -11,9 +11,8 @@ import {historyDir, ML_DIR, type Project} from './project.js'
  * that nothing changed (and then reuse it), or that only some tracked files were edited in
  * place (and then stage just those). Like git's index, it trusts file stats: the mode, size,
  * mtime, ctime and inode of every tracked file, and of every folder git walks (a file added,
- * removed or renamed changes its folder's mtime) with the names in it. Anything it does not
- * understand (a nested repository, a write within the racy window) means no stamp, and the
- * snapshot takes the full path.
+ * removed or renamed changes its folder's mtime) with the names in it. A folder with a nested
+ * repository gets no stamp: the snapshot takes the full path.
  */
 export interface FolderStamp {
   version: typeof VERSION
@@ -49,7 +48,8 @@ const STAMP_FILE = 'folder-stamp.json'
 const RACY_MS = 100
 
 const statSig = (st: Stats): string => `${st.mode}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`
-const namesHash = (names: string[]): string => createHash('sha1').update(names.sort().join('\0')).digest('hex')
+/** .git and .ml are never part of a snapshot, so their coming and going changes nothing. */
+const namesHash = (names: string[]): string => createHash('sha1').update(names.filter((n) => n !== '.git' && n !== '.ml').sort().join('\0')).digest('hex')
 
 function stampFile(project: Project): string {
   return path.join(project.dir, ML_DIR, STAMP_FILE)
@@ -68,10 +68,8 @@ export async function dropStamp(project: Project): Promise<void> {
   await fs.rm(stampFile(project), {force: true})
 }
 
-/** Saves a stamp, unless something in it is too new to trust; then any old stamp is removed. */
-export async function saveStamp(project: Project, stamp: Omit<FolderStamp, 'version'>, settled: boolean): Promise<void> {
-  // A stamp is a cache: failing to keep one never fails the snapshot.
-  if (!settled) return dropStamp(project)
+/** Saves a stamp; it is a cache, so failing to keep one never fails the snapshot. */
+export async function saveStamp(project: Project, stamp: Omit<FolderStamp, 'version'>): Promise<void> {
   const file = stampFile(project)
   await fs.writeFile(`${file}.tmp`, JSON.stringify({version: VERSION, ...stamp}))
     .then(() => fs.rename(`${file}.tmp`, file))
@@ -122,13 +120,18 @@ export async function scanFolder(root: string, isIgnored: (dirPath: string) => P
   return scan
 }
 
-/** True when nothing in the scan was written so recently that a later write could share its stat. */
-export function settledScan(scan: FolderScan): boolean {
-  const sigs = [...Object.values(scan.dirs).map(([sig]) => sig), ...Object.values(scan.files)]
-  return sigs.every((sig) => {
-    const [, , mtime, ctime] = sig.split(':').map(Number)
-    return scan.takenAt - mtime >= RACY_MS && scan.takenAt - ctime >= RACY_MS
-  })
+/**
+ * Poisons each signature read so close to the scan that a write in the same clock tick could
+ * share it: the next check then re-reads that folder's names, or re-stages that file, instead
+ * of trusting it (git's "racy" entries, handled the same way).
+ */
+export function settleScan(scan: FolderScan): void {
+  const racy = (sig: string) => {
+    const [, size, mtime, ctime] = sig.split(':').map(Number)
+    return scan.takenAt - mtime < RACY_MS || scan.takenAt - ctime < RACY_MS ? `0:${size}:racy` : sig
+  }
+  for (const dir in scan.dirs) scan.dirs[dir][0] = racy(scan.dirs[dir][0])
+  for (const file in scan.files) scan.files[file] = racy(scan.files[file])
 }
 
 /** The size in a stat signature. */
@@ -166,4 +169,45 @@ export function checkStamp(root: string, stamp: FolderStamp): StampCheck {
   }
   if (Object.keys(files).length === 0 && Object.keys(dirs).length === 0) return {kind: 'same'}
   return {kind: 'edited', files, dirs, takenAt}
+}
+
+/** Below this, staging on one core is quick enough. */
+const SPLIT_MIN_BYTES = 32e6
+
+/**
+ * Splits the scanned files into two groups of about equal bytes, each a list of folders and
+ * files, so that a first snapshot can hash and compress on two cores. Undefined for a small
+ * folder, or one that cannot be split.
+ */
+export function splitScan(scan: FolderScan): [string[], string[]] | undefined {
+  const bytes = new Map<string, number>()
+  const children = new Map<string, string[]>()
+  const parentOf = (p: string) => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '')
+  for (const dir of Object.keys(scan.dirs)) if (dir) children.set(parentOf(dir), [...(children.get(parentOf(dir)) ?? []), dir])
+  for (const [file, sig] of Object.entries(scan.files)) {
+    const size = sizeOf(sig)
+    bytes.set(file, size)
+    children.set(parentOf(file), [...(children.get(parentOf(file)) ?? []), file])
+    for (let dir = parentOf(file); ; dir = parentOf(dir)) {
+      bytes.set(dir, (bytes.get(dir) ?? 0) + size)
+      if (!dir) break
+    }
+  }
+  const total = bytes.get('') ?? 0
+  if (total < SPLIT_MIN_BYTES) return undefined
+  const units = [...(children.get('') ?? [])]
+  for (;;) {
+    units.sort((a, b) => (bytes.get(b) ?? 0) - (bytes.get(a) ?? 0))
+    const largest = units[0]
+    if (!largest || (bytes.get(largest) ?? 0) <= total / 2 || !children.has(largest)) break
+    units.splice(0, 1, ...children.get(largest)!)
+  }
+  const groups: [string[], string[]] = [[], []]
+  const weights = [0, 0]
+  for (const unit of units) {
+    const lighter = weights[0] <= weights[1] ? 0 : 1
+    groups[lighter].push(unit)
+    weights[lighter] += bytes.get(unit) ?? 0
+  }
+  return groups[0].length && groups[1].length ? groups : undefined
 }

@@ -2,6 +2,7 @@ import {promises as fs} from 'node:fs'
 import {hostname} from 'node:os'
 import path from 'node:path'
 import {MlError} from './errors.js'
+import type {OnProgress} from './progress.js'
 import {historyDir, ML_DIR, type Project} from './project.js'
 
 const LOCK_FILE = 'lock'
@@ -13,6 +14,8 @@ export interface LockOptions {
   timeoutMs?: number
   /** Told when a lock left by a killed process was cleared. */
   onNotice?: (message: string) => void
+  /** Told how far a snapshot or restore done under the lock has come. */
+  onProgress?: OnProgress
 }
 
 const held = new Map<string, number>()

@@ -7,6 +7,8 @@ import {findUserRepo, initUserRepo} from '../git/user-repo.js'
 import {MlError} from './errors.js'
 import {BUILTIN_EXCLUDES, snapshotRules} from './ignore-rules.js'
 import {checkLimits, type SnapshotLimits} from './limits.js'
+import type {OnProgress} from './progress.js'
+import {stageProject} from './snapshot.js'
 
 /** The contents of `.ml/project.json`. */
 export interface ProjectConfig {
@@ -113,6 +115,8 @@ export interface InitOptions {
   id?: string
   /** Told when the first snapshot is large. */
   onNotice?: (message: string) => void
+  /** Told how far the first snapshot has come. */
+  onProgress?: OnProgress
 }
 
 export interface InitResult {
@@ -169,15 +173,16 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
     ]
     const repo = await ShadowRepo.create(historyDir(project), dir, config.historyBranch, BUILTIN_EXCLUDES)
     repo.addIgnoreRules(await snapshotRules(dir))
-    const tree = await repo.stageFolder()
-    checkLimits(project, await repo.stagedFiles(), options.onNotice)
+    const staged = await stageProject(project, async () => repo, {onProgress: options.onProgress})
+    checkLimits(project, await staged.files(), options.onNotice)
     const createdUserRepo = (await findUserRepo(dir)) === null
     if (createdUserRepo) {
       undo.push(() => fs.rm(path.join(dir, '.git'), {recursive: true, force: true}))
       await initUserRepo(dir, written.sort(), `Create ml project ${name}`)
     }
-    const snapshotId = await repo.commit(tree, [], `Initial snapshot of project ${name}`)
+    const snapshotId = await repo.commit(staged.tree, [], `Initial snapshot of project ${name}`)
     await repo.updateRef(`refs/heads/${config.historyBranch}`, snapshotId, null, 'ml project init')
+    await staged.remember(snapshotId)
     await saveProjectRef(repo, config)
     await writeProjectConfig(project)
     return {project, createdUserRepo, snapshotId}

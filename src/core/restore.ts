@@ -124,7 +124,8 @@ async function applyLocked(plan: RestorePlan, options: LockOptions): Promise<Res
     const journal = journalPath(project)
     await fs.writeFile(`${journal}.tmp`, JSON.stringify({targetTree: plan.targetTree, label: plan.label}))
     await fs.rename(`${journal}.tmp`, journal)
-    await repo.checkoutTree(plan.targetTree, current)
+    const onProgress = options.onProgress && ((done: number, total: number) => options.onProgress!({done, total, bytesDone: 0, bytesTotal: 0}))
+    await repo.checkoutTree(plan.targetTree, current, onProgress)
     await fs.rm(journal, {force: true})
   }
   if (plan.backupRef) await repo.deleteRef(plan.backupRef)

@@ -1,9 +1,9 @@
-import type {ShadowRepo} from '../git/shadow-repo.js'
 import {isMlError} from './errors.js'
-import {checkStamp, contextSignature, type FolderScan, readStamp, saveStamp, scanFolder, settledScan, sizeOf} from './folder-stamp.js'
+import {checkStamp, contextSignature, dropStamp, type FolderScan, readStamp, saveStamp, scanFolder, settleScan, sizeOf, splitScan} from './folder-stamp.js'
 import {readAmlignore, secretPaths} from './ignore-rules.js'
 import {type LockOptions, withProjectLock} from './lock.js'
 import {checkLimits} from './limits.js'
+import type {OnProgress} from './progress.js'
 import {findProject, historyOpener, type OpenHistory, type Project} from './project.js'
 import {finishInterruptedRestore, restoreInterrupted} from './restore.js'
 
@@ -13,7 +13,7 @@ export interface Snapshot {
   tree: string
   /** False when the folder matched the branch tip and the tip was reused. */
   created: boolean
-  /** The likely secrets left out of it (see leftOutSecrets). */
+  /** The files (and folders) the secret rules kept out of it, to tell the user by name. */
   secrets: string[]
 }
 
@@ -59,20 +59,39 @@ export async function stageProject(project: Project, open: OpenHistory, options:
     files = stampFiles(scan.files)
   } else {
     scan = await scanFolder(project.dir, (dir) => repo.isIgnored(dir))
-    tree = await repo.stageFolder()
-    secrets = await leftOutSecrets(project, repo)
-    const staged = await repo.stagedFiles()
-    const tracked = new Set(staged.map((f) => f.path))
-    scan.files = Object.fromEntries(Object.entries(scan.files).filter(([file]) => tracked.has(file)))
-    files = async () => staged
+    tree = await repo.stageFolder(options.onProgress && fileCounter(scan, options.onProgress), scan.nested ? undefined : splitScan(scan))
+    // What the scan found minus what git ignores is what the index tracks (an ignored folder
+    // is listed once, with a slash, also when only all its files are ignored).
+    const ignored = await repo.ignoredPaths()
+    secrets = secretPaths(ignored, await readAmlignore(project.dir))
+    const ignoredSet = new Set(ignored)
+    for (const file in scan.files) if (ignoredSet.has(file) || ancestors(file).some((dir) => ignoredSet.has(`${dir}/`))) delete scan.files[file]
+    files = stampFiles(scan.files)
   }
   return {
     tree, secrets, files,
     async remember(commit = '') {
-      if (scan.nested) return
-      const stamp = {tree, commit, context: await contextSignature(project), dirs: scan.dirs, files: scan.files, secrets}
-      await saveStamp(project, stamp, settledScan(scan))
+      if (scan.nested) return dropStamp(project)
+      settleScan(scan)
+      await saveStamp(project, {tree, commit, context: await contextSignature(project), dirs: scan.dirs, files: scan.files, secrets})
     },
+  }
+}
+
+/** 'a/b/c' -> ['a', 'a/b']. */
+function ancestors(file: string): string[] {
+  const parts = file.split('/')
+  return parts.slice(1).map((_, i) => parts.slice(0, i + 1).join('/'))
+}
+
+/** Counts the files libgit2 adds against what the scan found (ignored files included, so the total is at most that). */
+function fileCounter(scan: FolderScan, onProgress: OnProgress): (file: string) => void {
+  const sizes = new Map(Object.entries(scan.files).map(([file, sig]) => [file, sizeOf(sig)]))
+  const progress = {done: 0, total: sizes.size, bytesDone: 0, bytesTotal: [...sizes.values()].reduce((a, b) => a + b, 0)}
+  return (file) => {
+    progress.done++
+    progress.bytesDone += sizes.get(file) ?? 0
+    onProgress(progress)
   }
 }
 
@@ -108,9 +127,4 @@ export async function takeSnapshot(project: Project, open: OpenHistory, message:
 export async function snapshotProject(cwd: string, message: string, options: LockOptions = {}): Promise<Snapshot> {
   const project = await findProject(cwd)
   return takeSnapshot(project, historyOpener(project), message, options)
-}
-
-/** The files (and folders) the secret rules kept out of the snapshot, to tell the user by name. */
-export async function leftOutSecrets(project: Project, repo: ShadowRepo): Promise<string[]> {
-  return secretPaths(await repo.ignoredPaths(), await readAmlignore(project.dir))
 }

@@ -85,16 +85,17 @@ export class ShadowRepo {
    * is rebuilt from scratch, because files already in an index stay there even when a new
    * rule ignores them.
    */
-  async stageFolder(): Promise<string> {
+  async stageFolder(onFile?: (file: string) => void, split?: [string[], string[]]): Promise<string> {
     const index = await this.repo.refreshIndex()
     const wasEmpty = index.entryCount() === 0
-    await this.addAll(index)
+    if (wasEmpty && split) await this.addAllSplit(index, split, onFile)
+    else await this.addAll(index, onFile)
     const fingerprintPath = path.join(this.gitdir, FINGERPRINT_FILE)
     const fingerprint = ignoreFingerprint(index, this.rules)
     const previous = await fs.readFile(fingerprintPath, 'utf8').catch(() => '')
     if (previous !== fingerprint && !wasEmpty) {
       await index.clear()
-      await this.addAll(index)
+      await this.addAll(index, onFile)
     }
     const tree = await index.writeTree()
     await index.write()
@@ -123,19 +124,30 @@ export class ShadowRepo {
   /** Every file of the index (the last staged folder) with its size in bytes. */
   async stagedFiles(): Promise<Array<{path: string; size: number}>> {
     const index = await this.repo.refreshIndex()
-    return index.entries().map((e) => ({path: e.path, size: e.fileSize}))
+    const files: Array<{path: string; size: number}> = []
+    // One entry at a time: index.entries() would hold a native wrapper for every file at once.
+    for (let i = 0, count = index.entryCount(); i < count; i++) {
+      const entry = index.getByIndex(i)
+      files.push({path: entry.path, size: entry.fileSize})
+    }
+    return files
   }
 
   /**
    * `git add -A` into `index`. libgit2 cannot add a git repository nested in the folder (it
    * fails on it), so when there is one, the files are added around it and the repository is
    * recorded as git does: a gitlink to its HEAD commit (one with no commit yet is left out,
-   * where git would refuse the whole add). The fast path stays free of per-file callbacks.
+   * where git would refuse the whole add). Without `onFile` (told of each file added, for
+   * progress), the fast path stays free of per-file callbacks.
    */
-  private async addAll(index: NodeGitModule.Index): Promise<void> {
+  private async addAll(index: NodeGitModule.Index, onFile?: (file: string) => void): Promise<void> {
     const {Git} = this
+    const each = onFile && ((file: string) => {
+      onFile(file)
+      return 0
+    })
     try {
-      await index.addAll(undefined, Git.Index.ADD_OPTION.ADD_DEFAULT)
+      await index.addAll(undefined, Git.Index.ADD_OPTION.ADD_DEFAULT, each)
       return
     } catch (error) {
       if (!/invalid path|directory/i.test((error as Error).message)) throw error
@@ -143,7 +155,7 @@ export class ShadowRepo {
     const gitlinks = new Set(index.entries().filter((e) => e.mode === MODE.GITLINK).map((e) => e.path))
     const nested: string[] = []
     await index.addAll(undefined, Git.Index.ADD_OPTION.ADD_DEFAULT, (file: string) => {
-      if (!file.endsWith('/') && !gitlinks.has(file)) return 0
+      if (!file.endsWith('/') && !gitlinks.has(file)) return each?.(file) ?? 0
       nested.push(file.replace(/\/$/, ''))
       return 1
     })
@@ -157,6 +169,36 @@ export class ShadowRepo {
       }
       const zero = {seconds: 0, nanoseconds: 0}
       await index.add({path: file, id: head, mode: MODE.GITLINK, flags: 0, flagsExtended: 0, ctime: zero, mtime: zero, dev: 0, ino: 0, uid: 0, gid: 0, fileSize: 0} as unknown as NodeGitModule.IndexEntry)
+    }
+  }
+
+  /**
+   * The first `git add -A` of a large folder, on two cores: libgit2 hashes and compresses on one
+   * thread per call, so two repository handles each add one group of paths (`split` covers the
+   * whole folder), and the second's entries are merged into `index`. Falls back to one addAll
+   * if anything goes wrong (a nested repository, say).
+   */
+  private async addAllSplit(index: NodeGitModule.Index, split: [string[], string[]], onFile?: (file: string) => void): Promise<void> {
+    const {Git} = this
+    const literal = Git.Index.ADD_OPTION.ADD_DISABLE_PATHSPEC_MATCH
+    const each = onFile && ((file: string) => {
+      onFile(file)
+      return 0
+    })
+    try {
+      const other = await ShadowRepo.open(this.gitdir, this.repo.workdir())
+      other.addIgnoreRules(this.rules)
+      const otherIndex = await other.repo.refreshIndex()
+      await Promise.all([index.addAll(split[0], literal, each), otherIndex.addAll(split[1], literal, each)])
+      // In chunks: all 10,000 entries of a half at once would cost 40 MB more.
+      for (let start = 0, count = otherIndex.entryCount(); start < count; start += 500) {
+        const chunk: NodeGitModule.IndexEntry[] = []
+        for (let i = start; i < Math.min(count, start + 500); i++) chunk.push(otherIndex.getByIndex(i))
+        await Promise.all(chunk.map((entry) => index.add(entry)))
+      }
+    } catch {
+      await index.clear()
+      await this.addAll(index)
     }
   }
 
@@ -353,7 +395,7 @@ export class ShadowRepo {
    * `baseline` (the tree of what the folder holds now) that `tree` does not have. Ignored
    * files that neither tree holds, and nested git repositories, are left alone.
    */
-  async checkoutTree(tree: string, baseline: string): Promise<void> {
+  async checkoutTree(tree: string, baseline: string, onProgress?: (done: number, total: number) => void): Promise<void> {
     const {Git, repo} = this
     // Nested git repositories (gitlinks) are the user's: leave them out of both sides, so that
     // libgit2 neither removes nor creates them.
@@ -369,7 +411,8 @@ export class ShadowRepo {
     for (const entry of index.entries()) if (entry.mode === MODE.GITLINK) await index.removeByPath(entry.path)
     await index.write()
     const [base, target] = await Promise.all([this.withoutPaths(baseline, gitlinks), this.withoutPaths(tree, gitlinks)])
-    await Git.Checkout.tree(repo, await repo.getTree(target), {checkoutStrategy: Git.Checkout.STRATEGY.FORCE, baseline: await repo.getTree(base)} as NodeGitModule.CheckoutOptions)
+    const progressCb = onProgress && ((_path: string, done: number, total: number) => onProgress(done, total))
+    await Git.Checkout.tree(repo, await repo.getTree(target), {checkoutStrategy: Git.Checkout.STRATEGY.FORCE, baseline: await repo.getTree(base), progressCb} as NodeGitModule.CheckoutOptions)
   }
 
   /** `tree` with these paths taken out (only the folders on their way are rewritten). */

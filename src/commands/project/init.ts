@@ -2,11 +2,12 @@ import {Args, Flags} from '@oclif/core'
 import {initProject, TEMPLATES} from '../../core/project.js'
 import {initProjectWithRemote} from '../../core/remote.js'
 import {MlCommand} from '../../render/ml-command.js'
+import {progressBar} from '../../render/progress.js'
 import {reportRemote} from '../../render/remote.js'
 
 export default class ProjectInit extends MlCommand {
   static summary = 'Create an ml project in a folder.'
-  static description = `Creates DIR if needed, copies the template's files, writes .gitignore (ignoring .ml/ and outputs/) and .amlignore, and creates the hidden history repo .ml/history.git with the branch AzureMLHistory/<project-id> and a first snapshot.
+  static description = `Creates DIR if needed, copies the template's files, writes .gitignore (ignoring .ml/ and outputs/) and .amlignore, and creates the hidden history repo .ml/history.git with the branch AzureMLHistory/<project-id> and a first snapshot (with a progress bar on a terminal when it takes more than a second; -q draws none).
 If DIR is in no git repo yet, it is git-initialized (branch master) with a first commit of the template files; an existing repo is left as it is.
 With -r URL, the remote must be empty (no master or main branch, no other project's history); it becomes origin of your repo and of the history, and runs are pushed there. Pushing your own branches stays yours to do (git push).`
 
@@ -24,13 +25,15 @@ With -r URL, the remote must be empty (no master or main branch, no other projec
     name: Flags.string({description: 'Project name, used in run ids (default: the folder name).'}),
     template: Flags.string({description: 'Files to start with.', options: [...TEMPLATES], default: 'blank'}),
     remote: Flags.string({char: 'r', description: 'URL of an empty git repository to push the run history to (ssh, https or file).'}),
+    quiet: Flags.boolean({char: 'q', description: 'Draw no progress bar for a long first snapshot.'}),
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(ProjectInit)
-    const options = {dir: args.dir, name: flags.name, template: flags.template, onNotice: (m: string) => this.logToStderr(`Warning: ${m}`)}
-    const withRemote = flags.remote ? await initProjectWithRemote({...options, remote: flags.remote, auth: this.auth()}) : undefined
-    const {project, createdUserRepo} = withRemote ?? await initProject(options)
+    const progress = progressBar('Snapshot', flags.quiet)
+    const options = {dir: args.dir, name: flags.name, template: flags.template, onNotice: (m: string) => this.logToStderr(`Warning: ${m}`), onProgress: progress.onProgress}
+    const withRemote = flags.remote ? await initProjectWithRemote({...options, remote: flags.remote, auth: this.auth()}).finally(() => progress.stop()) : undefined
+    const {project, createdUserRepo} = withRemote ?? await initProject(options).finally(() => progress.stop())
     this.log(`Created ml project "${project.config.name}" in ${project.dir}`)
     this.log(`Project id:      ${project.config.id}`)
     this.log(`History branch:  ${project.config.historyBranch}`)

@@ -3,12 +3,14 @@ import {createInterface} from 'node:readline/promises'
 import {MlError} from '../../core/errors.js'
 import {applyRestore, planRestore, planUndo, type RestorePlan} from '../../core/restore.js'
 import {MlCommand} from '../../render/ml-command.js'
+import {progressBar} from '../../render/progress.js'
 
 export default class ProjectRestore extends MlCommand {
   static summary = "Put the project folder back to a run's snapshot, or undo the last restore."
   static description = `Writes the files of the run's snapshot with their modes and removes the files the snapshot does not have. .git/, .ml/, outputs/ and ignored files are never touched.
 Nothing is lost: before writing, the current folder (with any ignored file the restore would overwrite) is saved as a backup, and \`ml project restore --undo\` puts it back. Repeated --undo walks back through earlier restores; \`ml history list --backups\` lists them. --dry-run lists what would change and writes nothing.
 A snapshot that would write outside the folder, into .git, or through a symlink is refused before anything is written (UNSAFE_PATH).
+A restore that takes more than a second shows a progress bar on a terminal (not with -q).
 Asks for confirmation on a terminal; --yes skips the question, and without a terminal --yes is required.`
 
   static examples = [
@@ -23,6 +25,7 @@ Asks for confirmation on a terminal; --yes skips the question, and without a ter
     undo: Flags.boolean({description: 'Put back what the folder held before the last restore.', exactlyOne: ['run-id', 'undo']}),
     yes: Flags.boolean({char: 'y', description: 'Do not ask for confirmation.'}),
     'dry-run': Flags.boolean({description: 'Only list what would be written, changed and removed; write nothing.'}),
+    quiet: Flags.boolean({char: 'q', description: 'Draw no progress bar.'}),
   }
 
   async run(): Promise<void> {
@@ -34,7 +37,8 @@ Asks for confirmation on a terminal; --yes skips the question, and without a ter
       return
     }
     if (plan.changes.length > 0 && !flags.yes) await this.confirm(plan)
-    const result = await applyRestore(plan, {onNotice: (m) => this.logToStderr(m)})
+    const progress = progressBar('Restore', flags.quiet)
+    const result = await applyRestore(plan, {onNotice: (m) => this.logToStderr(m), onProgress: progress.onProgress}).finally(() => progress.stop())
     if (result.changes.length === 0) {
       this.log(`The folder already matches ${plan.label}; nothing was changed.`)
       return

@@ -1,10 +1,12 @@
 import {Flags} from '@oclif/core'
 import {snapshotProject} from '../../core/snapshot.js'
 import {MlCommand} from '../../render/ml-command.js'
+import {progressBar} from '../../render/progress.js'
 
 export default class ProjectSnapshot extends MlCommand {
   static summary = 'Record the project folder in the run history now, without running anything.'
   static description = `Snapshots the folder onto the history branch, as \`ml experiment submit\` does before a run: a new commit only when something changed since the last snapshot. Prints the snapshot's commit id.
+On a terminal, a snapshot that takes more than a second shows a progress bar (files and MB done, rate); -q draws none.
 Useful before an experiment you run outside ml, or to keep a state of the folder you may want to go back to.`
 
   static examples = [
@@ -19,7 +21,9 @@ Useful before an experiment you run outside ml, or to keep a state of the folder
 
   async run(): Promise<void> {
     const {flags} = await this.parse(ProjectSnapshot)
-    const snapshot = await snapshotProject(process.cwd(), flags.message, {onNotice: (m) => this.logToStderr(`Warning: ${m}`)})
+    const progress = progressBar('Snapshot', flags.quiet)
+    const snapshot = await snapshotProject(process.cwd(), flags.message, {onNotice: (m) => this.logToStderr(`Warning: ${m}`), onProgress: progress.onProgress})
+      .finally(() => progress.stop())
     if (flags.quiet) this.log(snapshot.commit)
     else this.log(snapshot.created ? `Recorded snapshot ${snapshot.commit}.` : `Nothing changed since snapshot ${snapshot.commit}; it was kept.`)
   }
