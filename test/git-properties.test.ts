@@ -41,7 +41,9 @@ test('dirty follows git status --porcelain: modified, staged, untracked', async 
     () => write(dir, {'a.txt': 'changed\n'}),
     () => git(dir, ['add', 'a.txt']),
     () => { git(dir, ['commit', '-qm', 'two']) },
-    () => write(dir, {'new/file.txt': 'untracked\n'}),
+    () => write(dir, {'logs/deep/run.log': 'an untracked folder of ignored files only\n', '.gitignore': 'ignored/\n*.log\n'}),
+    () => { git(dir, ['add', '.gitignore']); git(dir, ['commit', '-qm', 'three']) },
+    () => write(dir, {'new/deep/file.txt': 'untracked\n'}),
   ]
   for (const step of steps) {
     await step()

@@ -406,10 +406,13 @@ export class ShadowRepo {
       const delta = diff.getDelta(i)
       for (const file of [delta.oldFile(), delta.newFile()]) if (file.mode() === MODE.GITLINK) gitlinks.push(file.path())
     }
-    // libgit2 also removes what the index tracks and the target lacks, so out of the index too.
-    const index = await repo.refreshIndex()
-    for (const entry of index.entries()) if (entry.mode === MODE.GITLINK) await index.removeByPath(entry.path)
-    await index.write()
+    // libgit2 also removes what the index tracks and the target lacks, so out of the index too
+    // (a gitlink both trees hold alike is left alone by the checkout anyway).
+    if (gitlinks.length > 0) {
+      const index = await repo.refreshIndex()
+      for (const file of gitlinks) if (index.getByPath(file)) await index.removeByPath(file)
+      await index.write()
+    }
     const [base, target] = await Promise.all([this.withoutPaths(baseline, gitlinks), this.withoutPaths(tree, gitlinks)])
     const progressCb = onProgress && ((_path: string, done: number, total: number) => onProgress(done, total))
     await Git.Checkout.tree(repo, await repo.getTree(target), {checkoutStrategy: Git.Checkout.STRATEGY.FORCE, baseline: await repo.getTree(base), progressCb} as NodeGitModule.CheckoutOptions)

@@ -73,7 +73,7 @@ export async function readUserRepo(dir: string): Promise<UserRepoState | null> {
   const rel = path.relative(workdir, path.resolve(dir)).split(path.sep).join('/')
   const opts = {
     show: Git.Status.SHOW.INDEX_AND_WORKDIR,
-    flags: Git.Status.OPT.INCLUDE_UNTRACKED | Git.Status.OPT.RECURSE_UNTRACKED_DIRS | Git.Status.OPT.DISABLE_PATHSPEC_MATCH,
+    flags: Git.Status.OPT.INCLUDE_UNTRACKED | Git.Status.OPT.DISABLE_PATHSPEC_MATCH, // an untracked folder counts once: no need to walk it
     pathspec: rel ? [rel] : [],
   }
   const list = await Git.StatusList.create(repo, opts as unknown as NodeGitModule.StatusOptions)
