@@ -46,9 +46,10 @@ function cacheFile(project: Project): string {
 
 /** The cached lines when the cache is current and no run in them needs settling; else null. */
 async function readCache(project: Project, limit?: number): Promise<Line[] | null> {
-  const text = await fs.readFile(cacheFile(project), 'utf8').catch(() => null)
+  const count = limit === undefined ? Infinity : limit + 1
+  const text = await (count === Infinity ? fs.readFile(cacheFile(project), 'utf8') : readHead(cacheFile(project), count)).catch(() => null)
   if (!text) return null
-  const lines = splitLines(text, limit === undefined ? Infinity : limit + 1)
+  const lines = splitLines(text, count)
   let header: {version?: number; stamp?: string}
   try {
     header = JSON.parse(lines[0])
@@ -59,6 +60,26 @@ async function readCache(project: Project, limit?: number): Promise<Line[] | nul
   if (header.version !== VERSION || header.stamp !== stamp) return null
   const entries = lines.slice(1).map((l) => JSON.parse(l) as Line)
   return entries.some((e) => needsSettling(e.run)) ? null : entries
+}
+
+/** The start of `file` holding its first `count` lines (or all of it): --last 20 reads kilobytes of a cache of megabytes. */
+async function readHead(file: string, count: number): Promise<string> {
+  const handle = await fs.open(file)
+  try {
+    const chunks: Buffer[] = []
+    let lines = 0
+    for (;;) {
+      const chunk = Buffer.alloc(64 * 1024)
+      const {bytesRead} = await handle.read(chunk, 0, chunk.length, null)
+      if (bytesRead === 0) break
+      chunks.push(chunk.subarray(0, bytesRead))
+      for (let i = chunk.indexOf(10); i >= 0 && i < bytesRead; i = chunk.indexOf(10, i + 1)) lines++
+      if (lines >= count) break
+    }
+    return Buffer.concat(chunks).toString('utf8')
+  } finally {
+    await handle.close()
+  }
 }
 
 /** The first `count` lines of `text`, without splitting the rest. */

@@ -59,13 +59,16 @@ export async function stageProject(project: Project, open: OpenHistory, options:
     files = stampFiles(scan.files)
   } else {
     scan = await scanFolder(project.dir, (dir) => repo.isIgnored(dir))
-    tree = await repo.stageFolder(options.onProgress && fileCounter(scan, options.onProgress), scan.nested ? undefined : splitScan(scan))
+    const gitignores = Object.keys(scan.files).filter((file) => file === '.gitignore' || file.endsWith('/.gitignore'))
+    const split = () => (scan.nested ? undefined : splitScan(scan))
+    tree = await repo.stageFolder({onFile: options.onProgress && fileCounter(scan, options.onProgress), split, gitignores})
     // What the scan found minus what git ignores is what the index tracks (an ignored folder
     // is listed once, with a slash, also when only all its files are ignored).
     const ignored = await repo.ignoredPaths()
     secrets = secretPaths(ignored, await readAmlignore(project.dir))
     const ignoredSet = new Set(ignored)
-    for (const file in scan.files) if (ignoredSet.has(file) || ancestors(file).some((dir) => ignoredSet.has(`${dir}/`))) delete scan.files[file]
+    const anyDir = ignored.some((p) => p.endsWith('/'))
+    for (const file in scan.files) if (ignoredSet.has(file) || (anyDir && inIgnoredDir(file, ignoredSet))) delete scan.files[file]
     files = stampFiles(scan.files)
   }
   return {
@@ -78,10 +81,12 @@ export async function stageProject(project: Project, open: OpenHistory, options:
   }
 }
 
-/** 'a/b/c' -> ['a', 'a/b']. */
-function ancestors(file: string): string[] {
-  const parts = file.split('/')
-  return parts.slice(1).map((_, i) => parts.slice(0, i + 1).join('/'))
+/** True when a folder holding `file` is in `ignored` (as 'dir/'). */
+function inIgnoredDir(file: string, ignored: Set<string>): boolean {
+  for (let slash = file.indexOf('/'); slash >= 0; slash = file.indexOf('/', slash + 1)) {
+    if (ignored.has(file.slice(0, slash + 1))) return true
+  }
+  return false
 }
 
 /** Counts the files libgit2 adds against what the scan found (ignored files included, so the total is at most that). */

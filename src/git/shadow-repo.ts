@@ -29,6 +29,15 @@ const FINGERPRINT_FILE = 'ml-ignore-fingerprint'
 export const MODE = {TREE: 0o40000, SYMLINK: 0o120000, GITLINK: 0o160000}
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904'
 
+export interface StageOptions {
+  /** Told of each file added (for progress); without it libgit2 adds with no per-file callback. */
+  onFile?: (file: string) => void
+  /** For a first snapshot (an empty index): two groups of paths covering the folder, to stage on two cores. */
+  split?: () => [string[], string[]] | undefined
+  /** The folder's .gitignore files, when known: saves reading every index entry for the ignore fingerprint. */
+  gitignores?: string[]
+}
+
 export class ShadowRepo {
   private rules = ''
 
@@ -85,13 +94,15 @@ export class ShadowRepo {
    * is rebuilt from scratch, because files already in an index stay there even when a new
    * rule ignores them.
    */
-  async stageFolder(onFile?: (file: string) => void, split?: [string[], string[]]): Promise<string> {
+  async stageFolder(options: StageOptions = {}): Promise<string> {
+    const {onFile} = options
     const index = await this.repo.refreshIndex()
     const wasEmpty = index.entryCount() === 0
-    if (wasEmpty && split) await this.addAllSplit(index, split, onFile)
+    const split = wasEmpty ? options.split?.() : undefined
+    if (split) await this.addAllSplit(index, split, onFile)
     else await this.addAll(index, onFile)
     const fingerprintPath = path.join(this.gitdir, FINGERPRINT_FILE)
-    const fingerprint = ignoreFingerprint(index, this.rules)
+    const fingerprint = ignoreFingerprint(index, this.rules, options.gitignores)
     const previous = await fs.readFile(fingerprintPath, 'utf8').catch(() => '')
     if (previous !== fingerprint && !wasEmpty) {
       await index.clear()
@@ -447,10 +458,13 @@ type TreeNode = Map<string, TreeNode | TreeFile>
 
 const STATUS_NAMES: Record<number, TreeChange['status']> = {1: 'added', 2: 'deleted', 3: 'modified', 4: 'renamed', 8: 'typechange'}
 
-function ignoreFingerprint(index: NodeGitModule.Index, rules: string): string {
+function ignoreFingerprint(index: NodeGitModule.Index, rules: string, gitignores?: string[]): string {
   const hash = createHash('sha1').update(rules)
-  for (const entry of index.entries()) {
-    if (entry.path === '.gitignore' || entry.path.endsWith('/.gitignore')) hash.update(`\0${entry.path}\0${entry.id.tostrS()}`)
+  const isGitignore = (file: string) => file === '.gitignore' || file.endsWith('/.gitignore')
+  const files = gitignores ? [...gitignores].sort() : index.entries().map((e) => e.path).filter(isGitignore)
+  for (const file of files) {
+    const entry = index.getByPath(file, 0)
+    if (entry) hash.update(`\0${file}\0${entry.id.tostrS()}`)
   }
   return hash.digest('hex')
 }
