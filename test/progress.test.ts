@@ -4,7 +4,7 @@ import path from 'node:path'
 import {promisify} from 'node:util'
 import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {BIN, cleanup, ml, ok, tempDir} from './helpers.js'
+import {BIN, cleanup, git, ml, ok, tempDir} from './helpers.js'
 
 const test = suite('progress')
 test.after.each(cleanup)
@@ -48,6 +48,19 @@ test('a restore on a terminal draws files done', async () => {
   assert.match(drawn, /Restore \[[█░]+\] \d+\/\d+ files/)
   assert.match(drawn, /Restored run/)
   assert.is((await fs.readdir(dir)).filter((f) => f.startsWith('file')).length, 300)
+})
+
+test('a push and a clone on a terminal draw objects sent and received', async () => {
+  const base = tempDir()
+  git(base, ['init', '-q', '--bare', 'remote.git'])
+  const remote = `file://${path.join(base, 'remote.git')}`
+  ok(await ml(base, ['project', 'init', 'proj', '-r', remote]))
+  const dir = path.join(base, 'proj')
+  for (let i = 0; i < 200; i++) await fs.writeFile(path.join(dir, `file${i}.txt`), `${i}\n`)
+  ok(await ml(dir, ['project', 'snapshot']))
+  assert.match(await mlOnTerminal(dir, ['history', 'push']), /Push \[[█░]+\] \d+\/\d+ objects/)
+  assert.match(await mlOnTerminal(base, ['project', 'clone', remote, 'copy']), /Clone \[[█░]+\] \d+\/\d+ objects/)
+  assert.not.match(await mlOnTerminal(base, ['project', 'clone', '-q', remote, 'copy2']), /Clone \[/)
 })
 
 test.run()

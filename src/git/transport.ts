@@ -7,6 +7,7 @@ import type NodeGitModule from 'nodegit'
 import {MlError} from '../core/errors.js'
 import {redactSecrets} from '../core/redact-url.js'
 import {checkKnownHosts, fingerprint, hostEntryName, keyType, probeHostKey} from './known-hosts.js'
+import type {OnProgress} from '../core/progress.js'
 import {loadNodegit, type NodeGit} from './nodegit.js'
 
 /** Where credentials come from; the command layer fills this in from the environment. */
@@ -17,6 +18,8 @@ export interface AuthOptions {
   env: Record<string, string | undefined>
   /** Asks for a key's passphrase on a terminal; absent when there is none. */
   askPassphrase?: (keyFile: string) => Promise<string | undefined>
+  /** Told how far a push, fetch or clone has come (objects and bytes sent or received). */
+  onProgress?: OnProgress
 }
 
 /** One ref's fate in a push: rejected ones carry the server's reason. */
@@ -109,9 +112,17 @@ class Session {
   constructor(private readonly Git: NodeGit, private readonly auth: AuthOptions, private readonly url: string) {}
 
   callbacks() {
+    const {onProgress} = this.auth
     return {
       credentials: (url: string, username: string | null, allowed: number) => this.credential(url, username, allowed),
       certificateCheck: (cert: NodeGitModule.Cert, valid: number, host: string) => this.checkCertificate(cert, valid, host),
+      ...onProgress && {
+        transferProgress: (p: NodeGitModule.TransferProgress) => {
+          const stats = p as unknown as {receivedObjects(): number; totalObjects(): number; receivedBytes(): number}
+          onProgress({done: stats.receivedObjects(), total: stats.totalObjects(), bytesDone: stats.receivedBytes(), bytesTotal: 0})
+        },
+        pushTransferProgress: (done: number, total: number, bytes: number) => onProgress({done, total, bytesDone: bytes, bytesTotal: 0}),
+      },
     }
   }
 

@@ -2,6 +2,7 @@ import {Command, Flags} from '@oclif/core'
 import {homedir} from 'node:os'
 import {createInterface} from 'node:readline'
 import {MlError} from '../core/errors.js'
+import type {OnProgress} from '../core/progress.js'
 import type {AuthOptions} from '../core/remote.js'
 import {type Column, OUTPUT_FORMATS, type OutputFormat, render} from './output.js'
 
@@ -35,11 +36,12 @@ export abstract class MlCommand extends Command {
   }
 
   /** Credentials for remotes, from the environment; a key's passphrase is asked on a terminal. */
-  protected auth(): AuthOptions {
+  protected auth(onProgress?: OnProgress): AuthOptions {
     return {
       home: process.env.HOME || homedir(),
       env: process.env,
       askPassphrase: process.stdin.isTTY ? (file) => askHidden(`Passphrase for ${file}: `) : undefined,
+      onProgress,
     }
   }
 }
@@ -74,6 +76,9 @@ function askHidden(prompt: string): Promise<string> {
     })
   })
 }
+
+/** -q, on every command that may draw a progress bar (see render/progress.ts). */
+export const quietFlag = Flags.boolean({char: 'q', description: 'Draw no progress bar.'})
 
 /** --run-id, as every command that takes one run names it. */
 export const runIdFlag = Flags.string({description: 'Id of the run (or a unique prefix of it).', required: true})

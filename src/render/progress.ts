@@ -6,25 +6,26 @@ import type {OnProgress} from '../core/progress.js'
 const SHOW_AFTER_MS = Number(process.env.ML_PROGRESS_AFTER_MS ?? 1000)
 
 /**
- * A progress bar on stderr for work that takes more than a second: files (and bytes) done of
- * the total, and the rate. Nothing is drawn when stdout or stderr is not a terminal, or when
+ * A progress bar on stderr for work that takes more than a second: files (or objects) and
+ * bytes done of the total, and the rate. Nothing is drawn when stdout or stderr is not a terminal, or when
  * `quiet`. Returns the listener to give the operation, and `stop` to call when it ends.
  */
-export function progressBar(label: string, quiet: boolean): {onProgress?: OnProgress; stop(): void} {
+export function progressBar(label: string, quiet: boolean, unit = 'files'): {onProgress?: OnProgress; stop(): void} {
   if (quiet || !process.stdout.isTTY || !process.stderr.isTTY) return {stop() {}}
   const started = Date.now()
   let bar: SingleBar | undefined
   const mb = (bytes: number) => (bytes / 1e6).toFixed(bytes < 10e6 ? 1 : 0)
   const payload = (p: {bytesDone: number; bytesTotal: number}) => {
     const seconds = (Date.now() - started) / 1000
-    return {bytes: p.bytesTotal ? `, ${mb(p.bytesDone)}/${mb(p.bytesTotal)} MB, ${mb(p.bytesDone / seconds)} MB/s` : ''}
+    const done = p.bytesTotal ? `${mb(p.bytesDone)}/${mb(p.bytesTotal)}` : mb(p.bytesDone)
+    return {bytes: p.bytesDone || p.bytesTotal ? `, ${done} MB, ${mb(p.bytesDone / seconds)} MB/s` : ''}
   }
   return {
     onProgress(p) {
       if (!bar) {
         if (Date.now() - started < SHOW_AFTER_MS) return
         const {Presets, SingleBar} = createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress')
-        bar = new SingleBar({format: `${label} [{bar}] {value}/{total} files{bytes}`, stream: process.stderr, hideCursor: true, clearOnComplete: true, etaBuffer: 50}, Presets.shades_classic)
+        bar = new SingleBar({format: `${label} [{bar}] {value}/{total} ${unit}{bytes}`, stream: process.stderr, hideCursor: true, clearOnComplete: true, etaBuffer: 50}, Presets.shades_classic)
         bar.start(p.total, p.done, payload(p))
       }
       bar.setTotal(Math.max(p.total, p.done))

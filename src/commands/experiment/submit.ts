@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {splitSubmitArgv} from '../../cli/submit-argv.js'
 import {submitExperiment} from '../../core/experiment.js'
-import {MlCommand} from '../../render/ml-command.js'
+import {MlCommand, quietFlag} from '../../render/ml-command.js'
 import {formatDuration, shortId} from '../../render/output.js'
 import {progressBar} from '../../render/progress.js'
 
@@ -28,7 +28,7 @@ When the project has a remote, the snapshot and the run are pushed before the sc
   static flags = {
     compute: Flags.string({char: 'c', description: 'Compute target to run on.', default: 'local'}),
     'no-push': Flags.boolean({description: "Do not push the run to the project's remote."}),
-    quiet: Flags.boolean({char: 'q', description: 'Draw no progress bar for a long snapshot.'}),
+    quiet: quietFlag,
   }
 
   async run(): Promise<void> {

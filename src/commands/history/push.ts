@@ -1,15 +1,19 @@
 import {historyPush} from '../../core/history.js'
-import {MlCommand} from '../../render/ml-command.js'
+import {MlCommand, quietFlag} from '../../render/ml-command.js'
+import {progressBar} from '../../render/progress.js'
 import {reportPush} from '../../render/remote.js'
 
 export default class HistoryPush extends MlCommand {
   static summary = "Send the project's history and run records to its remote."
-  static description = 'Pushes the history branch and every run whose latest state the remote does not have yet, such as runs whose push failed. Snapshots another machine pushed meanwhile are fetched first, so the history stays linear.'
+  static description = 'Pushes the history branch and every run whose latest state the remote does not have yet, such as runs whose push failed. Snapshots another machine pushed meanwhile are fetched first, so the history stays linear. On a terminal, a push that takes more than a second shows a progress bar (not with -q).'
   static examples = ['<%= config.bin %> <%= command.id %>']
 
+  static flags = {quiet: quietFlag}
+
   async run(): Promise<void> {
-    await this.parse(HistoryPush)
-    const {remote, push} = await historyPush(process.cwd(), this.auth())
+    const {flags} = await this.parse(HistoryPush)
+    const progress = progressBar('Push', flags.quiet, 'objects')
+    const {remote, push} = await historyPush(process.cwd(), this.auth(progress.onProgress)).finally(() => progress.stop())
     reportPush(this, remote, push)
     if (push.rejected.length > 0) process.exitCode = 1
   }

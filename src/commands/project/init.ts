@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {initProject, TEMPLATES} from '../../core/project.js'
 import {initProjectWithRemote} from '../../core/remote.js'
-import {MlCommand} from '../../render/ml-command.js'
+import {MlCommand, quietFlag} from '../../render/ml-command.js'
 import {progressBar} from '../../render/progress.js'
 import {reportRemote} from '../../render/remote.js'
 
@@ -25,7 +25,7 @@ With -r URL, the remote must be empty (no master or main branch, no other projec
     name: Flags.string({description: 'Project name, used in run ids (default: the folder name).'}),
     template: Flags.string({description: 'Files to start with.', options: [...TEMPLATES], default: 'blank'}),
     remote: Flags.string({char: 'r', description: 'URL of an empty git repository to push the run history to (ssh, https or file).'}),
-    quiet: Flags.boolean({char: 'q', description: 'Draw no progress bar for a long first snapshot.'}),
+    quiet: quietFlag,
   }
 
   async run(): Promise<void> {

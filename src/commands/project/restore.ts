@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {createInterface} from 'node:readline/promises'
 import {MlError} from '../../core/errors.js'
 import {applyRestore, planRestore, planUndo, type RestorePlan} from '../../core/restore.js'
-import {MlCommand} from '../../render/ml-command.js'
+import {MlCommand, quietFlag} from '../../render/ml-command.js'
 import {progressBar} from '../../render/progress.js'
 
 export default class ProjectRestore extends MlCommand {
@@ -25,7 +25,7 @@ Asks for confirmation on a terminal; --yes skips the question, and without a ter
     undo: Flags.boolean({description: 'Put back what the folder held before the last restore.', exactlyOne: ['run-id', 'undo']}),
     yes: Flags.boolean({char: 'y', description: 'Do not ask for confirmation.'}),
     'dry-run': Flags.boolean({description: 'Only list what would be written, changed and removed; write nothing.'}),
-    quiet: Flags.boolean({char: 'q', description: 'Draw no progress bar.'}),
+    quiet: quietFlag,
   }
 
   async run(): Promise<void> {

@@ -16,7 +16,7 @@ Useful before an experiment you run outside ml, or to keep a state of the folder
 
   static flags = {
     message: Flags.string({char: 'm', description: 'Message of the snapshot commit.', default: 'Snapshot'}),
-    quiet: Flags.boolean({char: 'q', description: 'Print only the commit id, and no progress.'}),
+    quiet: Flags.boolean({char: 'q', description: 'Print only the commit id, and draw no progress bar.'}),
   }
 
   async run(): Promise<void> {
