@@ -48,8 +48,12 @@ const STAMP_FILE = 'folder-stamp.json'
 const RACY_MS = 100
 
 const statSig = (st: Stats): string => `${st.mode}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`
-/** .git and .ml are never part of a snapshot, so their coming and going changes nothing. */
-const namesHash = (names: string[]): string => createHash('sha1').update(names.filter((n) => n !== '.git' && n !== '.ml').sort().join('\0')).digest('hex')
+/**
+ * The names in folder `rel`. The root's .git and any .ml are never part of a snapshot, so their
+ * coming and going changes nothing; a .git appearing below the root makes a nested repository.
+ */
+const namesHash = (rel: string, names: string[]): string =>
+  createHash('sha1').update(names.filter((n) => n !== '.ml' && (rel || n !== '.git')).sort().join('\0')).digest('hex')
 
 function stampFile(project: Project): string {
   return path.join(project.dir, ML_DIR, STAMP_FILE)
@@ -104,7 +108,7 @@ export async function scanFolder(root: string, isIgnored: (dirPath: string) => P
     const abs = path.join(root, rel)
     const st = lstatSync(abs)
     const entries = readdirSync(abs, {withFileTypes: true})
-    scan.dirs[rel] = [statSig(st), namesHash(entries.map((e) => e.name))]
+    scan.dirs[rel] = [statSig(st), namesHash(rel, entries.map((e) => e.name))]
     for (const entry of entries) {
       const child = rel ? `${rel}/${entry.name}` : entry.name
       if (entry.name === '.git') {
@@ -154,7 +158,7 @@ export function checkStamp(root: string, stamp: FolderStamp): StampCheck {
     } catch {
       return {kind: 'changed'}
     }
-    if (namesHash(entries) !== names) return {kind: 'changed'}
+    if (namesHash(rel, entries) !== names) return {kind: 'changed'}
     dirs[rel] = [now, names]
   }
   const files: Record<string, string> = {}
