@@ -70,6 +70,10 @@ test('a ref moved by ml or by the git CLI makes the list read the refs again', a
   assert.is((await cachedRunList(project)).find((r) => r.runId === 'proj_1_aaaa')!.script, 'stale.py', 'the record of an unmoved ref is reused')
   writeFileSync(cache, 'garbage\n')
   assert.equal((await cachedRunList(project)).map((r) => r.script), ['train.py', 'train.py'], 'a broken cache is rebuilt')
+  await sleep(150)
+  await cachedRunList(project)
+  writeFileSync(cache, readFileSync(cache, 'utf8').slice(0, -40))
+  assert.equal((await cachedRunList(project)).map((r) => r.script), ['train.py', 'train.py'], 'a cut-off cache is rebuilt')
 })
 
 test('a cached Running run whose process is gone is settled as Failed', async () => {

@@ -51,14 +51,15 @@ async function readCache(project: Project, limit?: number): Promise<Line[] | nul
   if (!text) return null
   const lines = splitLines(text, count)
   let header: {version?: number; stamp?: string}
+  let entries: Line[]
   try {
     header = JSON.parse(lines[0])
+    entries = lines.slice(1).map((l) => JSON.parse(l) as Line)
   } catch {
-    return null
+    return null // a damaged cache is rebuilt
   }
   const {stamp} = await refStamp(historyDir(project), RUN_FOLDERS)
   if (header.version !== VERSION || header.stamp !== stamp) return null
-  const entries = lines.slice(1).map((l) => JSON.parse(l) as Line)
   return entries.some((e) => needsSettling(e.run)) ? null : entries
 }
 
