@@ -101,4 +101,18 @@ test('ml project snapshot reuses the stamped snapshot without reading git, and a
   assert.match(ok(await ml(dir, ['project', 'snapshot'])).stdout, `Nothing changed since snapshot ${first}`)
 })
 
+test('a stamp kept by a restore plan learns the commit of the next snapshot', async () => {
+  const dir = tempDir()
+  ok(await ml(dir, ['project', 'init', '.']))
+  ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+  const runId = JSON.parse(ok(await ml(dir, ['history', 'last', '-o', 'json'])).stdout).runId as string
+  await fs.appendFile(path.join(dir, 'train.py'), '# changed\n')
+  await sleep(150)
+  ok(await ml(dir, ['project', 'restore', '--dry-run', '--run-id', runId]))
+  const stamp = () => JSON.parse(readFileSync(path.join(dir, '.ml', 'folder-stamp.json'), 'utf8'))
+  assert.is(stamp().commit, '', 'the plan staged the folder but made no commit')
+  const commit = ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim()
+  assert.is(stamp().commit, commit)
+})
+
 test.run()

@@ -45,7 +45,11 @@ export async function stageProject(project: Project, open: OpenHistory, options:
   const check = stamp?.context === await contextSignature(project) ? checkStamp(project.dir, stamp) : {kind: 'changed' as const}
   const stampFiles = (files: Record<string, string>) => async () => Object.entries(files).map(([path, sig]) => ({path, size: sizeOf(sig)}))
   if (stamp && check.kind === 'same') {
-    return {tree: stamp.tree, secrets: stamp.secrets, commit: stamp.commit || undefined, files: stampFiles(stamp.files), remember: async () => undefined}
+    // A stamp kept without a commit (by a restore's plan) learns the commit it becomes.
+    const remember = async (commit = '') => {
+      if (commit && commit !== stamp.commit) await saveStamp(project, {...stamp, commit, context: await contextSignature(project)})
+    }
+    return {tree: stamp.tree, secrets: stamp.secrets, commit: stamp.commit || undefined, files: stampFiles(stamp.files), remember}
   }
   const repo = await open()
   let scan: FolderScan
