@@ -3,8 +3,9 @@ import {lstatSync, promises as fs, readdirSync, type Stats} from 'node:fs'
 import {homedir} from 'node:os'
 import path from 'node:path'
 import {globalGitConfigFiles, globalGitConfigValue} from '../git/nodegit.js'
-import {BUILTIN_EXCLUDES, SECRET_RULES} from './ignore-rules.js'
+import {BUILTIN_EXCLUDES, isGitignore, SECRET_RULES} from './ignore-rules.js'
 import {historyDir, ML_DIR, type Project} from './project.js'
+import {writeAtomically} from './write-atomically.js'
 
 /**
  * What the last snapshot saw of the folder, so that the next one can tell without loading git
@@ -74,9 +75,7 @@ export async function dropStamp(project: Project): Promise<void> {
 
 /** Saves a stamp; it is a cache, so failing to keep one never fails the snapshot. */
 export async function saveStamp(project: Project, stamp: Omit<FolderStamp, 'version'>): Promise<void> {
-  const file = stampFile(project)
-  await fs.writeFile(`${file}.tmp`, JSON.stringify({version: VERSION, ...stamp}))
-    .then(() => fs.rename(`${file}.tmp`, file))
+  await writeAtomically(stampFile(project), JSON.stringify({version: VERSION, ...stamp}))
     .catch(() => dropStamp(project).catch(() => undefined))
 }
 
@@ -168,7 +167,7 @@ export function checkStamp(root: string, stamp: FolderStamp): StampCheck {
     const now = statSig(st)
     if (now === sig) continue
     // New rules can drop tracked files from the snapshot: that takes the full path.
-    if (rel === '.gitignore' || rel.endsWith('/.gitignore')) return {kind: 'changed'}
+    if (isGitignore(rel)) return {kind: 'changed'}
     files[rel] = now
   }
   if (Object.keys(files).length === 0 && Object.keys(dirs).length === 0) return {kind: 'same'}
@@ -187,11 +186,16 @@ export function splitScan(scan: FolderScan): [string[], string[]] | undefined {
   const bytes = new Map<string, number>()
   const children = new Map<string, string[]>()
   const parentOf = (p: string) => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '')
-  for (const dir of Object.keys(scan.dirs)) if (dir) children.set(parentOf(dir), [...(children.get(parentOf(dir)) ?? []), dir])
+  const addChild = (p: string) => {
+    const siblings = children.get(parentOf(p))
+    if (siblings) siblings.push(p)
+    else children.set(parentOf(p), [p])
+  }
+  for (const dir of Object.keys(scan.dirs)) if (dir) addChild(dir)
   for (const [file, sig] of Object.entries(scan.files)) {
     const size = sizeOf(sig)
     bytes.set(file, size)
-    children.set(parentOf(file), [...(children.get(parentOf(file)) ?? []), file])
+    addChild(file)
     for (let dir = parentOf(file); ; dir = parentOf(dir)) {
       bytes.set(dir, (bytes.get(dir) ?? 0) + size)
       if (!dir) break

@@ -16,6 +16,11 @@ export const BUILTIN_EXCLUDES = '# ml: never part of a snapshot\n.ml/\n/outputs/
  */
 export const SECRET_RULES = ['.env', '.env.*', '*.pem', '*.key', 'id_rsa*', 'id_ed25519*', '.netrc', 'credentials.json', '.aws/', '.ssh/']
 
+/** True for a .gitignore file at any depth. */
+export function isGitignore(file: string): boolean {
+  return file === '.gitignore' || file.endsWith('/.gitignore')
+}
+
 /** The in-memory rules of a snapshot, in order: the secrets, then the project's .amlignore. */
 export async function snapshotRules(projectDir: string): Promise<string> {
   return `${SECRET_RULES.join('\n')}\n${await readAmlignore(projectDir)}`

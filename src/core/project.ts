@@ -9,6 +9,7 @@ import {BUILTIN_EXCLUDES, snapshotRules} from './ignore-rules.js'
 import {checkLimits, type SnapshotLimits} from './limits.js'
 import type {OnProgress} from './progress.js'
 import {stageProject} from './snapshot.js'
+import {writeAtomically} from './write-atomically.js'
 
 /** The contents of `.ml/project.json`. */
 export interface ProjectConfig {
@@ -78,8 +79,7 @@ export async function openProject(dir: string): Promise<Project> {
 /** Writes .ml/project.json (atomically: a reader never sees half a file). */
 export async function writeProjectConfig(project: Project): Promise<void> {
   const file = configPath(project.dir)
-  await fs.writeFile(`${file}.tmp`, `${JSON.stringify(project.config, null, 2)}\n`)
-  await fs.rename(`${file}.tmp`, file)
+  await writeAtomically(file, `${JSON.stringify(project.config, null, 2)}\n`)
 }
 
 /** Records the project's identity in the history repo, so a clone gets the same id and name. */

@@ -9,6 +9,7 @@ import {findProject, ML_DIR, openHistory, type Project} from './project.js'
 import {getRun, resolveRunId} from './runs.js'
 import {assertSafeRestore} from './safe-paths.js'
 import {stageProject} from './snapshot.js'
+import {writeAtomically} from './write-atomically.js'
 
 export const BACKUPS_PREFIX = 'refs/ml/backups/'
 const RESTORED_TRAILER = 'ml-restored-tree: '
@@ -122,8 +123,7 @@ async function applyLocked(plan: RestorePlan, options: LockOptions): Promise<Res
     await dropStamp(project)
     // A journal, so that a restore killed half-way is finished by the next ml command.
     const journal = journalPath(project)
-    await fs.writeFile(`${journal}.tmp`, JSON.stringify({targetTree: plan.targetTree, label: plan.label}))
-    await fs.rename(`${journal}.tmp`, journal)
+    await writeAtomically(journal, JSON.stringify({targetTree: plan.targetTree, label: plan.label}))
     const onProgress = options.onProgress && ((done: number, total: number) => options.onProgress!({done, total, bytesDone: 0, bytesTotal: 0}))
     await repo.checkoutTree(plan.targetTree, current, onProgress)
     await fs.rm(journal, {force: true})

@@ -6,6 +6,7 @@ import {isAlive} from './lock.js'
 import {historyDir, ML_DIR, openHistory, type Project} from './project.js'
 import {trackingRef} from './remote.js'
 import {getRun, RUNS_PREFIX, type RunRecord} from './runs.js'
+import {writeAtomically} from './write-atomically.js'
 
 /** A run as listed: its record, and whether the remote has its latest state (when there is a remote). */
 export type ListedRun = RunRecord & {pushed?: boolean}
@@ -30,9 +31,11 @@ interface Line {
 
 /** The project's runs, newest first; `limit` stops after that many. */
 export async function cachedRunList(project: Project, limit?: number): Promise<ListedRun[]> {
-  const fromCache = await readCache(project, limit)
-  if (fromCache) return fromCache.map((line) => listed(project, line))
-  const lines = await rebuild(project)
+  const cached = await readCache(project, limit === undefined ? Infinity : limit + 1)
+  if (cached && await isCurrent(project, cached)) return cached.entries.map((line) => listed(project, line))
+  // A stale cache still holds the records of the runs whose commit did not move (all of them, not just the head).
+  const old = limit === undefined ? cached : await readCache(project, Infinity)
+  const lines = await rebuild(project, old?.entries ?? [])
   return lines.slice(0, limit).map((line) => listed(project, line))
 }
 
@@ -44,23 +47,27 @@ function cacheFile(project: Project): string {
   return path.join(project.dir, ML_DIR, CACHE_FILE)
 }
 
-/** The cached lines when the cache is current and no run in them needs settling; else null. */
-async function readCache(project: Project, limit?: number): Promise<Line[] | null> {
-  const count = limit === undefined ? Infinity : limit + 1
+interface Cache {
+  header: {version?: number; stamp?: string}
+  entries: Line[]
+}
+
+/** The header and the first `count` - 1 runs of the cache; null when there is none or it is damaged. */
+async function readCache(project: Project, count: number): Promise<Cache | null> {
   const text = await (count === Infinity ? fs.readFile(cacheFile(project), 'utf8') : readHead(cacheFile(project), count)).catch(() => null)
   if (!text) return null
   const lines = splitLines(text, count)
-  let header: {version?: number; stamp?: string}
-  let entries: Line[]
   try {
-    header = JSON.parse(lines[0])
-    entries = lines.slice(1).map((l) => JSON.parse(l) as Line)
+    return {header: JSON.parse(lines[0]), entries: lines.slice(1).map((l) => JSON.parse(l) as Line)}
   } catch {
     return null // a damaged cache is rebuilt
   }
+}
+
+/** True when the cache was built from the run refs as they are and no run in it needs settling. */
+async function isCurrent(project: Project, {header, entries}: Cache): Promise<boolean> {
   const {stamp} = await refStamp(historyDir(project), RUN_FOLDERS)
-  if (header.version !== VERSION || header.stamp !== stamp) return null
-  return entries.some((e) => needsSettling(e.run)) ? null : entries
+  return header.version === VERSION && header.stamp === stamp && !entries.some((e) => needsSettling(e.run))
 }
 
 /** The start of `file` holding its first `count` lines (or all of it): --last 20 reads kilobytes of a cache of megabytes. */
@@ -100,9 +107,9 @@ function needsSettling(run: RunRecord): boolean {
 }
 
 /** Reads the runs from their refs (reusing cached records whose commit did not move) and writes the cache. */
-async function rebuild(project: Project): Promise<Line[]> {
+async function rebuild(project: Project, cached: Line[]): Promise<Line[]> {
   const before = await refStamp(historyDir(project), RUN_FOLDERS)
-  const old = new Map((await readAll(project)).map((line) => [line.run.runId, line]))
+  const old = new Map(cached.map((line) => [line.run.runId, line]))
   const repo = await openHistory(project)
   const runs = await repo.refTargets(RUNS_PREFIX)
   const tracking = project.config.remote ? await repo.refTargets(trackingRef(RUNS_PREFIX)) : new Map<string, string>()
@@ -118,19 +125,6 @@ async function rebuild(project: Project): Promise<Line[]> {
   return lines
 }
 
-async function readAll(project: Project): Promise<Line[]> {
-  const text = await fs.readFile(cacheFile(project), 'utf8').catch(() => '')
-  try {
-    return splitLines(text, Infinity).slice(1).map((l) => JSON.parse(l) as Line)
-  } catch {
-    return []
-  }
-}
-
-/** Written whole to a temporary file and renamed, so a reader never sees half a cache. */
 async function writeCache(project: Project, stamp: string, lines: Line[]): Promise<void> {
-  const file = cacheFile(project)
-  const temp = `${file}.${process.pid}.tmp`
-  await fs.writeFile(temp, [JSON.stringify({version: VERSION, stamp}), ...lines.map((l) => JSON.stringify(l))].join('\n') + '\n')
-  await fs.rename(temp, file)
+  await writeAtomically(cacheFile(project), [JSON.stringify({version: VERSION, stamp}), ...lines.map((l) => JSON.stringify(l))].join('\n') + '\n')
 }

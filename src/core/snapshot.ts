@@ -1,6 +1,6 @@
 import {isMlError} from './errors.js'
 import {checkStamp, contextSignature, dropStamp, type FolderScan, readStamp, saveStamp, scanFolder, settleScan, sizeOf, splitScan} from './folder-stamp.js'
-import {readAmlignore, secretPaths} from './ignore-rules.js'
+import {isGitignore, readAmlignore, secretPaths} from './ignore-rules.js'
 import {type LockOptions, withProjectLock} from './lock.js'
 import {checkLimits} from './limits.js'
 import type {OnProgress} from './progress.js'
@@ -63,7 +63,7 @@ export async function stageProject(project: Project, open: OpenHistory, options:
     files = stampFiles(scan.files)
   } else {
     scan = await scanFolder(project.dir, (dir) => repo.isIgnored(dir))
-    const gitignores = Object.keys(scan.files).filter((file) => file === '.gitignore' || file.endsWith('/.gitignore'))
+    const gitignores = Object.keys(scan.files).filter(isGitignore)
     const split = () => (scan.nested ? undefined : splitScan(scan))
     tree = await repo.stageFolder({onFile: options.onProgress && fileCounter(scan, options.onProgress), split, gitignores})
     // What the scan found minus what git ignores is what the index tracks (an ignored folder

@@ -3,6 +3,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import type NodeGitModule from 'nodegit'
 import {MlError} from '../core/errors.js'
+import {isGitignore} from '../core/ignore-rules.js'
 import {loadNodegit, signatureFor, type NodeGit} from './nodegit.js'
 import type {PushedRef, Transport} from './transport.js'
 
@@ -153,10 +154,7 @@ export class ShadowRepo {
    */
   private async addAll(index: NodeGitModule.Index, onFile?: (file: string) => void): Promise<void> {
     const {Git} = this
-    const each = onFile && ((file: string) => {
-      onFile(file)
-      return 0
-    })
+    const each = addCallback(onFile)
     try {
       await index.addAll(undefined, Git.Index.ADD_OPTION.ADD_DEFAULT, each)
       return
@@ -192,10 +190,7 @@ export class ShadowRepo {
   private async addAllSplit(index: NodeGitModule.Index, split: [string[], string[]], onFile?: (file: string) => void): Promise<void> {
     const {Git} = this
     const literal = Git.Index.ADD_OPTION.ADD_DISABLE_PATHSPEC_MATCH
-    const each = onFile && ((file: string) => {
-      onFile(file)
-      return 0
-    })
+    const each = addCallback(onFile)
     try {
       const other = await ShadowRepo.open(this.gitdir, this.repo.workdir())
       other.addIgnoreRules(this.rules)
@@ -381,9 +376,7 @@ export class ShadowRepo {
 
   /** What differs between two trees, path by path. */
   async diffTrees(from: string, to: string): Promise<TreeChange[]> {
-    const {Git, repo} = this
-    const [a, b] = await Promise.all([repo.getTree(from), repo.getTree(to)])
-    const diff = await Git.Diff.treeToTree(repo, a, b, {flags: Git.Diff.OPTION.INCLUDE_TYPECHANGE} as NodeGitModule.DiffOptions)
+    const diff = await this.treeDiff(from, to)
     const changes: TreeChange[] = []
     for (let i = 0; i < diff.numDeltas(); i++) {
       const delta = diff.getDelta(i)
@@ -393,12 +386,17 @@ export class ShadowRepo {
     return changes
   }
 
-  /** The unified diff between two trees (as `git diff A B -- paths` prints it). */
-  async diffPatch(from: string, to: string, paths: string[] = []): Promise<string> {
+  /** libgit2's diff of two trees (type changes as such), limited to `pathspec` when given. */
+  private async treeDiff(from: string, to: string, pathspec: string[] = []): Promise<NodeGitModule.Diff> {
     const {Git, repo} = this
     const [a, b] = await Promise.all([repo.getTree(from), repo.getTree(to)])
-    const diff = await Git.Diff.treeToTree(repo, a, b, {pathspec: paths, flags: Git.Diff.OPTION.INCLUDE_TYPECHANGE} as unknown as NodeGitModule.DiffOptions)
-    return String(await (diff as unknown as {toBuf(format: number): Promise<string>}).toBuf(Git.Diff.FORMAT.PATCH))
+    return Git.Diff.treeToTree(repo, a, b, {pathspec, flags: Git.Diff.OPTION.INCLUDE_TYPECHANGE} as unknown as NodeGitModule.DiffOptions)
+  }
+
+  /** The unified diff between two trees (as `git diff A B -- paths` prints it). */
+  async diffPatch(from: string, to: string, paths: string[] = []): Promise<string> {
+    const diff = await this.treeDiff(from, to, paths)
+    return String(await (diff as unknown as {toBuf(format: number): Promise<string>}).toBuf(this.Git.Diff.FORMAT.PATCH))
   }
 
   /**
@@ -410,8 +408,7 @@ export class ShadowRepo {
     const {Git, repo} = this
     // Nested git repositories (gitlinks) are the user's: leave them out of both sides, so that
     // libgit2 neither removes nor creates them.
-    const [a, b] = await Promise.all([repo.getTree(baseline), repo.getTree(tree)])
-    const diff = await Git.Diff.treeToTree(repo, a, b, {flags: Git.Diff.OPTION.INCLUDE_TYPECHANGE} as NodeGitModule.DiffOptions)
+    const diff = await this.treeDiff(baseline, tree)
     const gitlinks: string[] = []
     for (let i = 0; i < diff.numDeltas(); i++) {
       const delta = diff.getDelta(i)
@@ -460,13 +457,20 @@ const STATUS_NAMES: Record<number, TreeChange['status']> = {1: 'added', 2: 'dele
 
 function ignoreFingerprint(index: NodeGitModule.Index, rules: string, gitignores?: string[]): string {
   const hash = createHash('sha1').update(rules)
-  const isGitignore = (file: string) => file === '.gitignore' || file.endsWith('/.gitignore')
   const files = gitignores ? [...gitignores].sort() : index.entries().map((e) => e.path).filter(isGitignore)
   for (const file of files) {
     const entry = index.getByPath(file, 0)
     if (entry) hash.update(`\0${file}\0${entry.id.tostrS()}`)
   }
   return hash.digest('hex')
+}
+
+/** addAll's per-file callback for `onFile`: told of the file, and 0 so that libgit2 adds it. */
+function addCallback(onFile?: (file: string) => void): ((file: string) => number) | undefined {
+  return onFile && ((file) => {
+    onFile(file)
+    return 0
+  })
 }
 
 function messageOf(error: unknown): string {
