@@ -1,5 +1,3 @@
 #!/usr/bin/env node
-import {execute} from '@oclif/core'
-import {protectScriptArgs} from '../dist/src/cli/submit-argv.js'
-
-await execute({dir: import.meta.url, args: protectScriptArgs(process.argv.slice(2))})
+// The CLI is bundled by `npm run build` (bin/bundle.js); its entry is src/cli/run.ts.
+import '../dist/bundle/run.js'

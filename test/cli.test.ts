@@ -2,7 +2,7 @@ import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {cleanup, ok, errorCode, folderState, git, ml, mlSpawn, oracleTree, shadowGit, shadowRefs, tempDir, write} from './helpers.js'
+import {cleanup, ok, errorCode, folderState, git, ml, mlSpawn, oracleTree, ROOT, shadowGit, shadowRefs, tempDir, write} from './helpers.js'
 
 const test = suite('cli')
 test.after.each(cleanup)
@@ -123,6 +123,15 @@ test('errors: one line with the code, non-zero exit, nothing written', async () 
 
   assert.is(shadowRefs(dir), refs)
   assert.equal(await folderState(dir), files)
+})
+
+test('the bundled CLI knows every command in src/commands, and its help lists them', async () => {
+  const {COMMANDS} = await import('../src/cli/commands.js')
+  const files = (await fs.readdir(path.join(ROOT, 'src', 'commands'), {recursive: true}))
+    .filter((f) => f.endsWith('.ts')).map((f) => f.replace(/\.ts$/, '').split(path.sep).join(':')).sort()
+  assert.equal(Object.keys(COMMANDS).sort(), files)
+  const help = ok(await ml(tempDir(), ['project', '--help'])).stdout
+  for (const id of files.filter((f) => f.startsWith('project:'))) assert.match(help, id.replace(':', ' '))
 })
 
 test.run()

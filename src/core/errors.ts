@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'SNAPSHOT_TOO_LARGE'
   | 'LOCKED'
   | 'WRITE_FAILED'
+  | 'INSTALL_BROKEN'
 
 export class MlError extends Error {
   readonly code: ErrorCode

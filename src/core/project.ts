@@ -1,5 +1,5 @@
 import {randomUUID} from 'node:crypto'
-import {promises as fs} from 'node:fs'
+import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {ShadowRepo} from '../git/shadow-repo.js'
@@ -33,8 +33,16 @@ export interface Project {
 export const ML_DIR = '.ml'
 /** A ref whose tree holds project.json (without the remote), pushed so that a clone can rebuild .ml/. */
 export const PROJECT_REF = 'refs/ml/project'
-/** templates/<name>/ holds a template's own files; templates/common/ what every project gets. */
-export const TEMPLATES_DIR = fileURLToPath(new URL('../../../templates/', import.meta.url))
+/**
+ * templates/<name>/ holds a template's own files; templates/common/ what every project gets.
+ * Found upward from this module, which runs both from dist/src/core and from the bundle.
+ */
+export function templatesDir(): string {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'templates', 'common'))) return path.join(dir, 'templates')
+  }
+  throw new MlError('INSTALL_BROKEN', 'The templates folder of ml is missing; reinstall ml.')
+}
 export const TEMPLATES = ['blank', 'iris'] as const
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
@@ -168,8 +176,8 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
   undo.push(() => fs.rm(mlDir, {recursive: true, force: true}))
   try {
     const written = [
-      ...await copyTemplate(path.join(TEMPLATES_DIR, 'common'), dir, undo),
-      ...await copyTemplate(path.join(TEMPLATES_DIR, template), dir, undo),
+      ...await copyTemplate(path.join(templatesDir(), 'common'), dir, undo),
+      ...await copyTemplate(path.join(templatesDir(), template), dir, undo),
     ]
     const repo = await ShadowRepo.create(historyDir(project), dir, config.historyBranch, BUILTIN_EXCLUDES)
     repo.addIgnoreRules(await snapshotRules(dir))

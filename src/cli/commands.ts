@@ -1,0 +1,40 @@
+import ExperimentSubmit from '../commands/experiment/submit.js'
+import HistoryCompare from '../commands/history/compare.js'
+import HistoryDiff from '../commands/history/diff.js'
+import HistoryDownload from '../commands/history/download.js'
+import HistoryInfo from '../commands/history/info.js'
+import HistoryLast from '../commands/history/last.js'
+import HistoryList from '../commands/history/list.js'
+import HistoryMetrics from '../commands/history/metrics.js'
+import HistoryPull from '../commands/history/pull.js'
+import HistoryPush from '../commands/history/push.js'
+import ProjectClone from '../commands/project/clone.js'
+import ProjectFiles from '../commands/project/files.js'
+import ProjectInit from '../commands/project/init.js'
+import ProjectRestore from '../commands/project/restore.js'
+import ProjectSnapshot from '../commands/project/snapshot.js'
+import ProjectUpdate from '../commands/project/update.js'
+
+/**
+ * Every command by its id: oclif's "explicit" discovery, which lets `npm run build` bundle the
+ * CLI into a few files (loading some 300 modules one by one cost a third of a start-up).
+ * test/cli.test.ts checks this list against src/commands.
+ */
+export const COMMANDS = {
+  'experiment:submit': ExperimentSubmit,
+  'history:compare': HistoryCompare,
+  'history:diff': HistoryDiff,
+  'history:download': HistoryDownload,
+  'history:info': HistoryInfo,
+  'history:last': HistoryLast,
+  'history:list': HistoryList,
+  'history:metrics': HistoryMetrics,
+  'history:pull': HistoryPull,
+  'history:push': HistoryPush,
+  'project:clone': ProjectClone,
+  'project:files': ProjectFiles,
+  'project:init': ProjectInit,
+  'project:restore': ProjectRestore,
+  'project:snapshot': ProjectSnapshot,
+  'project:update': ProjectUpdate,
+}
