@@ -5,7 +5,7 @@ import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
 import {historyOpener, initProject, type Project} from '../src/core/project.js'
 import {takeSnapshot} from '../src/core/snapshot.js'
-import {cleanup, git, ml, ok, oracleTree, tempDir, write} from './helpers.js'
+import {cleanup, git, ml, ok, oracleTree, shadowGit, tempDir, write} from './helpers.js'
 
 const test = suite('folder-stamp')
 test.after.each(cleanup)
@@ -86,7 +86,7 @@ test('a nested git repository turns the stamp off (its HEAD is part of the snaps
   assert.is((await settledSnapshot(p)).tree, oracleTree(p.dir))
 })
 
-test('ml project snapshot reuses the stamped snapshot without reading git, and a restore drops the stamp', async () => {
+test('ml project snapshot reuses the stamped snapshot without reading git', async () => {
   const dir = tempDir()
   ok(await ml(dir, ['project', 'init', '.']))
   await fs.appendFile(path.join(dir, 'train.py'), '# more\n')
@@ -113,6 +113,39 @@ test('a stamp kept by a restore plan learns the commit of the next snapshot', as
   assert.is(stamp().commit, '', 'the plan staged the folder but made no commit')
   const commit = ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim()
   assert.is(stamp().commit, commit)
+})
+
+test('a restore keeps a stamp, and the snapshots after it are the trees git gives', async () => {
+  const dir = tempDir()
+  ok(await ml(dir, ['project', 'init', '.']))
+  await write(dir, {'src/a.py': 'a = 1\n', 'src/b.py': 'b = 1\n', 'docs/x.md': 'x\n', 'logs/.gitignore': '*.log\n', 'logs/run.log': 'ignored\n'})
+  ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+  const first = JSON.parse(ok(await ml(dir, ['history', 'last', '-o', 'json'])).stdout)
+  await write(dir, {'src/a.py': 'a = 2\n', 'new/deep/n.txt': 'new\n'})
+  await fs.rm(path.join(dir, 'docs/x.md'))
+  ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+  const stampFile = path.join(dir, '.ml', 'folder-stamp.json')
+  const snapshot = async () => ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim()
+
+  ok(await ml(dir, ['project', 'restore', '--yes', '--run-id', first.runId]))
+  assert.ok(existsSync(stampFile), 'the restore left a stamp')
+  const stamp = JSON.parse(readFileSync(stampFile, 'utf8'))
+  assert.is(stamp.tree, shadowGit(dir, ['rev-parse', `${first.snapshotId}^{tree}`]))
+  // What the restore wrote is not trusted (a write racing it would share its stat); the rest is.
+  assert.match(stamp.files['src/a.py'], /:racy$/)
+  assert.match(stamp.files['docs/x.md'], /:racy$/)
+  assert.not.match(stamp.files['train.py'], /:racy$/)
+  assert.not.ok('logs/run.log' in stamp.files, 'ignored files are not in the stamp')
+  const restored = await snapshot()
+  assert.is(shadowGit(dir, ['rev-parse', `${restored}^{tree}`]), oracleTree(dir), 'right after the restore')
+
+  // Changes at once after a restore, to files it wrote and to ones it left alone.
+  const second = JSON.parse(ok(await ml(dir, ['history', 'list', '-o', 'json'])).stdout)[0]
+  ok(await ml(dir, ['project', 'restore', '--yes', '--run-id', second.runId]))
+  await write(dir, {'src/a.py': 'a = 3\n', 'src/b.py': 'b = 3\n', 'src/c.py': 'c\n', 'logs/run.log': 'still ignored\n'})
+  const changed = await snapshot()
+  assert.is(shadowGit(dir, ['rev-parse', `${changed}^{tree}`]), oracleTree(dir), 'changes made at once after the restore')
+  shadowGit(dir, ['fsck', '--strict'])
 })
 
 test.run()

@@ -3,7 +3,7 @@ import {lstatSync, promises as fs, readdirSync, type Stats} from 'node:fs'
 import {homedir} from 'node:os'
 import path from 'node:path'
 import {globalGitConfigFiles, globalGitConfigValue} from '../git/nodegit.js'
-import {BUILTIN_EXCLUDES, isGitignore, SECRET_RULES} from './ignore-rules.js'
+import {AMLIGNORE, BUILTIN_EXCLUDES, isGitignore, SECRET_RULES} from './ignore-rules.js'
 import {historyDir, ML_DIR, type Project} from './project.js'
 import {writeAtomically} from './write-atomically.js'
 
@@ -90,7 +90,7 @@ export async function contextSignature(project: Project): Promise<string> {
     ?? path.join(process.env.XDG_CONFIG_HOME || path.join(home, '.config'), 'git', 'ignore')
   const files = [
     path.join(gitdir, 'info', 'exclude'), path.join(gitdir, 'config'), path.join(gitdir, 'HEAD'), path.join(gitdir, 'packed-refs'),
-    path.join(gitdir, 'refs', 'heads', project.config.historyBranch), path.join(project.dir, '.amlignore'),
+    path.join(gitdir, 'refs', 'heads', project.config.historyBranch), path.join(project.dir, AMLIGNORE),
     ...globalGitConfigFiles(process.env), excludes,
   ]
   const sigs = await Promise.all(files.map((f) => fs.lstat(f).then(statSig, () => '-')))
@@ -103,10 +103,10 @@ export async function contextSignature(project: Project): Promise<string> {
  */
 export async function scanFolder(root: string, isIgnored: (dirPath: string) => Promise<boolean>): Promise<FolderScan> {
   const scan: FolderScan = {takenAt: Date.now(), dirs: {}, files: {}, nested: false}
+  const prefix = root.endsWith('/') ? root : `${root}/`
   const walk = async (rel: string): Promise<void> => {
-    const abs = path.join(root, rel)
-    const st = lstatSync(abs)
-    const entries = readdirSync(abs, {withFileTypes: true})
+    const st = lstatSync(prefix + rel)
+    const entries = readdirSync(prefix + rel, {withFileTypes: true})
     scan.dirs[rel] = [statSig(st), namesHash(rel, entries.map((e) => e.name))]
     for (const entry of entries) {
       const child = rel ? `${rel}/${entry.name}` : entry.name
@@ -115,7 +115,7 @@ export async function scanFolder(root: string, isIgnored: (dirPath: string) => P
       } else if (entry.isDirectory()) {
         if (!(await isIgnored(`${child}/`))) await walk(child)
       } else {
-        scan.files[child] = statSig(lstatSync(path.join(root, child)))
+        scan.files[child] = statSig(lstatSync(prefix + child))
       }
     }
   }
@@ -130,11 +130,16 @@ export async function scanFolder(root: string, isIgnored: (dirPath: string) => P
  */
 export function settleScan(scan: FolderScan): void {
   const racy = (sig: string) => {
-    const [, size, mtime, ctime] = sig.split(':').map(Number)
-    return scan.takenAt - mtime < RACY_MS || scan.takenAt - ctime < RACY_MS ? `0:${size}:racy` : sig
+    const [, , mtime, ctime] = sig.split(':').map(Number)
+    return scan.takenAt - mtime < RACY_MS || scan.takenAt - ctime < RACY_MS ? poisoned(sig) : sig
   }
   for (const dir in scan.dirs) scan.dirs[dir][0] = racy(scan.dirs[dir][0])
   for (const file in scan.files) scan.files[file] = racy(scan.files[file])
+}
+
+/** A signature no stat matches, so that the next check re-reads what it stands for. */
+export function poisoned(sig: string): string {
+  return `0:${sizeOf(sig)}:racy`
 }
 
 /** The size in a stat signature. */
@@ -142,36 +147,41 @@ export function sizeOf(sig: string): number {
   return Number(sig.split(':')[1])
 }
 
-/** Compares the folder with the stamp, by stats only. */
+/** Compares the folder with the stamp, by stats only (the hot loop of a snapshot: kept plain). */
 export function checkStamp(root: string, stamp: FolderStamp): StampCheck {
   const takenAt = Date.now()
+  const prefix = root.endsWith('/') ? root : `${root}/`
   const dirs: Record<string, [string, string]> = {}
-  for (const [rel, [sig, names]] of Object.entries(stamp.dirs)) {
-    const st = lstatSync(path.join(root, rel), {throwIfNoEntry: false})
+  let dirsChanged = false
+  for (const rel in stamp.dirs) {
+    const [sig, names] = stamp.dirs[rel]
+    const st = lstatSync(prefix + rel, {throwIfNoEntry: false})
     if (!st?.isDirectory()) return {kind: 'changed'}
     const now = statSig(st)
     if (now === sig) continue
     let entries: string[]
     try {
-      entries = readdirSync(path.join(root, rel))
+      entries = readdirSync(prefix + rel)
     } catch {
       return {kind: 'changed'}
     }
     if (namesHash(rel, entries) !== names) return {kind: 'changed'}
     dirs[rel] = [now, names]
+    dirsChanged = true
   }
   const files: Record<string, string> = {}
-  for (const [rel, sig] of Object.entries(stamp.files)) {
-    const st = lstatSync(path.join(root, rel), {throwIfNoEntry: false})
+  let filesChanged = false
+  for (const rel in stamp.files) {
+    const st = lstatSync(prefix + rel, {throwIfNoEntry: false})
     if (!st || st.isDirectory()) return {kind: 'changed'}
     const now = statSig(st)
-    if (now === sig) continue
+    if (now === stamp.files[rel]) continue
     // New rules can drop tracked files from the snapshot: that takes the full path.
     if (isGitignore(rel)) return {kind: 'changed'}
     files[rel] = now
+    filesChanged = true
   }
-  if (Object.keys(files).length === 0 && Object.keys(dirs).length === 0) return {kind: 'same'}
-  return {kind: 'edited', files, dirs, takenAt}
+  return filesChanged || dirsChanged ? {kind: 'edited', files, dirs, takenAt} : {kind: 'same'}
 }
 
 /** Below this, staging on one core is quick enough. */

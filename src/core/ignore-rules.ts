@@ -16,6 +16,9 @@ export const BUILTIN_EXCLUDES = '# ml: never part of a snapshot\n.ml/\n/outputs/
  */
 export const SECRET_RULES = ['.env', '.env.*', '*.pem', '*.key', 'id_rsa*', 'id_ed25519*', '.netrc', 'credentials.json', '.aws/', '.ssh/']
 
+/** The project's own ignore file for snapshots, at its root. */
+export const AMLIGNORE = '.amlignore'
+
 /** True for a .gitignore file at any depth. */
 export function isGitignore(file: string): boolean {
   return file === '.gitignore' || file.endsWith('/.gitignore')
@@ -39,7 +42,7 @@ export function secretPaths(ignoredPaths: string[], amlignore: string): string[]
  */
 export async function readAmlignore(projectDir: string): Promise<string> {
   try {
-    return await fs.readFile(path.join(projectDir, '.amlignore'), 'utf8')
+    return await fs.readFile(path.join(projectDir, AMLIGNORE), 'utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return ''
     throw error

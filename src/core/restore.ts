@@ -4,11 +4,12 @@ import path from 'node:path'
 import type {ShadowRepo, TreeChange} from '../git/shadow-repo.js'
 import {MlError} from './errors.js'
 import {dropStamp} from './folder-stamp.js'
+import {AMLIGNORE, isGitignore} from './ignore-rules.js'
 import {type LockOptions, withProjectLock} from './lock.js'
 import {findProject, ML_DIR, openHistory, type Project} from './project.js'
 import {getRun, resolveRunId} from './runs.js'
 import {assertSafeRestore} from './safe-paths.js'
-import {stageProject} from './snapshot.js'
+import {stageProject, stampRestored} from './snapshot.js'
 import {writeAtomically} from './write-atomically.js'
 
 export const BACKUPS_PREFIX = 'refs/ml/backups/'
@@ -106,7 +107,9 @@ export async function applyRestore(plan: RestorePlan, options: LockOptions = {})
 
 async function applyLocked(plan: RestorePlan, options: LockOptions): Promise<RestoreResult> {
   const {project, repo} = plan
-  let current = (await stageProject(project, async () => repo, options)).tree
+  const since = Date.now()
+  const staged = await stageProject(project, async () => repo, options)
+  let current = staged.tree
   const changes = await repo.diffTrees(current, plan.targetTree)
   await assertSafeRestore(repo, project.dir, current, plan.targetTree, changes)
   const inTheWay = await existingPaths(project.dir, changes.filter((c) => c.status === 'added').map((c) => c.path))
@@ -125,8 +128,12 @@ async function applyLocked(plan: RestorePlan, options: LockOptions): Promise<Res
     const journal = journalPath(project)
     await writeAtomically(journal, JSON.stringify({targetTree: plan.targetTree, label: plan.label}))
     const onProgress = options.onProgress && ((done: number, total: number) => options.onProgress!({done, total, bytesDone: 0, bytesTotal: 0}))
-    await repo.checkoutTree(plan.targetTree, current, onProgress)
+    const exact = await repo.checkoutTree(plan.targetTree, current, onProgress)
     await fs.rm(journal, {force: true})
+    // New ignore rules would change what the folder's snapshot holds: then no stamp.
+    if (exact && !changes.some((c) => isGitignore(c.path) || c.path === AMLIGNORE)) {
+      await stampRestored(project, repo, plan.targetTree, staged, changes, since)
+    }
   }
   if (plan.backupRef) await repo.deleteRef(plan.backupRef)
   return {backupRef, changes}

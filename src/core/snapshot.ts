@@ -1,5 +1,6 @@
+import type {ShadowRepo, TreeChange} from '../git/shadow-repo.js'
 import {isMlError} from './errors.js'
-import {checkStamp, contextSignature, dropStamp, type FolderScan, readStamp, saveStamp, scanFolder, settleScan, sizeOf, splitScan} from './folder-stamp.js'
+import {checkStamp, contextSignature, dropStamp, type FolderScan, poisoned, readStamp, saveStamp, scanFolder, settleScan, sizeOf, splitScan} from './folder-stamp.js'
 import {isGitignore, readAmlignore, secretPaths} from './ignore-rules.js'
 import {type LockOptions, withProjectLock} from './lock.js'
 import {checkLimits} from './limits.js'
@@ -83,6 +84,35 @@ export async function stageProject(project: Project, open: OpenHistory, options:
       await saveStamp(project, {tree, commit, context: await contextSignature(project), dirs: scan.dirs, files: scan.files, secrets})
     },
   }
+}
+
+/**
+ * Keeps a stamp of the folder after a restore checked `tree` out into it and the index, so
+ * that the next snapshot need not stage the whole folder again. The folder is scanned after
+ * the checkout, and whatever changed since `since` (taken before the restore's own snapshot
+ * of the folder) is poisoned: the checkout's writes and anything the user did meanwhile are
+ * re-read by the next snapshot, never trusted. Without a stamp, the next one stages it all.
+ */
+export async function stampRestored(project: Project, repo: ShadowRepo, tree: string, before: Staged, changes: TreeChange[], since: number): Promise<void> {
+  const scan = await scanFolder(project.dir, (dir) => repo.isIgnored(dir))
+  // What the index tracks now: what it tracked before, as the checkout changed it.
+  const tracked = new Set((await before.files()).map((f) => f.path))
+  for (const change of changes) {
+    if (change.status === 'deleted') tracked.delete(change.path)
+    else tracked.add(change.path)
+  }
+  for (const file of tracked) if (!(file in scan.files)) return
+  for (const file in scan.files) {
+    if (tracked.has(file)) continue
+    // Not ignored, so new since the restore's snapshot: the next snapshot stages it.
+    if (await repo.isIgnored(file)) delete scan.files[file]
+    else scan.files[file] = poisoned(scan.files[file])
+  }
+  if (scan.nested) return
+  // Poisons what changed since `since`, not only in the last moments before the scan.
+  scan.takenAt = since
+  settleScan(scan)
+  await saveStamp(project, {tree, commit: '', context: await contextSignature(project), dirs: scan.dirs, files: scan.files, secrets: before.secrets})
 }
 
 /** True when a folder holding `file` is in `ignored` (as 'dir/'). */

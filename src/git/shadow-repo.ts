@@ -402,9 +402,10 @@ export class ShadowRepo {
   /**
    * Makes the folder match `tree`: writes its files with their modes and removes the files of
    * `baseline` (the tree of what the folder holds now) that `tree` does not have. Ignored
-   * files that neither tree holds, and nested git repositories, are left alone.
+   * files that neither tree holds, and nested git repositories, are left alone. True when the
+   * index then holds exactly `tree` (false when gitlinks had to be left out of it).
    */
-  async checkoutTree(tree: string, baseline: string, onProgress?: (done: number, total: number) => void): Promise<void> {
+  async checkoutTree(tree: string, baseline: string, onProgress?: (done: number, total: number) => void): Promise<boolean> {
     const {Git, repo} = this
     // Nested git repositories (gitlinks) are the user's: leave them out of both sides, so that
     // libgit2 neither removes nor creates them.
@@ -424,6 +425,7 @@ export class ShadowRepo {
     const [base, target] = await Promise.all([this.withoutPaths(baseline, gitlinks), this.withoutPaths(tree, gitlinks)])
     const progressCb = onProgress && ((_path: string, done: number, total: number) => onProgress(done, total))
     await Git.Checkout.tree(repo, await repo.getTree(target), {checkoutStrategy: Git.Checkout.STRATEGY.FORCE, baseline: await repo.getTree(base), progressCb} as NodeGitModule.CheckoutOptions)
+    return gitlinks.length === 0
   }
 
   /** `tree` with these paths taken out (only the folders on their way are rewritten). */
