@@ -128,7 +128,7 @@ export async function scanFolder(root: string, isIgnored: (dirPath: string) => P
  * share it: the next check then re-reads that folder's names, or re-stages that file, instead
  * of trusting it (git's "racy" entries, handled the same way).
  */
-export function settleScan(scan: FolderScan): void {
+export function settleScan(scan: Pick<FolderScan, 'takenAt' | 'dirs' | 'files'>): void {
   const racy = (sig: string) => {
     const [, , mtime, ctime] = sig.split(':').map(Number)
     return scan.takenAt - mtime < RACY_MS || scan.takenAt - ctime < RACY_MS ? poisoned(sig) : sig

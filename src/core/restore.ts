@@ -15,7 +15,7 @@ import {writeAtomically} from './write-atomically.js'
 export const BACKUPS_PREFIX = 'refs/ml/backups/'
 const RESTORED_TRAILER = 'ml-restored-tree: '
 
-/** What a restore would do; computed before anything is written, so it can be confirmed. */
+/** A restore to be done: what the folder is put back to. */
 export interface RestorePlan {
   project: Project
   repo: ShadowRepo
@@ -23,9 +23,6 @@ export interface RestorePlan {
   label: string
   targetCommit: string
   targetTree: string
-  /** The tree of the folder when the plan was made. */
-  currentTree: string
-  changes: TreeChange[]
   /** For an undo: the backup that is used up. */
   backupRef?: string
   /** For an undo: the tree the undone restore wrote; no new backup is needed when the folder still has it. */
@@ -47,7 +44,7 @@ export async function planRestore(cwd: string, runIdOrPrefix: string): Promise<R
   const targetTree = await repo.treeOf(run.snapshotId).catch(() => {
     throw new MlError('PROJECT_CORRUPT', `The snapshot ${run.snapshotId} of run ${runId} is missing from the history; pull the history again (\`ml history pull\`).`)
   })
-  return plan(project, repo, `run ${runId}`, run.snapshotId, targetTree)
+  return {project, repo, label: `run ${runId}`, targetCommit: run.snapshotId, targetTree}
 }
 
 /** Plans undoing the latest restore: back to the newest pre-restore snapshot. */
@@ -59,19 +56,24 @@ export async function planUndo(cwd: string): Promise<RestorePlan> {
   const commit = (await repo.resolveRef(backupRef))!
   const message = await repo.commitMessage(commit)
   const restoredTree = message.split('\n').find((l) => l.startsWith(RESTORED_TRAILER))?.slice(RESTORED_TRAILER.length).trim()
-  const result = await plan(project, repo, `backup ${backupRef.slice(BACKUPS_PREFIX.length)}`, commit, await repo.treeOf(commit))
-  return {...result, backupRef, restoredTree}
+  const label = `backup ${backupRef.slice(BACKUPS_PREFIX.length)}`
+  return {project, repo, label, targetCommit: commit, targetTree: await repo.treeOf(commit), backupRef, restoredTree}
 }
 
-async function plan(project: Project, repo: ShadowRepo, label: string, targetCommit: string, targetTree: string): Promise<RestorePlan> {
+/**
+ * What carrying out `plan` would change in the folder as it is now, for a dry run or a
+ * confirmation; refuses an unsafe snapshot (UNSAFE_PATH). Writes nothing but the folder stamp.
+ */
+export async function previewRestore(plan: RestorePlan): Promise<TreeChange[]> {
+  const {project, repo} = plan
   const current = await withProjectLock(project, async () => {
     const staged = await stageProject(project, async () => repo)
     await staged.remember()
     return staged.tree
   })
-  const changes = await repo.diffTrees(current, targetTree)
-  await assertSafeRestore(repo, project.dir, current, targetTree, changes)
-  return {project, repo, label, targetCommit, targetTree, currentTree: current, changes}
+  const changes = await repo.diffTrees(current, plan.targetTree)
+  await assertSafeRestore(repo, project.dir, current, plan.targetTree, changes)
+  return changes
 }
 
 /** A pre-restore snapshot, newest last: `ml project restore --undo` takes the newest. */

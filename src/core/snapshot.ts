@@ -58,12 +58,15 @@ export async function stageProject(project: Project, open: OpenHistory, options:
   let tree: string
   let files: Staged['files']
   if (stamp && check.kind === 'edited') {
+    // Only what the check read afresh can be racy: the rest was settled when it was stamped.
+    settleScan(check)
     scan = {takenAt: check.takenAt, dirs: {...stamp.dirs, ...check.dirs}, files: {...stamp.files, ...check.files}, nested: false}
     tree = await repo.stagePaths(Object.keys(check.files))
     secrets = stamp.secrets
     files = stampFiles(scan.files)
   } else {
     scan = await scanFolder(project.dir, (dir) => repo.isIgnored(dir))
+    settleScan(scan)
     const gitignores = Object.keys(scan.files).filter(isGitignore)
     const split = () => (scan.nested ? undefined : splitScan(scan))
     tree = await repo.stageFolder({onFile: options.onProgress && fileCounter(scan, options.onProgress), split, gitignores})
@@ -80,7 +83,6 @@ export async function stageProject(project: Project, open: OpenHistory, options:
     tree, secrets, files,
     async remember(commit = '') {
       if (scan.nested) return dropStamp(project)
-      settleScan(scan)
       await saveStamp(project, {tree, commit, context: await contextSignature(project), dirs: scan.dirs, files: scan.files, secrets})
     },
   }
@@ -110,8 +112,7 @@ export async function stampRestored(project: Project, repo: ShadowRepo, tree: st
   }
   if (scan.nested) return
   // Poisons what changed since `since`, not only in the last moments before the scan.
-  scan.takenAt = since
-  settleScan(scan)
+  settleScan({...scan, takenAt: since})
   await saveStamp(project, {tree, commit: '', context: await contextSignature(project), dirs: scan.dirs, files: scan.files, secrets: before.secrets})
 }
 

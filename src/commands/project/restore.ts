@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {createInterface} from 'node:readline/promises'
 import {MlError} from '../../core/errors.js'
-import {applyRestore, planRestore, planUndo, type RestorePlan} from '../../core/restore.js'
+import {applyRestore, planRestore, planUndo, previewRestore, type RestorePlan} from '../../core/restore.js'
 import {MlCommand, quietFlag} from '../../render/ml-command.js'
 import {progressBar} from '../../render/progress.js'
 
@@ -31,12 +31,15 @@ Asks for confirmation on a terminal; --yes skips the question, and without a ter
   async run(): Promise<void> {
     const {flags} = await this.parse(ProjectRestore)
     const plan = flags.undo ? await planUndo(process.cwd()) : await planRestore(process.cwd(), flags['run-id']!)
-    if (flags['dry-run']) {
-      for (const change of plan.changes) this.log(`${VERBS[change.status] ?? 'change'}  ${change.path}`)
-      this.log(`Restoring ${plan.label}: ${describe(plan.changes)} (dry run: nothing was written).`)
-      return
+    if (flags['dry-run'] || !flags.yes) {
+      const changes = await previewRestore(plan)
+      if (flags['dry-run']) {
+        for (const change of changes) this.log(`${VERBS[change.status] ?? 'change'}  ${change.path}`)
+        this.log(`Restoring ${plan.label}: ${describe(changes)} (dry run: nothing was written).`)
+        return
+      }
+      if (changes.length > 0) await this.confirm(plan, changes)
     }
-    if (plan.changes.length > 0 && !flags.yes) await this.confirm(plan)
     const progress = progressBar('Restore', flags.quiet)
     const result = await applyRestore(plan, {onNotice: (m) => this.logToStderr(m), onProgress: progress.onProgress}).finally(() => progress.stop())
     if (result.changes.length === 0) {
@@ -47,13 +50,13 @@ Asks for confirmation on a terminal; --yes skips the question, and without a ter
     if (result.backupRef) this.log('Your previous files are kept; to get them back run `ml project restore --undo`.')
   }
 
-  private async confirm(plan: RestorePlan): Promise<void> {
+  private async confirm(plan: RestorePlan, changes: Array<{status: string}>): Promise<void> {
     if (!process.stdin.isTTY) {
       throw new MlError('CONFIRMATION_REQUIRED', 'Restoring changes files in the project folder and there is no terminal to confirm it; add --yes to go ahead.')
     }
     const rl = createInterface({input: process.stdin, output: process.stderr})
     try {
-      const answer = await rl.question(`Restore ${plan.label} (${describe(plan.changes)})? Your current files are kept as a backup. [y/N] `)
+      const answer = await rl.question(`Restore ${plan.label} (${describe(changes)})? Your current files are kept as a backup. [y/N] `)
       if (!/^y(es)?$/i.test(answer.trim())) throw new MlError('ABORTED', 'Restore canceled; nothing was changed.')
     } finally {
       rl.close()
