@@ -56,6 +56,9 @@ const statSig = (st: Stats): string => `${st.mode}:${st.size}:${st.mtimeMs}:${st
 const namesHash = (rel: string, names: string[]): string =>
   createHash('sha1').update(names.filter((n) => n !== '.ml' && (rel || n !== '.git')).sort().join('\0')).digest('hex')
 
+/** `root` ending in a slash: the hot loops join paths by concatenation, not path.join. */
+const withSlash = (root: string): string => (root.endsWith('/') ? root : `${root}/`)
+
 function stampFile(project: Project): string {
   return path.join(project.dir, ML_DIR, STAMP_FILE)
 }
@@ -103,7 +106,7 @@ export async function contextSignature(project: Project): Promise<string> {
  */
 export async function scanFolder(root: string, isIgnored: (dirPath: string) => Promise<boolean>): Promise<FolderScan> {
   const scan: FolderScan = {takenAt: Date.now(), dirs: {}, files: {}, nested: false}
-  const prefix = root.endsWith('/') ? root : `${root}/`
+  const prefix = withSlash(root)
   const walk = async (rel: string): Promise<void> => {
     const st = lstatSync(prefix + rel)
     const entries = readdirSync(prefix + rel, {withFileTypes: true})
@@ -150,7 +153,7 @@ export function sizeOf(sig: string): number {
 /** Compares the folder with the stamp, by stats only (the hot loop of a snapshot: kept plain). */
 export function checkStamp(root: string, stamp: FolderStamp): StampCheck {
   const takenAt = Date.now()
-  const prefix = root.endsWith('/') ? root : `${root}/`
+  const prefix = withSlash(root)
   const dirs: Record<string, [string, string]> = {}
   let dirsChanged = false
   for (const rel in stamp.dirs) {
