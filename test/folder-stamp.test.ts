@@ -4,7 +4,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
 import {historyOpener, initProject, type Project} from '../src/core/project.js'
-import {takeSnapshot} from '../src/core/snapshot.js'
+import {stageProject, stampRestored, takeSnapshot} from '../src/core/snapshot.js'
 import {cleanup, git, ml, ok, oracleTree, shadowGit, tempDir, write} from './helpers.js'
 
 const test = suite('folder-stamp')
@@ -146,6 +146,36 @@ test('a restore keeps a stamp, and the snapshots after it are the trees git give
   const changed = await snapshot()
   assert.is(shadowGit(dir, ['rev-parse', `${changed}^{tree}`]), oracleTree(dir), 'changes made at once after the restore')
   shadowGit(dir, ['fsck', '--strict'])
+})
+
+test('a stamp kept after a restore distrusts everything changed since the restore began, however long ago', async () => {
+  const {project: p} = await initProject({dir: tempDir()})
+  await write(p.dir, {'a.txt': 'a\n', 'b.txt': 'b\n'})
+  await settledSnapshot(p)
+  const since = Date.now()
+  await sleep(20)
+  await fs.appendFile(path.join(p.dir, 'a.txt'), 'changed\n')
+  await sleep(300) // far outside the racy window of a plain snapshot
+  const open = historyOpener(p)
+  const staged = await stageProject(p, open)
+  await stampRestored(p, await open(), staged.tree, staged, [], since)
+  const stamp = JSON.parse(readFileSync(stampFile(p), 'utf8'))
+  assert.match(stamp.files['a.txt'], /:racy$/)
+  assert.not.match(stamp.files['b.txt'], /:racy$/)
+})
+
+test('a restore that changes ignore rules keeps no stamp, and the next snapshot is the tree git gives', async () => {
+  const dir = tempDir()
+  ok(await ml(dir, ['project', 'init', '.']))
+  await write(dir, {'data/a.csv': '1\n', 'data/b.tmp': 'scratch\n'})
+  ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+  const first = JSON.parse(ok(await ml(dir, ['history', 'last', '-o', 'json'])).stdout)
+  await write(dir, {'data/.gitignore': '*.tmp\n'})
+  ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+  ok(await ml(dir, ['project', 'restore', '--yes', '--run-id', first.runId]))
+  assert.not.ok(existsSync(path.join(dir, '.ml', 'folder-stamp.json')))
+  const commit = ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim()
+  assert.is(shadowGit(dir, ['rev-parse', `${commit}^{tree}`]), oracleTree(dir))
 })
 
 test.run()
