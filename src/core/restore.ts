@@ -145,14 +145,15 @@ function journalPath(project: Project): string {
   return path.join(project.dir, ML_DIR, 'restore-in-progress.json')
 }
 
-/**
- * Finishes a restore that was killed half-way (its backup was taken before it wrote anything),
- * so the folder is never left half old, half new. Call with the project lock held.
- */
+/** True when a restore was killed half-way: its journal is still there. */
 export async function restoreInterrupted(project: Project): Promise<boolean> {
   return fs.access(journalPath(project)).then(() => true, () => false)
 }
 
+/**
+ * Finishes a restore that was killed half-way (its backup was taken before it wrote anything),
+ * so the folder is never left half old, half new. Call with the project lock held.
+ */
 export async function finishInterruptedRestore(project: Project, repo: ShadowRepo, options: LockOptions = {}): Promise<void> {
   const journal = journalPath(project)
   const text = await fs.readFile(journal, 'utf8').catch(() => null)
