@@ -4,7 +4,7 @@ import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {unsafeReason} from '../src/core/safe-paths.js'
+import {unsafeReason} from '../src/core/trust/tree-path.js'
 import {cleanup, ok, errorCode, folderState, git, ml, oracleTree, shadowGit, shadowRefs, tempDir, write} from './helpers.js'
 
 const test = suite('safety')

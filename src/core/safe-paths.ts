@@ -2,26 +2,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {MODE, type ShadowRepo, type TreeChange} from '../git/shadow-repo.js'
 import {MlError} from './errors.js'
-
-/** Characters that file systems (HFS+, NTFS) ignore in names, so `.g\u200bit` is `.git` there. */
-const IGNORABLE = /[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u206a-\u206f\ufeff]/g
-
-/**
- * Why a path from a tree must never be written, or null when it is fine: empty, `.` or `..`
- * parts, absolute paths, backslashes, NUL, and `.git` in any spelling a file system might fold
- * to it (case, trailing dots and spaces, zero-width characters, the 8.3 name GIT~1).
- */
-export function unsafeReason(file: string): string | null {
-  if (file.includes('\0')) return 'has a NUL byte'
-  if (file.includes('\\')) return 'has a backslash'
-  if (file.startsWith('/')) return 'is absolute'
-  for (const part of file.split('/')) {
-    if (part === '' || part === '.' || part === '..') return `has a "${part}" part`
-    const folded = part.replace(IGNORABLE, '').replace(/[. ]+$/, '').toLowerCase()
-    if (folded === '.git' || /^git~\d+$/.test(folded)) return `names a git folder ("${part}")`
-  }
-  return null
-}
+import {unsafeReason} from './trust/tree-path.js'
 
 /**
  * Refuses (UNSAFE_PATH) a restore of `target` over the folder before anything is written when
