@@ -3,7 +3,7 @@ import {copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSyn
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {BUILTIN_EXCLUDES, readAmlignore, SECRET_RULES} from '../src/core/ignore-rules.js'
+import {readAmlignore, snapshotRulesText} from '../src/core/ignore-rules.js'
 import {changeHundred, generateProject, LARGE, type ProjectSpec, SMALL, touchFile} from './synthetic.js'
 
 /**
@@ -131,7 +131,7 @@ async function makePair(spec: ProjectSpec): Promise<{mlDir: string; gitDir: stri
   }
   git(mlDir, ['init', '-q'])
   const excludes = path.join(base, `${spec.name}-excludes`)
-  writeFileSync(excludes, `${BUILTIN_EXCLUDES}${SECRET_RULES.join('\n')}\n${await readAmlignore(gitDir)}`)
+  writeFileSync(excludes, snapshotRulesText(await readAmlignore(gitDir)))
   return {mlDir, gitDir, paths, gitEnv: {GIT_DIR: path.join(base, `${spec.name}-history.git`), GIT_WORK_TREE: gitDir, EXCLUDES: excludes}}
 }
 

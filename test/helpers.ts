@@ -3,7 +3,7 @@ import {existsSync, mkdtempSync, promises as fs, readFileSync, rmSync, writeFile
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {SECRET_RULES} from '../src/core/ignore-rules.js'
+import {snapshotRulesText} from '../src/core/ignore-rules.js'
 
 /**
  * Test isolation: a HOME of our own (git identity set, nothing from the machine's global git
@@ -53,7 +53,7 @@ export function oracleTree(projectDir: string): string {
   const scratch = tempDir('ml-oracle-')
   const excludes = path.join(scratch, 'excludes')
   const amlignore = path.join(projectDir, '.amlignore')
-  writeFileSync(excludes, `${SECRET_RULES.join('\n')}\n${existsSync(amlignore) ? readFileSync(amlignore, 'utf8') : ''}`)
+  writeFileSync(excludes, snapshotRulesText(existsSync(amlignore) ? readFileSync(amlignore, 'utf8') : ''))
   const env = {GIT_WORK_TREE: projectDir, GIT_INDEX_FILE: path.join(scratch, 'index')}
   shadowGit(projectDir, ['-c', `core.excludesFile=${excludes}`, 'add', '-A'], env)
   return shadowGit(projectDir, ['write-tree'], env)

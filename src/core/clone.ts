@@ -2,12 +2,13 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {ShadowRepo} from '../git/shadow-repo.js'
 import {Transport} from '../git/transport.js'
+import {uncheckedClone} from '../git/user-repo.js'
 import {MlError} from './errors.js'
 import {BUILTIN_EXCLUDES} from './ignore-rules.js'
-import {ML_DIR, openHistory, openProject, PROJECT_REF, type Project, type ProjectConfig, writeProjectConfig} from './project.js'
+import {ML_DIR, openHistory, openProject, parseProjectConfig, PROJECT_REF, type Project, type ProjectConfig, writeProjectConfig} from './project.js'
 import {type AuthOptions, cloneDirName, isEmptyDir, pullHistory, trackingRef} from './remote.js'
 import {redactUrl, storableUrl} from './redact-url.js'
-import {assertSafeRestore} from './safe-paths.js'
+import {assertSafeRestore, assertSafeTree} from './safe-paths.js'
 
 export interface CloneResult {
   project: Project
@@ -35,10 +36,17 @@ export async function cloneProject(options: {url: string; dir?: string; cwd: str
 
   const existed = await fs.stat(dir).then(() => true, () => false)
   try {
-    await transport.clone(url, dir)
+    // The user's branch is checked, name by name, before a file of it is written: it must not
+    // plant a .ml folder (a config that runs commands or sends tokens elsewhere) or write outside.
+    const user = await uncheckedClone(await transport.clone(url, dir))
+    if (user.tree) await assertSafeTree(user.trees, dir, user.tree, `The branch of ${redactUrl(url)} cannot be cloned`)
+    await user.checkout()
     const shadow = await ShadowRepo.create(path.join(dir, ML_DIR, 'history.git'), dir, 'AzureMLHistory/pending', BUILTIN_EXCLUDES)
     await shadow.fetch(transport, url, [`+${PROJECT_REF}:${trackingRef(PROJECT_REF)}`])
-    const shared = JSON.parse((await shadow.readFile((await shadow.resolveRef(trackingRef(PROJECT_REF)))!, 'project.json'))!.toString('utf8')) as ProjectConfig
+    const record = await shadow.readFile((await shadow.resolveRef(trackingRef(PROJECT_REF)))!, 'project.json')
+    const source = `The project record (${PROJECT_REF}) of ${redactUrl(url)}`
+    if (!record) throw new MlError('NOT_AN_ML_REMOTE', `${source} has no project.json; check the URL.`)
+    const {remote: _theirs, ...shared} = parseProjectConfig(record.toString('utf8'), source)
     const config: ProjectConfig = {...shared, remote: storableUrl(url)}
     const project: Project = {dir, config}
     await shadow.setHead(`refs/heads/${config.historyBranch}`)

@@ -38,7 +38,7 @@ export async function projectFiles(cwd: string, options: {explain?: boolean} = {
   return files.sort((a, b) => a.path.localeCompare(b.path))
 }
 
-/** All the snapshot's ignore rules in one matcher, later (stronger) sources last, each rule marked with where it is. */
+/** All the snapshot's ignore rules in one matcher, later (stronger) sources last (ml's own folders strongest), each rule marked with where it is. */
 async function ruleSet(dir: string, gitignores: string[]): Promise<Ignore> {
   const rules = ignore()
   const add = (source: string, text: string, base = '') => {
@@ -47,12 +47,12 @@ async function ruleSet(dir: string, gitignores: string[]): Promise<Ignore> {
       rules.add({pattern: scoped(line.trimEnd(), base), mark: `${source}:${i + 1}: ${line.trim()}`})
     })
   }
-  add('built-in', BUILTIN_EXCLUDES)
   for (const file of gitignores.sort((a, b) => a.split('/').length - b.split('/').length)) {
     add(file, await fs.readFile(path.join(dir, file), 'utf8').catch(() => ''), path.posix.dirname(file) === '.' ? '' : path.posix.dirname(file))
   }
   SECRET_RULES.forEach((rule) => rules.add({pattern: rule, mark: `likely secret: ${rule}`}))
   add('.amlignore', await readAmlignore(dir))
+  add('built-in', BUILTIN_EXCLUDES)
   return rules
 }
 

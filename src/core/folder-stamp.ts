@@ -3,6 +3,7 @@ import {lstatSync, promises as fs, readdirSync, type Stats} from 'node:fs'
 import {homedir} from 'node:os'
 import path from 'node:path'
 import {globalGitConfigFiles, globalGitConfigValue} from '../git/nodegit.js'
+import {MlError} from './errors.js'
 import {AMLIGNORE, BUILTIN_EXCLUDES, isGitignore, SECRET_RULES} from './ignore-rules.js'
 import {historyDir, ML_DIR, type Project} from './project.js'
 import {writeAtomically} from './write-atomically.js'
@@ -44,6 +45,8 @@ export type StampCheck =
   | {kind: 'changed'}
 
 const VERSION = 1
+/** libgit2 walks a folder at most 100 levels deep ("directory nesting too deep"). */
+const MAX_DEPTH = 100
 const STAMP_FILE = 'folder-stamp.json'
 /** A stat this close to the time it was read could hide a write in the same clock tick. */
 const RACY_MS = 100
@@ -107,7 +110,7 @@ export async function contextSignature(project: Project): Promise<string> {
 export async function scanFolder(root: string, isIgnored: (dirPath: string) => Promise<boolean>): Promise<FolderScan> {
   const scan: FolderScan = {takenAt: Date.now(), dirs: {}, files: {}, nested: false}
   const prefix = withSlash(root)
-  const walk = async (rel: string): Promise<void> => {
+  const walk = async (rel: string, depth: number): Promise<void> => {
     const st = lstatSync(prefix + rel)
     const entries = readdirSync(prefix + rel, {withFileTypes: true})
     scan.dirs[rel] = [statSig(st), namesHash(rel, entries.map((e) => e.name))]
@@ -115,14 +118,21 @@ export async function scanFolder(root: string, isIgnored: (dirPath: string) => P
       const child = rel ? `${rel}/${entry.name}` : entry.name
       if (entry.name === '.git') {
         if (rel) scan.nested = true
+      } else if (entry.name.includes('\ufffd')) {
+        // Node reads a name that is not UTF-8 with U+FFFD in place of its bytes, so it could not
+        // even stat it; libgit2 would record it, and no restore could check it against the folder.
+        if (!(await isIgnored(entry.isDirectory() ? `${child}/` : child))) throw new MlError('UNSUPPORTED_NAME', `The name of ${root}/${child} is not valid UTF-8, which ml cannot record; rename it, or add it to .amlignore.`)
       } else if (entry.isDirectory()) {
-        if (!(await isIgnored(`${child}/`))) await walk(child)
+        if (depth >= MAX_DEPTH) {
+          throw new MlError('SNAPSHOT_TOO_DEEP', `The folder ${child.slice(0, 200)}... is nested more than ${MAX_DEPTH} levels deep, more than git's library can snapshot; add it to .amlignore.`)
+        }
+        if (!(await isIgnored(`${child}/`))) await walk(child, depth + 1)
       } else {
         scan.files[child] = statSig(lstatSync(prefix + child))
       }
     }
   }
-  await walk('')
+  await walk('', 0)
   return scan
 }
 

@@ -3,18 +3,35 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 
 /**
- * Paths no snapshot ever holds, whatever the user's ignore files say: ml's own folder (in any
- * subfolder too, so a project nested in another never leaks its history into the outer one)
- * and the run outputs, which are captured with each run instead. Written to the shadow
- * repo's info/exclude so that the git CLI pointed at it sees the same rules.
+ * Paths no snapshot ever holds, whatever the user's ignore files say: ml's own folder in any
+ * case (in any subfolder too, so a project nested in another never leaks its history into the
+ * outer one, and never a `.ML` that a case-folding file system would write into `.ml`) and the
+ * run outputs, which are captured with each run instead. Written to the shadow repo's
+ * info/exclude so that the git CLI pointed at it sees the same rules, and added last to the
+ * snapshot's own rules so that no `!` rule brings them back.
  */
-export const BUILTIN_EXCLUDES = '# ml: never part of a snapshot\n.ml/\n/outputs/\n'
+export const BUILTIN_EXCLUDES = '# ml: never part of a snapshot\n.[mM][lL]/\n/outputs/\n'
 
 /**
  * Likely secrets, left out of every snapshot by default (they would otherwise be pushed to the
- * remote with the history). They come before .amlignore, so a `!` rule there brings a file back.
+ * remote with the history), whatever the case of their names. They come before .amlignore, so a
+ * `!` rule there brings a file back.
  */
-export const SECRET_RULES = ['.env', '.env.*', '*.pem', '*.key', 'id_rsa*', 'id_ed25519*', '.netrc', 'credentials.json', '.aws/', '.ssh/']
+export const SECRET_RULES = [
+  '.env', '.env.*', '.envrc', '*.pem', '*.key', '*.p12', '*.pfx', 'id_rsa*', 'id_dsa*', 'id_ecdsa*', 'id_ed25519*',
+  '.netrc', '.git-credentials', '.npmrc', '.pypirc', '.pgpass', '.vault-token', 'credentials.json', 'service-account*.json',
+  'client_secret*.json', '*.tfvars', '*.tfstate', '.aws/', '.ssh/', '.gnupg/', '**/.docker/config.json', '**/.kube/config',
+]
+
+/** A gitignore pattern that matches its letters in any case (libgit2 and git match case-sensitively). */
+export function anyCase(pattern: string): string {
+  return pattern.replace(/[a-z]/gi, (c) => `[${c.toLowerCase()}${c.toUpperCase()}]`)
+}
+
+/** The snapshot's own rules, in order: the secrets, the project's .amlignore, then what no rule may bring back. */
+export function snapshotRulesText(amlignore: string): string {
+  return `${SECRET_RULES.map(anyCase).join('\n')}\n${amlignore}\n${BUILTIN_EXCLUDES}`
+}
 
 /** The project's own ignore file for snapshots, at its root. */
 export const AMLIGNORE = '.amlignore'
@@ -24,9 +41,12 @@ export function isGitignore(file: string): boolean {
   return file === '.gitignore' || file.endsWith('/.gitignore')
 }
 
-/** The in-memory rules of a snapshot, in order: the secrets, then the project's .amlignore. */
+/**
+ * The in-memory rules of a snapshot (see snapshotRulesText). libgit2 gives such rules
+ * precedence over every .gitignore, so `!.ml/` in a .gitignore re-includes nothing.
+ */
 export async function snapshotRules(projectDir: string): Promise<string> {
-  return `${SECRET_RULES.join('\n')}\n${await readAmlignore(projectDir)}`
+  return snapshotRulesText(await readAmlignore(projectDir))
 }
 
 /** Which of `ignoredPaths` (as git lists them, folders with a trailing /) the secret rules leave out. */

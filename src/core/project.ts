@@ -72,16 +72,43 @@ async function findProjectDir(dir: string): Promise<string | null> {
 }
 
 export async function openProject(dir: string): Promise<Project> {
-  let config: ProjectConfig
+  let text: string
   try {
-    config = JSON.parse(await fs.readFile(configPath(dir), 'utf8')) as ProjectConfig
+    text = await fs.readFile(configPath(dir), 'utf8')
   } catch (error) {
     throw new MlError('PROJECT_CORRUPT', `${configPath(dir)} cannot be read (${(error as Error).message}); fix or restore that file.`, {cause: error})
   }
-  if (config.schema !== 1 || !config.id || !config.historyBranch) {
-    throw new MlError('PROJECT_CORRUPT', `${configPath(dir)} is not an ml project file of a version this ml understands; upgrade ml or restore that file.`)
+  return {dir, config: parseProjectConfig(text, configPath(dir))}
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/**
+ * A project file's text as a ProjectConfig, checked field by field: it may come from a remote
+ * (a clone's project record), and its id and branch end up in ref names and file paths.
+ */
+export function parseProjectConfig(text: string, source: string): ProjectConfig {
+  const corrupt = (why: string): never => {
+    throw new MlError('PROJECT_CORRUPT', `${source} is not an ml project file this ml understands (${why}); upgrade ml, or fix or restore that file.`)
   }
-  return {dir, config}
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    return corrupt(`not JSON: ${(error as Error).message}`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return corrupt('not a JSON object')
+  const config = value as Record<string, unknown>
+  if (config.schema !== 1) return corrupt('schema is not 1')
+  if (typeof config.id !== 'string' || !GUID.test(config.id)) return corrupt('its id is not a GUID')
+  if (typeof config.name !== 'string' || !NAME_PATTERN.test(config.name)) return corrupt('its name is not a valid project name')
+  if (config.historyBranch !== `AzureMLHistory/${config.id}`) return corrupt('its historyBranch is not AzureMLHistory/<id>')
+  if (config.remote !== undefined && typeof config.remote !== 'string') return corrupt('its remote is not a string')
+  if (config.limits !== undefined) {
+    const limits = config.limits as Record<string, unknown> | null
+    if (typeof limits !== 'object' || limits === null || Object.values(limits).some((n) => typeof n !== 'number' || !(n >= 0))) return corrupt('its limits are not numbers')
+  }
+  return {...config, createdAt: typeof config.createdAt === 'string' ? config.createdAt : ''} as ProjectConfig
 }
 
 /** Writes .ml/project.json (atomically: a reader never sees half a file). */
@@ -156,6 +183,9 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
   }
   if (await exists(dir) && !(await fs.stat(dir)).isDirectory()) {
     throw new MlError('INVALID_ARGUMENT', `${dir} exists and is not a folder; choose another path.`)
+  }
+  if (await exists(path.join(dir, ML_DIR))) {
+    throw new MlError('PROJECT_EXISTS', `${dir} has a ${ML_DIR} folder but no project file in it; ml never reuses one it did not make: remove ${path.join(dir, ML_DIR)} (or move it away) and run init again.`)
   }
 
   // What init wrote, to take back if it fails: a failed init leaves the folder as it was.

@@ -10,6 +10,8 @@ import {findProject, ML_DIR, openHistory, type Project} from './project.js'
 import {getRun, resolveRunId} from './runs.js'
 import {assertSafeRestore} from './safe-paths.js'
 import {stageProject, stampRestored} from './snapshot.js'
+import {crashPoint, crashPointArmed} from './crash-point.js'
+import {isGitOid} from './trust/ids.js'
 import {writeAtomically} from './write-atomically.js'
 
 export const BACKUPS_PREFIX = 'refs/ml/backups/'
@@ -111,27 +113,13 @@ async function applyLocked(plan: RestorePlan, options: LockOptions): Promise<Res
   const {project, repo} = plan
   const since = Date.now()
   const staged = await stageProject(project, async () => repo, options)
-  let current = staged.tree
-  const changes = await repo.diffTrees(current, plan.targetTree)
-  await assertSafeRestore(repo, project.dir, current, plan.targetTree, changes)
-  const inTheWay = await existingPaths(project.dir, changes.filter((c) => c.status === 'added').map((c) => c.path))
-  if (inTheWay.length > 0) current = await repo.stagePaths(inTheWay)
-
+  const changes = await repo.diffTrees(staged.tree, plan.targetTree)
+  await assertSafeRestore(repo, project.dir, staged.tree, plan.targetTree, changes)
   let backupRef: string | undefined
-  const alreadyKept = current === plan.targetTree || current === plan.restoredTree
-  if (changes.length > 0 && !alreadyKept) {
-    const commit = await repo.commit(current, [], `Before restoring ${plan.label}\n\n${RESTORED_TRAILER}${plan.targetTree}\n`)
-    backupRef = `${BACKUPS_PREFIX}${Date.now()}-${randomBytes(2).toString('hex')}`
-    await repo.updateRef(backupRef, commit, null, `backup before restoring ${plan.label}`)
-  }
   if (changes.length > 0) {
-    await dropStamp(project)
-    // A journal, so that a restore killed half-way is finished by the next ml command.
-    const journal = journalPath(project)
-    await writeAtomically(journal, JSON.stringify({targetTree: plan.targetTree, label: plan.label}))
-    const onProgress = options.onProgress && ((done: number, total: number) => options.onProgress!({done, total, bytesDone: 0, bytesTotal: 0}))
-    const exact = await repo.checkoutTree(plan.targetTree, current, onProgress)
-    await fs.rm(journal, {force: true})
+    const current = await withFilesInTheWay(repo, project.dir, staged.tree, changes)
+    if (current !== plan.targetTree && current !== plan.restoredTree) backupRef = await keepBackup(repo, current, plan.label, plan.targetTree)
+    const exact = await checkoutJournaled(project, repo, {targetTree: plan.targetTree, fromTree: current, label: plan.label}, current, options)
     // New ignore rules would change what the folder's snapshot holds: then no stamp.
     if (exact && !changes.some((c) => isGitignore(c.path) || c.path === AMLIGNORE)) {
       await stampRestored(project, repo, plan.targetTree, staged, changes, since)
@@ -141,8 +129,50 @@ async function applyLocked(plan: RestorePlan, options: LockOptions): Promise<Res
   return {backupRef, changes}
 }
 
+/** What a restore in progress writes first, so that the next ml command can finish it: where it goes and where it came from. */
+interface Journal {
+  targetTree: string
+  /** The tree of the folder (with ignored files in the way) when the restore began; absent in journals of older versions. */
+  fromTree?: string
+  label: string
+}
+
 function journalPath(project: Project): string {
   return path.join(project.dir, ML_DIR, 'restore-in-progress.json')
+}
+
+/** `tree` (the folder as staged) plus the ignored files a restore would overwrite, so that a backup of it keeps them too. */
+async function withFilesInTheWay(repo: ShadowRepo, dir: string, tree: string, changes: TreeChange[]): Promise<string> {
+  const inTheWay = await existingPaths(dir, changes.filter((c) => c.status === 'added').map((c) => c.path))
+  return inTheWay.length > 0 ? repo.stagePaths(inTheWay) : tree
+}
+
+/** Keeps `tree` as a backup ref (newest last), so that `restore --undo` can bring it back. */
+async function keepBackup(repo: ShadowRepo, tree: string, label: string, targetTree: string): Promise<string> {
+  const commit = await repo.commit(tree, [], `Before restoring ${label}\n\n${RESTORED_TRAILER}${targetTree}\n`)
+  const ref = `${BACKUPS_PREFIX}${Date.now()}-${randomBytes(2).toString('hex')}`
+  await repo.updateRef(ref, commit, null, `backup before restoring ${label}`)
+  return ref
+}
+
+/**
+ * Checks `journal.targetTree` out over the folder, whose tree is `baseline`, with the journal on
+ * disk while it runs. True when the index then holds exactly the tree.
+ */
+async function checkoutJournaled(project: Project, repo: ShadowRepo, journal: Journal, baseline: string, options: LockOptions): Promise<boolean> {
+  await dropStamp(project)
+  const file = journalPath(project)
+  await writeAtomically(file, JSON.stringify(journal))
+  crashPoint('restore-journal')
+  const crashing = crashPointArmed('restore-checkout-')
+  const onProgress = (options.onProgress || crashing) ? (done: number, total: number) => {
+    if (crashing) crashPoint(`restore-checkout-${done}`)
+    options.onProgress?.({done, total, bytesDone: 0, bytesTotal: 0})
+  } : undefined
+  const exact = await repo.checkoutTree(journal.targetTree, baseline, onProgress)
+  crashPoint('restore-checked-out')
+  await fs.rm(file, {force: true})
+  return exact
 }
 
 /** True when a restore was killed half-way: its journal is still there. */
@@ -152,19 +182,59 @@ export async function restoreInterrupted(project: Project): Promise<boolean> {
 
 /**
  * Finishes a restore that was killed half-way (its backup was taken before it wrote anything),
- * so the folder is never left half old, half new. Call with the project lock held.
+ * so the folder is never left half old, half new. Whatever was changed in the folder since the
+ * crash (a file that is neither as the restore began nor as it ends) is kept as a backup first.
+ * A journal that cannot be finished (unreadable, or its target refused) is dropped after that
+ * backup, so one bad journal never blocks every later command. Call with the project lock held.
  */
 export async function finishInterruptedRestore(project: Project, repo: ShadowRepo, options: LockOptions = {}): Promise<void> {
-  const journal = journalPath(project)
-  const text = await fs.readFile(journal, 'utf8').catch(() => null)
+  const file = journalPath(project)
+  const text = await fs.readFile(file, 'utf8').catch(() => null)
   if (text === null) return
-  const {targetTree, label} = JSON.parse(text) as {targetTree: string; label: string}
   await dropStamp(project)
-  const current = await repo.stageFolder()
-  await assertSafeRestore(repo, project.dir, current, targetTree, await repo.diffTrees(current, targetTree))
-  await repo.checkoutTree(targetTree, current)
-  await fs.rm(journal, {force: true})
-  options.onNotice?.(`Finished restoring ${label}, which was interrupted; \`ml project restore --undo\` goes back to what the folder held before it.`)
+  const journal = parseJournal(text)
+  const staged = await repo.stageFolder()
+  const targetTree = journal && await repo.treeOf(journal.targetTree).then(() => journal.targetTree, () => null)
+  if (!journal || !targetTree) {
+    await keepBackup(repo, staged, 'the interrupted restore (its journal was unreadable)', staged)
+    await fs.rm(file, {force: true})
+    options.onNotice?.('A restore was interrupted and its journal could not be read; the folder was left as it was and kept as a backup (`ml history list --backups`); `ml project restore --undo` goes back to before that restore.')
+    return
+  }
+  const changes = await repo.diffTrees(staged, targetTree)
+  try {
+    await assertSafeRestore(repo, project.dir, staged, targetTree, changes)
+  } catch (error) {
+    await keepBackup(repo, staged, journal.label, targetTree)
+    await fs.rm(file, {force: true})
+    throw error
+  }
+  const current = await withFilesInTheWay(repo, project.dir, staged, changes)
+  if (await changedSinceCrash(repo, current, journal)) await keepBackup(repo, current, `${journal.label} (changes made after it was interrupted)`, targetTree)
+  await checkoutJournaled(project, repo, journal, current, {})
+  options.onNotice?.(`Finished restoring ${journal.label}, which was interrupted; \`ml project restore --undo\` goes back to what the folder held before it.`)
+}
+
+/** The journal, or null when it is not one ml wrote. */
+function parseJournal(text: string): Journal | null {
+  try {
+    const {targetTree, fromTree, label} = JSON.parse(text) as Partial<Journal>
+    if (!isGitOid(targetTree) || (fromTree !== undefined && !isGitOid(fromTree)) || typeof label !== 'string') return null
+    return {targetTree, fromTree, label}
+  } catch {
+    return null
+  }
+}
+
+/**
+ * True when the folder holds something that is neither as the interrupted restore found it nor
+ * as it leaves it: an edit made after the crash, which the restore's own backup does not hold.
+ */
+async function changedSinceCrash(repo: ShadowRepo, current: string, journal: Journal): Promise<boolean> {
+  if (current === journal.targetTree) return false
+  if (!journal.fromTree) return true
+  const notTarget = new Set((await repo.diffTrees(current, journal.targetTree)).map((c) => c.path))
+  return (await repo.diffTrees(current, journal.fromTree)).some((c) => notTarget.has(c.path))
 }
 
 /** The paths of `paths` that exist in the folder (ignored files a restore would overwrite). */

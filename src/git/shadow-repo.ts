@@ -6,6 +6,7 @@ import {MlError} from '../core/errors.js'
 import {isGitignore} from '../core/ignore-rules.js'
 import {loadNodegit, signatureFor, type NodeGit} from './nodegit.js'
 import type {PushedRef, Transport} from './transport.js'
+import {TreeReader} from './tree-reader.js'
 
 /** A file to put into a tree: its bytes, or a file on disk to read them from. */
 export interface TreeFile {
@@ -48,8 +49,14 @@ export class ShadowRepo {
     readonly gitdir: string,
   ) {}
 
-  /** Creates the bare repo, with `excludes` as its info/exclude and HEAD on `branch`. */
+  /**
+   * Creates the bare repo, with `excludes` as its info/exclude and HEAD on `branch`. Never over
+   * an existing folder: its config, hooks or info files would be kept, and they are ml's alone.
+   */
   static async create(gitdir: string, workdir: string, branch: string, excludes: string): Promise<ShadowRepo> {
+    if (await fs.lstat(gitdir).then(() => true, () => false)) {
+      throw new MlError('PROJECT_EXISTS', `${gitdir} already exists; ml creates the history repository only where there is none.`)
+    }
     const Git = await loadNodegit()
     const repo = await Git.Repository.init(gitdir, 1)
     await fs.mkdir(path.join(gitdir, 'info'), {recursive: true})
@@ -233,13 +240,9 @@ export class ShadowRepo {
     return (await this.repo.getCommit(commit)).message()
   }
 
-  /** The file mode of `file` in `tree` (0o120000 for a symlink, 0o40000 for a folder), or null when it is not there. */
-  async modeAt(tree: string, file: string): Promise<number | null> {
-    try {
-      return (await (await this.repo.getTree(tree)).getEntry(file)).filemode()
-    } catch {
-      return null
-    }
+  /** A reader of this repo's trees that keeps the folders it loads (for many lookups in one check). */
+  treeReader(): TreeReader {
+    return new TreeReader(this.Git, this.repo)
   }
 
   /** Writes a commit object without moving any ref. */

@@ -90,12 +90,16 @@ export class Transport {
     })
   }
 
-  /** Clones `url` into `dir` (its default branch checked out, `origin` set to `url`). */
+  /**
+   * Clones `url` into `dir` with `origin` set to `url`, writing no file of its default branch:
+   * the caller checks that branch's tree before checking it out (see user-repo.ts).
+   */
   async clone(url: string, dir: string): Promise<NodeGitModule.Repository> {
     const Git = await loadNodegit()
     const session = new Session(Git, this.auth, url)
     try {
-      return await (Git.Clone as unknown as {clone: typeof Git.Clone}).clone(url, dir, {fetchOpts: {callbacks: session.callbacks()}} as unknown as NodeGitModule.CloneOptions)
+      const options = {fetchOpts: {callbacks: session.callbacks()}, checkoutOpts: {checkoutStrategy: Git.Checkout.STRATEGY.NONE}}
+      return await (Git.Clone as unknown as {clone: typeof Git.Clone}).clone(url, dir, options as unknown as NodeGitModule.CloneOptions)
     } catch (error) {
       throw session.explain(error)
     }

@@ -1,6 +1,7 @@
 import path from 'node:path'
 import type NodeGitModule from 'nodegit'
 import {loadNodegit, signatureFor} from './nodegit.js'
+import {TreeReader} from './tree-reader.js'
 
 /** What ml reads from the user's own repository for a run's git properties. */
 export interface UserRepoState {
@@ -104,5 +105,25 @@ async function originOf(repo: NodeGitModule.Repository): Promise<string | undefi
     return (await Git.Remote.lookup(repo, 'origin')).url()
   } catch {
     return undefined
+  }
+}
+
+/** A repository cloned without a checkout: its HEAD tree, to check entry by entry, and the checkout to do once it passed. */
+export interface UncheckedClone {
+  /** The tree of HEAD, or null for a repository with no commit. */
+  tree: string | null
+  trees: TreeReader
+  checkout(): Promise<void>
+}
+
+export async function uncheckedClone(repo: NodeGitModule.Repository): Promise<UncheckedClone> {
+  const Git = await loadNodegit()
+  const tree = repo.headUnborn() ? null : (await repo.getHeadCommit()).treeId().tostrS()
+  return {
+    tree,
+    trees: new TreeReader(Git, repo),
+    async checkout() {
+      if (tree) await Git.Checkout.head(repo, {checkoutStrategy: Git.Checkout.STRATEGY.FORCE} as NodeGitModule.CheckoutOptions)
+    },
   }
 }
