@@ -126,3 +126,16 @@ export async function folderState(dir: string, skip = ['.git', '.ml']): Promise<
 export function shadowRefs(projectDir: string): string {
   return shadowGit(projectDir, ['for-each-ref', '--format=%(refname) %(objectname)'])
 }
+
+/** Runs `fn`, failing the test after `ms` instead of letting it hang the suite (uvu has no per-test timeout). */
+export async function withTimeout<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)
+  })
+  try {
+    return await Promise.race([fn(), expired])
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -5,52 +5,12 @@ import path from 'node:path'
 import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
 import {unsafeReason} from '../src/core/trust/tree-path.js'
+import {craftRun, type Entry} from './crafted.js'
 import {cleanup, ok, errorCode, folderState, git, ml, oracleTree, shadowGit, shadowRefs, tempDir, write} from './helpers.js'
 
 const test = suite('safety')
 test.after.each(cleanup)
 
-
-/** A tree entry to craft: a file, a symlink (`link`) or a folder (`children`); any name at all. */
-interface Entry {
-  name: string
-  content?: string
-  link?: string
-  children?: Entry[]
-}
-
-/** Writes `entries` as a tree with git's plumbing, byte for byte, bypassing every name check. */
-function writeTree(dir: string, entries: Entry[]): string {
-  const raw: Buffer[] = []
-  for (const entry of [...entries].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    let mode: string
-    let id: string
-    if (entry.children) {
-      mode = '40000'
-      id = writeTree(dir, entry.children)
-    } else {
-      mode = entry.link === undefined ? '100644' : '120000'
-      id = shadowGit(dir, ['hash-object', '-w', '--stdin'], {}, entry.link ?? entry.content ?? '')
-    }
-    raw.push(Buffer.from(`${mode} ${entry.name}\0`), Buffer.from(id, 'hex'))
-  }
-  return shadowGit(dir, ['hash-object', '-t', 'tree', '--literally', '-w', '--stdin'], {}, Buffer.concat(raw))
-}
-
-/** A run whose snapshot is the crafted tree (the project's files plus `extra`), as a remote could deliver it. */
-function craftRun(dir: string, extra: Entry[]): string {
-  const files = shadowGit(dir, ['ls-tree', 'HEAD']).split('\n').map((l) => {
-    const [meta, name] = l.split('\t')
-    return {name, content: shadowGit(dir, ['cat-file', 'blob', meta.split(' ')[2]])}
-  })
-  const tree = writeTree(dir, [...files, ...extra])
-  const snapshot = shadowGit(dir, ['commit-tree', tree, '-m', 'crafted'])
-  const runId = `evil_1700000000000_${Math.random().toString(16).slice(2, 6)}`
-  const record = {schema: 1, runId, projectId: 'x', projectName: 'evil', script: 'train.py', arguments: [], compute: 'local', status: 'Completed', startTimeUtc: '2023-11-14T22:13:20.000Z', snapshotId: snapshot, host: 'elsewhere', outputs: [], properties: {}}
-  const runTree = writeTree(dir, [{name: 'run.json', content: JSON.stringify(record)}])
-  shadowGit(dir, ['update-ref', `refs/ml/runs/${runId}`, shadowGit(dir, ['commit-tree', runTree, '-p', snapshot, '-m', 'Completed'])])
-  return runId
-}
 
 const cases: Array<[string, (outside: string) => Entry[]]> = [
   ['a ".." folder', () => [{name: '..', children: [{name: 'pwned.txt', content: 'x'}]}]],

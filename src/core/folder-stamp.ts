@@ -45,7 +45,7 @@ export type StampCheck =
   | {kind: 'changed'}
 
 const VERSION = 1
-/** libgit2 walks a folder at most 100 levels deep ("directory nesting too deep"). */
+/** libgit2 walks at most 100 levels, the root's included ("directory nesting too deep"). */
 const MAX_DEPTH = 100
 const STAMP_FILE = 'folder-stamp.json'
 /** A stat this close to the time it was read could hide a write in the same clock tick. */
@@ -123,10 +123,11 @@ export async function scanFolder(root: string, isIgnored: (dirPath: string) => P
         // even stat it; libgit2 would record it, and no restore could check it against the folder.
         if (!(await isIgnored(entry.isDirectory() ? `${child}/` : child))) throw new MlError('UNSUPPORTED_NAME', `The name of ${root}/${child} is not valid UTF-8, which ml cannot record; rename it, or add it to .amlignore.`)
       } else if (entry.isDirectory()) {
-        if (depth >= MAX_DEPTH) {
-          throw new MlError('SNAPSHOT_TOO_DEEP', `The folder ${child.slice(0, 200)}... is nested more than ${MAX_DEPTH} levels deep, more than git's library can snapshot; add it to .amlignore.`)
+        if (await isIgnored(`${child}/`)) continue
+        if (depth + 1 >= MAX_DEPTH) {
+          throw new MlError('SNAPSHOT_TOO_DEEP', `The folder ${child.slice(0, 200)}... is nested ${MAX_DEPTH} levels deep or more, deeper than git's library can snapshot; add it to .amlignore.`)
         }
-        if (!(await isIgnored(`${child}/`))) await walk(child, depth + 1)
+        await walk(child, depth + 1)
       } else {
         scan.files[child] = statSig(lstatSync(prefix + child))
       }

@@ -169,7 +169,7 @@ async function checkoutJournaled(project: Project, repo: ShadowRepo, journal: Jo
     if (crashing) crashPoint(`restore-checkout-${done}`)
     options.onProgress?.({done, total, bytesDone: 0, bytesTotal: 0})
   } : undefined
-  const exact = await repo.checkoutTree(journal.targetTree, baseline, onProgress)
+  const exact = await repo.checkoutTree(journal.targetTree, baseline, onProgress, crashing)
   crashPoint('restore-checked-out')
   await fs.rm(file, {force: true})
   return exact
@@ -194,13 +194,13 @@ export async function finishInterruptedRestore(project: Project, repo: ShadowRep
   await dropStamp(project)
   const journal = parseJournal(text)
   const staged = await repo.stageFolder()
-  const targetTree = journal && await repo.treeOf(journal.targetTree).then(() => journal.targetTree, () => null)
-  if (!journal || !targetTree) {
+  if (!journal || (await repo.treeReader().kind(journal.targetTree)) !== 'tree') {
     await keepBackup(repo, staged, 'the interrupted restore (its journal was unreadable)', staged)
     await fs.rm(file, {force: true})
     options.onNotice?.('A restore was interrupted and its journal could not be read; the folder was left as it was and kept as a backup (`ml history list --backups`); `ml project restore --undo` goes back to before that restore.')
     return
   }
+  const {targetTree} = journal
   const changes = await repo.diffTrees(staged, targetTree)
   try {
     await assertSafeRestore(repo, project.dir, staged, targetTree, changes)

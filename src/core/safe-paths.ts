@@ -5,20 +5,17 @@ import type {EntryInfo, TreeReader} from '../git/tree-reader.js'
 import {MlError} from './errors.js'
 import {PATH_MAX, type PathCheck, unsafeReason} from './trust/tree-path.js'
 
-/** The modes git writes for files: plain, group-writable (old git), executable, symlink; and gitlinks, which are never written. */
-const FILE_MODES = new Set([0o100644, 0o100664, 0o100755, MODE.SYMLINK])
-
 /**
  * Why the tree entry `entry` at `file` must not be written into `dir`, or null: the path rules
- * of the trust gate, the folder's own path length, a mode git never writes, or a mode that
- * disagrees with its object (a "file" that is a tree). A missing object is PROJECT_CORRUPT.
+ * of the trust gate, the folder's own path length, or a mode that disagrees with its object (a
+ * "file" that is a tree; libgit2 folds any other odd mode into a file mode when it reads a
+ * tree). A missing object is PROJECT_CORRUPT.
  */
 export async function entryProblem(trees: TreeReader, dir: string, file: string, entry: EntryInfo, check: PathCheck = {}): Promise<string | null> {
   const reason = unsafeReason(file, {...check, symlink: entry.mode === MODE.SYMLINK})
   if (reason) return reason
   if (Buffer.byteLength(path.join(dir, file)) > PATH_MAX) return `would make a path longer than ${PATH_MAX} bytes in ${dir}`
   if (entry.mode === MODE.GITLINK) return null
-  if (entry.mode !== MODE.TREE && !FILE_MODES.has(entry.mode)) return `has the mode ${entry.mode.toString(8)}, which git never writes`
   const kind = await trees.kind(entry.oid)
   if (kind === null) throw new MlError('PROJECT_CORRUPT', `The content of "${file}" (object ${entry.oid}) is missing from the history; pull the history again (\`ml history pull\`) or clone the project again.`)
   const expected = entry.mode === MODE.TREE ? 'tree' : 'blob'

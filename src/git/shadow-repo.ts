@@ -6,7 +6,7 @@ import {MlError} from '../core/errors.js'
 import {isGitignore} from '../core/ignore-rules.js'
 import {loadNodegit, signatureFor, type NodeGit} from './nodegit.js'
 import type {PushedRef, Transport} from './transport.js'
-import {TreeReader} from './tree-reader.js'
+import {isWrongType, TreeReader} from './tree-reader.js'
 
 /** A file to put into a tree: its bytes, or a file on disk to read them from. */
 export interface TreeFile {
@@ -393,7 +393,13 @@ export class ShadowRepo {
   private async treeDiff(from: string, to: string, pathspec: string[] = []): Promise<NodeGitModule.Diff> {
     const {Git, repo} = this
     const [a, b] = await Promise.all([repo.getTree(from), repo.getTree(to)])
-    return Git.Diff.treeToTree(repo, a, b, {pathspec, flags: Git.Diff.OPTION.INCLUDE_TYPECHANGE} as unknown as NodeGitModule.DiffOptions)
+    try {
+      return await Git.Diff.treeToTree(repo, a, b, {pathspec, flags: Git.Diff.OPTION.INCLUDE_TYPECHANGE} as unknown as NodeGitModule.DiffOptions)
+    } catch (error) {
+      // A crafted tree whose folder entry names a blob: libgit2 finds out only when it descends.
+      if (isWrongType(error)) throw new MlError('UNSAFE_PATH', `The history holds a tree with a folder entry that is not a folder (${messageOf(error)}); it may have been crafted, so check where it came from. Nothing was changed.`, {cause: error})
+      throw error
+    }
   }
 
   /** The unified diff between two trees (as `git diff A B -- paths` prints it). */
@@ -406,9 +412,10 @@ export class ShadowRepo {
    * Makes the folder match `tree`: writes its files with their modes and removes the files of
    * `baseline` (the tree of what the folder holds now) that `tree` does not have. Ignored
    * files that neither tree holds, and nested git repositories, are left alone. True when the
-   * index then holds exactly `tree` (false when gitlinks had to be left out of it).
+   * index then holds exactly `tree` (false when gitlinks had to be left out of it). `onProgress`
+   * is told at most every 100 ms, or after every file with `everyFile` (the crash tests).
    */
-  async checkoutTree(tree: string, baseline: string, onProgress?: (done: number, total: number) => void): Promise<boolean> {
+  async checkoutTree(tree: string, baseline: string, onProgress?: (done: number, total: number) => void, everyFile = false): Promise<boolean> {
     const {Git, repo} = this
     // Nested git repositories (gitlinks) are the user's: leave them out of both sides, so that
     // libgit2 neither removes nor creates them.
@@ -426,7 +433,8 @@ export class ShadowRepo {
       await index.write()
     }
     const [base, target] = await Promise.all([this.withoutPaths(baseline, gitlinks), this.withoutPaths(tree, gitlinks)])
-    const progressCb = onProgress && ((_path: string, done: number, total: number) => onProgress(done, total))
+    const callback = onProgress && ((_path: string, done: number, total: number) => onProgress(done, total))
+    const progressCb = callback && (everyFile ? {callback, throttle: 0} : callback)
     await Git.Checkout.tree(repo, await repo.getTree(target), {checkoutStrategy: Git.Checkout.STRATEGY.FORCE, baseline: await repo.getTree(base), progressCb} as NodeGitModule.CheckoutOptions)
     return gitlinks.length === 0
   }

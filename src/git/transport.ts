@@ -98,7 +98,9 @@ export class Transport {
     const Git = await loadNodegit()
     const session = new Session(Git, this.auth, url)
     try {
-      const options = {fetchOpts: {callbacks: session.callbacks()}, checkoutOpts: {checkoutStrategy: Git.Checkout.STRATEGY.NONE}}
+      // Read at run time: @types/nodegit's const enum says NONE is 0, which libgit2 1.9 reads as SAFE (a full checkout).
+      const none = (Git.Checkout as unknown as {STRATEGY: Record<string, number>}).STRATEGY.NONE
+      const options = {fetchOpts: {callbacks: session.callbacks()}, checkoutOpts: {checkoutStrategy: none}}
       return await (Git.Clone as unknown as {clone: typeof Git.Clone}).clone(url, dir, options as unknown as NodeGitModule.CloneOptions)
     } catch (error) {
       throw session.explain(error)

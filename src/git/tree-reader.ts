@@ -83,7 +83,7 @@ export function isNotFound(error: unknown): boolean {
   return (error as {errno?: number})?.errno === -3
 }
 
-/** libgit2's "the requested type does not match the type in the ODB" (GIT_ENOTFOUND too in some versions, else GIT_ERROR -1 with that text). */
-function isWrongType(error: unknown): boolean {
+/** libgit2's "the requested type does not match the type in the ODB" (errno GIT_ENOTFOUND, told apart by its text). */
+export function isWrongType(error: unknown): boolean {
   return /does not match the type/i.test((error as Error)?.message ?? '')
 }

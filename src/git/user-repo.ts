@@ -77,8 +77,15 @@ export async function readUserRepo(dir: string): Promise<UserRepoState | null> {
     flags: Git.Status.OPT.INCLUDE_UNTRACKED | Git.Status.OPT.DISABLE_PATHSPEC_MATCH, // an untracked folder counts once: no need to walk it
     pathspec: rel ? [rel] : [],
   }
-  const list = await Git.StatusList.create(repo, opts as unknown as NodeGitModule.StatusOptions)
-  state.dirty = list.entrycount() > 0
+  try {
+    const list = await Git.StatusList.create(repo, opts as unknown as NodeGitModule.StatusOptions)
+    state.dirty = list.entrycount() > 0
+  } catch (error) {
+    // libgit2 walks at most 100 levels; a deeper folder is one git status lists as untracked.
+    // It says so only in words (errno is the generic -1).
+    if (!/nesting too deep/.test((error as Error).message)) throw error
+    state.dirty = true
+  }
   return state
 }
 
