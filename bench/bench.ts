@@ -15,7 +15,7 @@ import {changeHundred, generateProject, LARGE, type ProjectSpec, SMALL, touchFil
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = path.join(ROOT, 'bin', 'run.js')
 const QUICK = process.argv.includes('--quick')
-/** `--only L,list`: just those parts (S, L, list, help, memory), for working on one; RESULTS.md is not written. */
+/** `--only L,list`: just those parts (S, L, list, restore, help, memory), for working on one; RESULTS.md is not written. */
 const ONLY = process.argv.includes('--only') ? new Set(process.argv[process.argv.indexOf('--only') + 1].split(',')) : null
 const wanted = (part: string): boolean => !ONLY || ONLY.has(part)
 
@@ -216,6 +216,33 @@ function listCases(reps: number): void {
   compare('6c', '`--last 20`: ml on 10,000 runs against ml on 100 runs', 1.1, reps, last(many), last(few))
 }
 
+/** A project whose 20,000 small files sit in `folders` folders, with one run of it to restore. */
+function restoreProject(name: string, folders: number): {dir: string; runId: string} {
+  const dir = path.join(base, name)
+  mlSync(base, ['project', 'init', name, '-q'])
+  const per = 20_000 / folders
+  for (let f = 0; f < folders; f++) {
+    const folder = path.join(dir, 'data', folders === 1 ? '' : `d${f}`)
+    mkdirSync(folder, {recursive: true})
+    for (let i = 0; i < per; i++) writeFileSync(path.join(folder, `f${i}.txt`), `file ${f} ${i}\n`)
+  }
+  writeFileSync(path.join(dir, 'noop.sh'), 'true\n')
+  mlSync(dir, ['experiment', 'submit', '-q', 'noop.sh'])
+  return {dir, runId: JSON.parse(mlSync(dir, ['history', 'list', '-o', 'json']))[0].runId}
+}
+
+/** Case 9 (issue 11): a restore is linear in the number of files, however they are spread over folders. */
+function restoreCases(reps: number): void {
+  const job = ({dir, runId}: {dir: string; runId: string}): Job => ({
+    cmd: [process.execPath, BIN, 'project', 'restore', '--run-id', runId, '--yes', '-q'], cwd: dir,
+    setup: () => {
+      rmSync(path.join(dir, 'data'), {recursive: true, force: true})
+      mlSync(dir, ['project', 'snapshot', '-q'])
+    },
+  })
+  compare('9', 'restore 20,000 files in 1 folder against 200 folders', 2.0, reps, job(restoreProject('flat', 1)), job(restoreProject('spread', 200)))
+}
+
 function memoryGrowth(count: number): {baseline: number; end: number; snapshots: number} {
   const dir = path.join(base, 'S-ml')
   const growth = path.join(ROOT, 'dist', 'bench', 'growth.js')
@@ -265,6 +292,7 @@ console.log(`Benchmark in ${base}`)
 if (wanted('S')) await snapshotCases(SMALL, 10)
 if (wanted('L')) await snapshotCases(LARGE, 5)
 if (wanted('list')) listCases(7)
+if (wanted('restore')) restoreCases(3)
 if (wanted('help')) compare('7', '`ml --help` against `node -e 0`', 2.5, 10, {cmd: [process.execPath, BIN, '--help'], cwd: base}, {cmd: [process.execPath, '-e', '0'], cwd: base})
 if (wanted('memory') && !wanted('S')) await makePair(SMALL).then(({mlDir}) => mlSync(mlDir, ['project', 'init', '.', '--name', 'bench']))
 const growth = wanted('memory') ? memoryGrowth(QUICK ? 100 : 1000) : null

@@ -7,14 +7,35 @@ import {setUserOrigin, userOriginUrl} from '../git/user-repo.js'
 import {MlError} from './errors.js'
 import {withProjectLock} from './lock.js'
 import {historyRef} from './snapshot.js'
-import {findProject, initProject, type InitOptions, type InitResult, openHistory, PROJECT_REF, type Project, writeProjectConfig} from './project.js'
+import {findProject, historyDir, initProject, type InitOptions, type InitResult, openHistory, PROJECT_REF, type Project, writeProjectConfig} from './project.js'
 import {RUNS_PREFIX} from './runs.js'
 import {redactSecrets, redactUrl, storableUrl} from './redact-url.js'
+import {writeAtomically} from './write-atomically.js'
 
 export type {AuthOptions} from '../git/transport.js'
 
 /** Where ml keeps what it last saw on (or pushed to) the remote: `refs/ml/origin/<ref>`. */
 export const TRACKING_PREFIX = 'refs/ml/origin/'
+/** The (secret-free) URL the tracking refs were seen at, in the history repo. */
+const TRACKED_URL_FILE = 'ml-tracked-remote'
+
+/**
+ * Makes the tracking refs belong to `url`: when they were seen at another URL (the project was
+ * pointed at a new remote), they say nothing about this one, so they are dropped and the next
+ * push sends the whole history. Without a record (older projects), they belong to the remote
+ * the project had so far. Call with the project lock held.
+ */
+async function trackRemote(project: Project, repo: ShadowRepo, url: string): Promise<void> {
+  const file = path.join(historyDir(project), TRACKED_URL_FILE)
+  const tracked = await fs.readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return project.config.remote
+    throw error
+  })
+  const wanted = storableUrl(url)
+  if (tracked === wanted) return
+  for (const ref of await repo.listRefs(TRACKING_PREFIX)) await repo.deleteRef(ref)
+  await writeAtomically(file, wanted)
+}
 
 export function trackingRef(ref: string): string {
   return `${TRACKING_PREFIX}${ref.slice('refs/'.length)}`
@@ -33,10 +54,13 @@ async function remoteUrl(project: Project): Promise<string> {
 
 /**
  * Fails with REMOTE_NOT_EMPTY when the remote already holds a project: a master or main branch,
- * or the history branch of another ml project (Workbench, too, wanted an empty remote).
+ * or the history branch of another ml project (Workbench, too, wanted an empty remote), unless
+ * it holds this project's own history branch.
  */
 export async function checkRemoteEmpty(transport: Transport, url: string, projectId: string): Promise<void> {
   const refs = await transport.listRefs(url)
+  // A remote that already holds this project (a mirror, or the same server under a new URL) is fine.
+  if (refs.has(`refs/heads/AzureMLHistory/${projectId}`)) return
   const taken = [...refs.keys()].filter((ref) =>
     ref === 'refs/heads/master' || ref === 'refs/heads/main' ||
     (ref.startsWith('refs/heads/AzureMLHistory/') && ref !== `refs/heads/AzureMLHistory/${projectId}`))
@@ -71,6 +95,7 @@ export async function initProjectWithRemote(options: InitOptions & {remote: stri
  * and pushes the history.
  */
 async function connectRemote(project: Project, repo: ShadowRepo, url: string, auth: AuthOptions): Promise<RemoteSetResult> {
+  await withProjectLock(project, () => trackRemote(project, repo, url))
   const previousOrigin = await setUserOrigin(project.dir, url)
   await repo.setOrigin(storableUrl(url))
   project.config.remote = storableUrl(url)
@@ -112,6 +137,7 @@ export async function pushHistory(project: Project, repo: ShadowRepo, auth: Auth
 
 async function pushLocked(project: Project, repo: ShadowRepo, auth: AuthOptions): Promise<PushResult> {
   const url = await remoteUrl(project)
+  await trackRemote(project, repo, url)
   const transport = new Transport(auth)
   const push = async () => {
     const pending = await pendingRefs(project, repo)
@@ -152,7 +178,10 @@ export interface PullResult {
 /** Fetches the remote's history and runs and merges them with the local ones. */
 export async function pullHistory(project: Project, repo: ShadowRepo, auth: AuthOptions): Promise<PullResult> {
   const url = await remoteUrl(project)
-  return withProjectLock(project, () => fetchAndMerge(project, repo, new Transport(auth), url))
+  return withProjectLock(project, async () => {
+    await trackRemote(project, repo, url)
+    return fetchAndMerge(project, repo, new Transport(auth), url)
+  })
 }
 
 async function fetchAndMerge(project: Project, repo: ShadowRepo, transport: Transport, url: string): Promise<PullResult> {

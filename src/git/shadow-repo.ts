@@ -29,6 +29,8 @@ const FINGERPRINT_FILE = 'ml-ignore-fingerprint'
  * the stat cache that makes a snapshot of an unchanged folder cheap.
  */
 export const MODE = {TREE: 0o40000, SYMLINK: 0o120000, GITLINK: 0o160000}
+/** libgit2's "not found" return code. */
+const GIT_ENOTFOUND = -3
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904'
 
 export interface StageOptions {
@@ -312,8 +314,10 @@ export class ShadowRepo {
     return transport.push(this.repo, url, refspecs)
   }
 
+  /** Deletes `name`; one that is already gone is fine, any other failure is thrown. */
   async deleteRef(name: string): Promise<void> {
-    this.Git.Reference.remove(this.repo, name)
+    const code = this.Git.Reference.remove(this.repo, name) as unknown as number
+    if (code < 0 && code !== GIT_ENOTFOUND) throw new Error(`libgit2 could not delete ${name} (error ${code})`)
   }
 
   /** The refs under `prefix` and the commits they point at, read in one call. */

@@ -9,7 +9,8 @@ export default class ProjectRestore extends MlCommand {
   static summary = "Put the project folder back to a run's snapshot, or undo the last restore."
   static description = `Writes the files of the run's snapshot with their modes and removes the files the snapshot does not have. .git/, .ml/, outputs/ and ignored files are never touched.
 Nothing is lost: before writing, the current folder (with any ignored file the restore would overwrite) is saved as a backup, and \`ml project restore --undo\` puts it back. Repeated --undo walks back through earlier restores; \`ml history list --backups\` lists them. --dry-run lists what would change and writes nothing.
-A snapshot that would write outside the folder, into .git, or through a symlink is refused before anything is written (UNSAFE_PATH).
+A snapshot that would write outside the folder, into .git or .ml, through a symlink, or with names the file system cannot hold is refused before anything is written (UNSAFE_PATH).
+A restore killed half-way is finished by the next ml command; anything changed in the folder after the crash is kept as a backup first.
 A restore that takes more than a second shows a progress bar on a terminal (not with -q).
 Asks for confirmation on a terminal; --yes skips the question, and without a terminal --yes is required.`
 
