@@ -4,7 +4,7 @@ import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
 import {isMlError} from '../src/core/errors.js'
 import {initProject, openHistory, type Project} from '../src/core/project.js'
-import {applyRestore, BACKUPS_PREFIX, planRestore, planUndo} from '../src/core/restore.js'
+import {applyRestore, BACKUPS_PREFIX, listBackups, planBackup, planRestore, planUndo} from '../src/core/restore.js'
 import {saveRun, type RunRecord} from '../src/core/runs.js'
 import {takeSnapshot} from '../src/core/snapshot.js'
 import {cleanup, folderState, oracleTree, shadowGit, shadowRefs, tempDir, write} from './helpers.js'
@@ -94,7 +94,7 @@ test('undo brings back modified, untracked and ignored files byte for byte, and 
   }
 })
 
-test('changes made after a restore are kept when it is undone', async () => {
+test('undo pops the restore stack; changes made after a restore are kept as a backup undo never takes, which --backup brings back', async () => {
   const dir = tempDir()
   const {project} = await initProject({dir})
   await recordRun(project, 'p_1_aaaa')
@@ -102,9 +102,18 @@ test('changes made after a restore are kept when it is undone', async () => {
   await restore(dir, 'p_1')
   await write(dir, {'edited-after-restore.txt': 'precious\n'})
   const edited = await folderState(dir)
-  await undo(dir)
+  const undone = await undo(dir)
   assert.is((await folderState(dir))['later.txt'], '-:before\n')
-  await undo(dir)
+  assert.ok(undone.backupRef, 'the edited folder was kept')
+  try {
+    await undo(dir)
+    assert.unreachable('the undo used up the only restore')
+  } catch (error) {
+    assert.ok(isMlError(error, 'NOTHING_TO_UNDO'), String(error))
+  }
+  const backups = await listBackups(dir)
+  assert.equal(backups.map((b) => b.kind), ['undo'])
+  await applyRestore(await planBackup(dir, backups[0].id.slice(0, 10)))
   assert.equal(await folderState(dir), edited)
 })
 

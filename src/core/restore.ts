@@ -16,6 +16,9 @@ import {writeAtomically} from './write-atomically.js'
 
 export const BACKUPS_PREFIX = 'refs/ml/backups/'
 const RESTORED_TRAILER = 'ml-restored-tree: '
+/** The subjects of the two kinds of backups: `--undo` pops only the first kind. */
+const RESTORE_SUBJECT = 'Before restoring '
+const UNDO_SUBJECT = 'Before undoing to '
 
 /** A restore to be done: what the folder is put back to. */
 export interface RestorePlan {
@@ -49,17 +52,37 @@ export async function planRestore(cwd: string, runIdOrPrefix: string): Promise<R
   return {project, repo, label: `run ${runId}`, targetCommit: run.snapshotId, targetTree}
 }
 
-/** Plans undoing the latest restore: back to the newest pre-restore snapshot. */
+/**
+ * Plans undoing the latest restore: back to the newest pre-restore snapshot, which the undo uses
+ * up, so that repeated undos walk back through the restores. What the folder held before the
+ * undo, when it had changed since the restore, is kept as a backup of another kind that undo
+ * never takes (`restore --backup ID` brings it back).
+ */
 export async function planUndo(cwd: string): Promise<RestorePlan> {
   const project = await findProject(cwd)
   const repo = await openHistory(project)
-  const backupRef = (await repo.listRefs(BACKUPS_PREFIX)).at(-1)
-  if (!backupRef) throw new MlError('NOTHING_TO_UNDO', 'There is no restore to undo; `ml project restore --undo` goes back to what the folder held before a restore.')
-  const commit = (await repo.resolveRef(backupRef))!
-  const message = await repo.commitMessage(commit)
-  const restoredTree = message.split('\n').find((l) => l.startsWith(RESTORED_TRAILER))?.slice(RESTORED_TRAILER.length).trim()
-  const label = `backup ${backupRef.slice(BACKUPS_PREFIX.length)}`
-  return {project, repo, label, targetCommit: commit, targetTree: await repo.treeOf(commit), backupRef, restoredTree}
+  for (const backupRef of (await repo.listRefs(BACKUPS_PREFIX)).reverse()) {
+    const commit = (await repo.resolveRef(backupRef))!
+    const message = await repo.commitMessage(commit)
+    if (!message.startsWith(RESTORE_SUBJECT)) continue
+    const restoredTree = message.split('\n').find((l) => l.startsWith(RESTORED_TRAILER))?.slice(RESTORED_TRAILER.length).trim()
+    const label = `backup ${backupRef.slice(BACKUPS_PREFIX.length)}`
+    return {project, repo, label, targetCommit: commit, targetTree: await repo.treeOf(commit), backupRef, restoredTree}
+  }
+  throw new MlError('NOTHING_TO_UNDO', 'There is no restore to undo; `ml project restore --undo` goes back to what the folder held before a restore.')
+}
+
+/** Plans putting the folder back to a backup (its id, or a unique prefix of it), which is kept. */
+export async function planBackup(cwd: string, idOrPrefix: string): Promise<RestorePlan> {
+  const project = await findProject(cwd)
+  const repo = await openHistory(project)
+  const ids = (await repo.listRefs(BACKUPS_PREFIX)).map((ref) => ref.slice(BACKUPS_PREFIX.length))
+  const matches = ids.includes(idOrPrefix) ? [idOrPrefix] : ids.filter((id) => idOrPrefix && id.startsWith(idOrPrefix))
+  if (matches.length !== 1) {
+    throw new MlError('BACKUP_NOT_FOUND', `${matches.length ? `"${idOrPrefix}" matches ${matches.length} backups` : `No backup id starts with "${idOrPrefix}"`}; list them with \`ml history list --backups\`.`)
+  }
+  const commit = (await repo.resolveRef(`${BACKUPS_PREFIX}${matches[0]}`))!
+  return {project, repo, label: `backup ${matches[0]}`, targetCommit: commit, targetTree: await repo.treeOf(commit)}
 }
 
 /**
@@ -78,13 +101,15 @@ export async function previewRestore(plan: RestorePlan): Promise<TreeChange[]> {
   return changes
 }
 
-/** A pre-restore snapshot, newest last: `ml project restore --undo` takes the newest. */
+/** A pre-restore snapshot, newest last: `ml project restore --undo` takes the newest of kind `restore`. */
 export interface Backup {
   id: string
   commit: string
   /** When it was taken. */
   time: string
-  /** What the restore that made it put back. */
+  /** Taken by a restore (undo goes back to it), or by an undo of a folder changed since the restore it undid. */
+  kind: 'restore' | 'undo'
+  /** What the restore or undo that made it put back. */
   before: string
 }
 
@@ -95,7 +120,9 @@ export async function listBackups(cwd: string): Promise<Backup[]> {
     const id = ref.slice(BACKUPS_PREFIX.length)
     const commit = (await repo.resolveRef(ref))!
     const subject = (await repo.commitMessage(commit)).split('\n')[0]
-    backups.push({id, commit, time: new Date(Number.parseInt(id, 10)).toISOString(), before: subject.replace(/^Before restoring /, '')})
+    const kind = subject.startsWith(UNDO_SUBJECT) ? 'undo' : 'restore'
+    const before = kind === 'undo' ? `undo to ${subject.slice(UNDO_SUBJECT.length)}` : subject.replace(RESTORE_SUBJECT, '')
+    backups.push({id, commit, time: new Date(Number.parseInt(id, 10)).toISOString(), kind, before})
   }
   return backups
 }
@@ -118,7 +145,9 @@ async function applyLocked(plan: RestorePlan, options: LockOptions): Promise<Res
   let backupRef: string | undefined
   if (changes.length > 0) {
     const current = await withFilesInTheWay(repo, project.dir, staged.tree, changes)
-    if (current !== plan.targetTree && current !== plan.restoredTree) backupRef = await keepBackup(repo, current, plan.label, plan.targetTree)
+    if (current !== plan.targetTree && current !== plan.restoredTree) {
+      backupRef = await keepBackup(repo, current, `${plan.backupRef ? UNDO_SUBJECT : RESTORE_SUBJECT}${plan.label}`, plan.targetTree)
+    }
     const exact = await checkoutJournaled(project, repo, {targetTree: plan.targetTree, fromTree: current, label: plan.label}, current, options)
     // New ignore rules would change what the folder's snapshot holds: then no stamp.
     if (exact && !changes.some((c) => isGitignore(c.path) || c.path === AMLIGNORE)) {
@@ -147,11 +176,11 @@ async function withFilesInTheWay(repo: ShadowRepo, dir: string, tree: string, ch
   return inTheWay.length > 0 ? repo.stagePaths(inTheWay) : tree
 }
 
-/** Keeps `tree` as a backup ref (newest last), so that `restore --undo` can bring it back. */
-async function keepBackup(repo: ShadowRepo, tree: string, label: string, targetTree: string): Promise<string> {
-  const commit = await repo.commit(tree, [], `Before restoring ${label}\n\n${RESTORED_TRAILER}${targetTree}\n`)
+/** Keeps `tree` as a backup ref (newest last), with `subject` saying what came next, and the tree that was then written. */
+async function keepBackup(repo: ShadowRepo, tree: string, subject: string, targetTree: string): Promise<string> {
+  const commit = await repo.commit(tree, [], `${subject}\n\n${RESTORED_TRAILER}${targetTree}\n`)
   const ref = `${BACKUPS_PREFIX}${Date.now()}-${randomBytes(2).toString('hex')}`
-  await repo.updateRef(ref, commit, null, `backup before restoring ${label}`)
+  await repo.updateRef(ref, commit, null, subject.toLowerCase())
   return ref
 }
 
@@ -195,7 +224,7 @@ export async function finishInterruptedRestore(project: Project, repo: ShadowRep
   const journal = parseJournal(text)
   const staged = await repo.stageFolder()
   if (!journal || (await repo.treeReader().kind(journal.targetTree)) !== 'tree') {
-    await keepBackup(repo, staged, 'the interrupted restore (its journal was unreadable)', staged)
+    await keepBackup(repo, staged, `${RESTORE_SUBJECT}the interrupted restore (its journal was unreadable)`, staged)
     await fs.rm(file, {force: true})
     options.onNotice?.('A restore was interrupted and its journal could not be read; the folder was left as it was and kept as a backup (`ml history list --backups`); `ml project restore --undo` goes back to before that restore.')
     return
@@ -205,12 +234,12 @@ export async function finishInterruptedRestore(project: Project, repo: ShadowRep
   try {
     await assertSafeRestore(repo, project.dir, staged, targetTree, changes)
   } catch (error) {
-    await keepBackup(repo, staged, journal.label, targetTree)
+    await keepBackup(repo, staged, `${RESTORE_SUBJECT}${journal.label}`, targetTree)
     await fs.rm(file, {force: true})
     throw error
   }
   const current = await withFilesInTheWay(repo, project.dir, staged, changes)
-  if (await changedSinceCrash(repo, current, journal)) await keepBackup(repo, current, `${journal.label} (changes made after it was interrupted)`, targetTree)
+  if (await changedSinceCrash(repo, current, journal)) await keepBackup(repo, current, `${RESTORE_SUBJECT}${journal.label} (changes made after it was interrupted)`, targetTree)
   await checkoutJournaled(project, repo, journal, current, {})
   options.onNotice?.(`Finished restoring ${journal.label}, which was interrupted; \`ml project restore --undo\` goes back to what the folder held before it.`)
 }

@@ -1,14 +1,14 @@
 import {Flags} from '@oclif/core'
 import {createInterface} from 'node:readline/promises'
 import {MlError} from '../../core/errors.js'
-import {applyRestore, planRestore, planUndo, previewRestore, type RestorePlan} from '../../core/restore.js'
+import {applyRestore, BACKUPS_PREFIX, planBackup, planRestore, planUndo, previewRestore, type RestorePlan} from '../../core/restore.js'
 import {MlCommand, quietFlag} from '../../render/ml-command.js'
 import {progressBar} from '../../render/progress.js'
 
 export default class ProjectRestore extends MlCommand {
   static summary = "Put the project folder back to a run's snapshot, or undo the last restore."
   static description = `Writes the files of the run's snapshot with their modes and removes the files the snapshot does not have. .git/, .ml/, outputs/ and ignored files are never touched.
-Nothing is lost: before writing, the current folder (with any ignored file the restore would overwrite) is saved as a backup, and \`ml project restore --undo\` puts it back. Repeated --undo walks back through earlier restores; \`ml history list --backups\` lists them. --dry-run lists what would change and writes nothing.
+Nothing is lost: before writing, the current folder (with any ignored file the restore would overwrite) is saved as a backup, and \`ml project restore --undo\` puts it back. Each --undo uses up the backup it goes back to, so repeated --undo walks back through earlier restores. When the folder was changed after the restore, --undo first keeps it as a backup of its own, which --undo never takes: \`ml history list --backups\` lists every backup and \`--backup ID\` brings any of them back. --dry-run lists what would change and writes nothing.
 A snapshot that would write outside the folder, into .git or .ml, through a symlink, or with names the file system cannot hold is refused before anything is written (UNSAFE_PATH).
 A restore killed half-way is finished by the next ml command; anything changed in the folder after the crash is kept as a backup first.
 A restore that takes more than a second shows a progress bar on a terminal (not with -q).
@@ -19,11 +19,13 @@ Asks for confirmation on a terminal; --yes skips the question, and without a ter
     '<%= config.bin %> <%= command.id %> --run-id iris_17322 --yes',
     '<%= config.bin %> <%= command.id %> --run-id iris_17322 --dry-run',
     '<%= config.bin %> <%= command.id %> --undo',
+    '<%= config.bin %> <%= command.id %> --backup 1795313438318',
   ]
 
   static flags = {
-    'run-id': Flags.string({description: 'Id of the run (or a unique prefix of it) whose snapshot to restore.', exactlyOne: ['run-id', 'undo']}),
-    undo: Flags.boolean({description: 'Put back what the folder held before the last restore.', exactlyOne: ['run-id', 'undo']}),
+    'run-id': Flags.string({description: 'Id of the run (or a unique prefix of it) whose snapshot to restore.', exactlyOne: ['run-id', 'undo', 'backup']}),
+    undo: Flags.boolean({description: 'Put back what the folder held before the last restore.', exactlyOne: ['run-id', 'undo', 'backup']}),
+    backup: Flags.string({description: 'Id of a backup (or a unique prefix of it), as `ml history list --backups` lists them, to put back.', exactlyOne: ['run-id', 'undo', 'backup']}),
     yes: Flags.boolean({char: 'y', description: 'Do not ask for confirmation.'}),
     'dry-run': Flags.boolean({description: 'Only list what would be written, changed and removed; write nothing.'}),
     quiet: quietFlag,
@@ -31,7 +33,8 @@ Asks for confirmation on a terminal; --yes skips the question, and without a ter
 
   async run(): Promise<void> {
     const {flags} = await this.parse(ProjectRestore)
-    const plan = flags.undo ? await planUndo(process.cwd()) : await planRestore(process.cwd(), flags['run-id']!)
+    const cwd = process.cwd()
+    const plan = flags.undo ? await planUndo(cwd) : flags.backup ? await planBackup(cwd, flags.backup) : await planRestore(cwd, flags['run-id']!)
     if (flags['dry-run'] || !flags.yes) {
       const changes = await previewRestore(plan)
       if (flags['dry-run']) {
@@ -48,7 +51,11 @@ Asks for confirmation on a terminal; --yes skips the question, and without a ter
       return
     }
     this.log(`Restored ${plan.label}: ${describe(result.changes)}.`)
-    if (result.backupRef) this.log('Your previous files are kept; to get them back run `ml project restore --undo`.')
+    if (result.backupRef && flags.undo) {
+      this.log(`The files you had changed since that restore are kept; to get them back run \`ml project restore --backup ${result.backupRef.slice(BACKUPS_PREFIX.length)}\`.`)
+    } else if (result.backupRef) {
+      this.log('Your previous files are kept; to get them back run `ml project restore --undo`.')
+    }
   }
 
   private async confirm(plan: RestorePlan, changes: Array<{status: string}>): Promise<void> {
