@@ -1,3 +1,4 @@
+import {randomBytes} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {ShadowRepo} from '../git/shadow-repo.js'
@@ -6,7 +7,7 @@ import {uncheckedClone} from '../git/user-repo.js'
 import {MlError} from './errors.js'
 import {BUILTIN_EXCLUDES} from './ignore-rules.js'
 import {ML_DIR, openHistory, openProject, parseProjectConfig, PROJECT_REF, type Project, type ProjectConfig, writeProjectConfig} from './project.js'
-import {type AuthOptions, cloneDirName, isEmptyDir, pullHistory, trackingRef} from './remote.js'
+import {type AuthOptions, isEmptyDir, pullHistory, trackingRef} from './remote.js'
 import {redactUrl, storableUrl} from './redact-url.js'
 import {assertSafeRestore, assertSafeTree} from './safe-paths.js'
 
@@ -19,11 +20,13 @@ export interface CloneResult {
 
 /**
  * `ml project clone URL [DIR]`: clones the user's repo (its default branch), then rebuilds
- * .ml/ from the remote's history: the same project id and branch, every pushed run.
+ * .ml/ from the remote's history: the same project id and branch, every pushed run. Without
+ * DIR, the folder is named after the project, known only once its record is fetched: the clone
+ * is made in a hidden folder beside it and renamed at the end.
  */
 export async function cloneProject(options: {url: string; dir?: string; cwd: string; auth: AuthOptions}): Promise<CloneResult> {
   const {url, auth} = options
-  const dir = path.resolve(options.cwd, options.dir ?? cloneDirName(storableUrl(url)))
+  const dir = path.resolve(options.cwd, options.dir ?? `.ml-clone-${randomBytes(4).toString('hex')}`)
   if (!(await isEmptyDir(dir))) {
     throw new MlError('DESTINATION_EXISTS', `${dir} already exists and is not empty; name another folder.`)
   }
@@ -65,7 +68,8 @@ export async function cloneProject(options: {url: string; dir?: string; cwd: str
       await repo.checkoutTree(target, current)
     }
     const runs = (await repo.listRefs('refs/ml/runs/')).length
-    return {project: await openProject(dir), runs, fromSnapshot}
+    const final = options.dir === undefined ? await moveInto(dir, path.join(options.cwd, config.name)) : dir
+    return {project: await openProject(final), runs, fromSnapshot}
   } catch (error) {
     if (existed) {
       for (const entry of await fs.readdir(dir)) await fs.rm(path.join(dir, entry), {recursive: true, force: true})
@@ -74,4 +78,14 @@ export async function cloneProject(options: {url: string; dir?: string; cwd: str
     }
     throw error
   }
+}
+
+/** Renames the finished clone to `target`, which must be missing or an empty folder. */
+async function moveInto(dir: string, target: string): Promise<string> {
+  if (!(await isEmptyDir(target))) {
+    throw new MlError('DESTINATION_EXISTS', `${target} already exists and is not empty; name another folder: \`ml project clone URL DIR\`.`)
+  }
+  await fs.rm(target, {recursive: true, force: true})
+  await fs.rename(dir, target)
+  return target
 }

@@ -3,7 +3,7 @@ import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {ShadowRepo} from '../git/shadow-repo.js'
-import {findUserRepo, initUserRepo} from '../git/user-repo.js'
+import {findUserRepo, hasGitIdentity, initUserRepo} from '../git/user-repo.js'
 import {MlError} from './errors.js'
 import {BUILTIN_EXCLUDES, snapshotRules} from './ignore-rules.js'
 import {checkLimits, type SnapshotLimits} from './limits.js'
@@ -217,6 +217,9 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
     if (createdUserRepo) {
       undo.push(() => fs.rm(path.join(dir, '.git'), {recursive: true, force: true}))
       await initUserRepo(dir, written.sort(), `Create ml project ${name}`)
+      if (!(await hasGitIdentity(dir))) {
+        options.onNotice?.('No git identity is set, so the first commit of the new repo was made as "ml <ml@localhost>"; set yours with `git config --global user.name "Your Name"` and `git config --global user.email you@example.com`.')
+      }
     }
     const snapshotId = await repo.commit(staged.tree, [], `Initial snapshot of project ${name}`)
     await repo.updateRef(`refs/heads/${config.historyBranch}`, snapshotId, null, 'ml project init')

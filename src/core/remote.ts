@@ -232,9 +232,3 @@ export async function isEmptyDir(dir: string, except: string[] = []): Promise<bo
   const entries = await fs.readdir(dir).catch(() => null)
   return entries !== null && entries.every((e) => except.includes(e))
 }
-
-/** The folder name `git clone` would pick for a URL. */
-export function cloneDirName(url: string): string {
-  const base = path.basename(url.replace(/[/\\]+$/, '').replace(/:([^/]*)$/, '/$1')).replace(/\.git$/, '')
-  return base || 'project'
-}

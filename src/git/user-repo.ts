@@ -89,6 +89,14 @@ export async function readUserRepo(dir: string): Promise<UserRepoState | null> {
   return state
 }
 
+/** Whether git knows who commits in the repository holding `dir` (user.name and user.email). */
+export async function hasGitIdentity(dir: string): Promise<boolean> {
+  const Git = await loadNodegit()
+  const repo = await openContaining(dir)
+  if (!repo) return false
+  return Git.Signature.default(repo).then(() => true, () => false)
+}
+
 /** Sets `origin` of the repository holding `dir`; returns the URL it had, if any. */
 export async function setUserOrigin(dir: string, url: string): Promise<string | undefined> {
   const Git = await loadNodegit()

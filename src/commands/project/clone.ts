@@ -16,7 +16,7 @@ export default class ProjectClone extends MlCommand {
 
   static args = {
     url: Args.string({description: 'URL of the project\'s remote.', required: true}),
-    dir: Args.string({description: 'Folder to clone into (default: from the URL); must be new or empty.'}),
+    dir: Args.string({description: 'Folder to clone into (default: a folder named after the project); must be new or empty.'}),
   }
 
   async run(): Promise<void> {

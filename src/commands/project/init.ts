@@ -1,4 +1,5 @@
 import {Args, Flags} from '@oclif/core'
+import path from 'node:path'
 import {initProject, TEMPLATES} from '../../core/project.js'
 import {initProjectWithRemote} from '../../core/remote.js'
 import {MlCommand, quietFlag} from '../../render/ml-command.js'
@@ -23,7 +24,7 @@ With -r URL, the remote must be empty (no master or main branch, no other projec
 
   static flags = {
     name: Flags.string({description: 'Project name, used in run ids (default: the folder name).'}),
-    template: Flags.string({description: 'Files to start with.', options: [...TEMPLATES], default: 'blank'}),
+    template: Flags.string({description: `Files to start with: ${TEMPLATES.join(' or ')}.`, default: 'blank'}),
     remote: Flags.string({char: 'r', description: 'URL of an empty git repository to push the run history to (ssh, https or file).'}),
     quiet: quietFlag,
   }
@@ -39,6 +40,7 @@ With -r URL, the remote must be empty (no master or main branch, no other projec
     this.log(`History branch:  ${project.config.historyBranch}`)
     if (createdUserRepo) this.log('Initialized a git repo (branch master) with a first commit of the project files.')
     if (withRemote) reportRemote(this, project.config.remote!, withRemote)
-    this.log(`Next: cd ${args.dir} && ml experiment submit <script>`)
+    const cd = path.resolve(args.dir) === process.cwd() ? '' : `cd ${path.relative(process.cwd(), project.dir) || '.'} && `
+    this.log(`Next: ${cd}ml experiment submit <script>`)
   }
 }

@@ -3,6 +3,7 @@ import {createInterface} from 'node:readline/promises'
 import {MlError} from '../../core/errors.js'
 import {applyRestore, BACKUPS_PREFIX, planBackup, planRestore, planUndo, previewRestore, type RestorePlan} from '../../core/restore.js'
 import {MlCommand, quietFlag} from '../../render/ml-command.js'
+import {plural} from '../../render/plural.js'
 import {progressBar} from '../../render/progress.js'
 
 export default class ProjectRestore extends MlCommand {
@@ -79,5 +80,5 @@ function describe(changes: {status: string}[]): string {
   const written = count('added')
   const removed = count('deleted')
   const changed = changes.length - written - removed
-  return `${written} files written, ${changed} changed, ${removed} removed`
+  return `${plural(written, 'file')} written, ${changed} changed, ${removed} removed`
 }
