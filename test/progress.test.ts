@@ -16,6 +16,27 @@ async function mlOnTerminal(cwd: string, args: string[]): Promise<string> {
   return stdout
 }
 
+/**
+ * What a terminal shows once ml has finished: ml runs in a real terminal (tmux, 160 columns),
+ * and the screen is read back, so that a line erased by a progress bar is really gone.
+ */
+async function screenAfter(cwd: string, args: string[]): Promise<string> {
+  const session = `ml-test-${process.pid}-${Math.random().toString(16).slice(2, 8)}`
+  const done = path.join(tempDir('ml-tmux-'), 'done')
+  const command = `cd '${cwd}' && ML_PROGRESS_AFTER_MS=0 ${[process.execPath, BIN, ...args].map((a) => `'${a}'`).join(' ')}; touch '${done}'; sleep 60`
+  const tmux = (...a: string[]) => promisify(execFile)('tmux', a, {env: process.env})
+  await tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '50', command)
+  try {
+    for (let waited = 0; !(await fs.stat(done).then(() => true, () => false)); waited += 100) {
+      if (waited > 30_000) throw new Error(`ml ${args.join(' ')} did not finish in the terminal`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    return (await tmux('capture-pane', '-p', '-t', session)).stdout
+  } finally {
+    await tmux('kill-session', '-t', session).catch(() => undefined)
+  }
+}
+
 /** A project whose next snapshot stages every file again. */
 async function projectToStage(): Promise<string> {
   const dir = tempDir()
@@ -37,6 +58,27 @@ test('a snapshot on a terminal draws files and MB done; -q and a pipe draw nothi
   await fs.rm(path.join(dir, '.ml', 'folder-stamp.json'), {force: true})
   const piped = ok(await ml(dir, ['project', 'snapshot'], {ML_PROGRESS_AFTER_MS: '0'}))
   assert.not.match(piped.stdout + piped.stderr, /Snapshot \[/)
+})
+
+test('a warning printed while a bar is drawn stays on the screen, above the bar', async () => {
+  const dir = await projectToStage()
+  const config = JSON.parse(await fs.readFile(path.join(dir, '.ml', 'project.json'), 'utf8'))
+  await fs.writeFile(path.join(dir, '.ml', 'project.json'), JSON.stringify({...config, limits: {warnFiles: 10}}))
+  const screen = await screenAfter(dir, ['project', 'snapshot'])
+  assert.match(screen, /Warning: The snapshot holds 30\d files/)
+  assert.match(screen, /Recorded snapshot/)
+})
+
+test('a restore on a terminal draws a bar while it stages the backup, then files, MB and rate', async () => {
+  const dir = await projectToStage()
+  ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+  const runId = JSON.parse(ok(await ml(dir, ['history', 'last', '-o', 'json'])).stdout).runId as string
+  for (let i = 0; i < 300; i++) await fs.writeFile(path.join(dir, `file${i}.txt`), 'changed\n')
+  await fs.rm(path.join(dir, '.ml', 'history.git', 'index'))
+  await fs.rm(path.join(dir, '.ml', 'folder-stamp.json'), {force: true})
+  const drawn = await mlOnTerminal(dir, ['project', 'restore', '--yes', '--run-id', runId])
+  assert.match(drawn, /Backup \[[█░]+\] \d+\/\d+ files/)
+  assert.match(drawn, /Restore \[[█░]+\] \d+\/\d+ files, [\d.]+\/[\d.]+ MB, [\d.]+ MB\/s/)
 })
 
 test('a restore on a terminal draws files done', async () => {

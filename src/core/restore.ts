@@ -6,6 +6,7 @@ import {MlError} from './errors.js'
 import {dropStamp} from './folder-stamp.js'
 import {AMLIGNORE, isGitignore} from './ignore-rules.js'
 import {type LockOptions, withProjectLock} from './lock.js'
+import type {OnProgress} from './progress.js'
 import {findProject, ML_DIR, openHistory, type Project} from './project.js'
 import {getRun, resolveRunId} from './runs.js'
 import {assertSafeRestore} from './safe-paths.js'
@@ -127,28 +128,34 @@ export async function listBackups(cwd: string): Promise<Backup[]> {
   return backups
 }
 
+export interface RestoreOptions extends LockOptions {
+  /** Told how far staging the folder (for its backup) has come, before anything is written. */
+  onStaging?: OnProgress
+}
+
 /**
  * Carries out a plan. The folder is snapshotted again first (it may have changed since the
  * plan), including any ignored file the restore would overwrite, and kept as a backup ref,
  * so that nothing the folder held is ever lost.
  */
-export async function applyRestore(plan: RestorePlan, options: LockOptions = {}): Promise<RestoreResult> {
+export async function applyRestore(plan: RestorePlan, options: RestoreOptions = {}): Promise<RestoreResult> {
   return withProjectLock(plan.project, () => applyLocked(plan, options), options)
 }
 
-async function applyLocked(plan: RestorePlan, options: LockOptions): Promise<RestoreResult> {
+async function applyLocked(plan: RestorePlan, options: RestoreOptions): Promise<RestoreResult> {
   const {project, repo} = plan
   const since = Date.now()
-  const staged = await stageProject(project, async () => repo, options)
+  const staged = await stageProject(project, async () => repo, {...options, onProgress: options.onStaging})
   const changes = await repo.diffTrees(staged.tree, plan.targetTree)
-  await assertSafeRestore(repo, project.dir, staged.tree, plan.targetTree, changes)
+  const sizes = await assertSafeRestore(repo, project.dir, staged.tree, plan.targetTree, changes)
   let backupRef: string | undefined
   if (changes.length > 0) {
     const current = await withFilesInTheWay(repo, project.dir, staged.tree, changes)
     if (current !== plan.targetTree && current !== plan.restoredTree) {
       backupRef = await keepBackup(repo, current, `${plan.backupRef ? UNDO_SUBJECT : RESTORE_SUBJECT}${plan.label}`, plan.targetTree)
     }
-    const exact = await checkoutJournaled(project, repo, {targetTree: plan.targetTree, fromTree: current, label: plan.label}, current, options)
+    const bytes = [...sizes.values()].reduce((a, b) => a + b, 0)
+    const exact = await checkoutJournaled(project, repo, {targetTree: plan.targetTree, fromTree: current, label: plan.label}, current, {...options, bytes})
     // New ignore rules would change what the folder's snapshot holds: then no stamp.
     if (exact && !changes.some((c) => isGitignore(c.path) || c.path === AMLIGNORE)) {
       await stampRestored(project, repo, plan.targetTree, staged, changes, since)
@@ -188,7 +195,7 @@ async function keepBackup(repo: ShadowRepo, tree: string, subject: string, targe
  * Checks `journal.targetTree` out over the folder, whose tree is `baseline`, with the journal on
  * disk while it runs. True when the index then holds exactly the tree.
  */
-async function checkoutJournaled(project: Project, repo: ShadowRepo, journal: Journal, baseline: string, options: LockOptions): Promise<boolean> {
+async function checkoutJournaled(project: Project, repo: ShadowRepo, journal: Journal, baseline: string, options: {onProgress?: OnProgress; bytes?: number}): Promise<boolean> {
   await dropStamp(project)
   const file = journalPath(project)
   await writeAtomically(file, JSON.stringify(journal))
@@ -196,7 +203,9 @@ async function checkoutJournaled(project: Project, repo: ShadowRepo, journal: Jo
   const crashing = crashPointArmed('restore-checkout-')
   const onProgress = (options.onProgress || crashing) ? (done: number, total: number) => {
     if (crashing) crashPoint(`restore-checkout-${done}`)
-    options.onProgress?.({done, total, bytesDone: 0, bytesTotal: 0})
+    // libgit2 tells counts, not which files: the bytes written are estimated in proportion.
+    const bytesTotal = options.bytes ?? 0
+    options.onProgress?.({done, total, bytesDone: total ? Math.round((bytesTotal * done) / total) : 0, bytesTotal})
   } : undefined
   const exact = await repo.checkoutTree(journal.targetTree, baseline, onProgress, crashing)
   crashPoint('restore-checked-out')

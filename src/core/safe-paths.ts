@@ -40,12 +40,13 @@ export async function assertSafeTree(trees: TreeReader, dir: string, tree: strin
  * it would write a dangerous path (see entryProblem), write through a symlink (one the snapshot
  * holds, or one in the folder), or replace a folder or file that holds something not in
  * `current` (ignored files) by the other kind. Each folder of the two trees is read once, so
- * the check is linear in the number of changes.
+ * the check is linear in the number of changes. Gives the size of each file it will write.
  */
-export async function assertSafeRestore(repo: ShadowRepo, dir: string, current: string, target: string, changes: TreeChange[]): Promise<void> {
+export async function assertSafeRestore(repo: ShadowRepo, dir: string, current: string, target: string, changes: TreeChange[]): Promise<Map<string, number>> {
   const trees = repo.treeReader()
   const written = changes.filter((c) => c.status !== 'deleted').map((c) => c.path)
   const ancestors = new Set<string>()
+  const sizes = new Map<string, number>()
   for (const file of written) {
     const reason = unsafeReason(file, {snapshot: true})
     if (reason) refuseUnsafe(file, reason)
@@ -53,6 +54,7 @@ export async function assertSafeRestore(repo: ShadowRepo, dir: string, current: 
     if (!entry) refuseUnsafe(file, 'is not where the snapshot says it is')
     const problem = await entryProblem(trees, dir, file, entry, {snapshot: true})
     if (problem) refuseUnsafe(file, problem)
+    sizes.set(file, trees.size(entry.oid))
     for (let slash = file.indexOf('/'); slash >= 0; slash = file.indexOf('/', slash + 1)) ancestors.add(file.slice(0, slash))
   }
   const files = new Set(written)
@@ -76,6 +78,7 @@ export async function assertSafeRestore(repo: ShadowRepo, dir: string, current: 
       if (!isDir && (await trees.mode(current, inside)) === null) refuseUnsafe(file, `is a folder holding ignored files (${inside}) where the snapshot has a file`)
     }
   }
+  return sizes
 }
 
 /** lstat, or null when nothing is there; any other failure (EACCES, EIO) is not "absent" and is thrown. */

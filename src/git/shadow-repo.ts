@@ -417,7 +417,8 @@ export class ShadowRepo {
    * `baseline` (the tree of what the folder holds now) that `tree` does not have. Ignored
    * files that neither tree holds, and nested git repositories, are left alone. True when the
    * index then holds exactly `tree` (false when gitlinks had to be left out of it). `onProgress`
-   * is told at most every 100 ms, or after every file with `everyFile` (the crash tests).
+   * is told how many files were written or removed of how many, at most every 100 ms, or after
+   * every file with `everyFile` (the crash tests).
    */
   async checkoutTree(tree: string, baseline: string, onProgress?: (done: number, total: number) => void, everyFile = false): Promise<boolean> {
     const {Git, repo} = this
@@ -437,7 +438,7 @@ export class ShadowRepo {
       await index.write()
     }
     const [base, target] = await Promise.all([this.withoutPaths(baseline, gitlinks), this.withoutPaths(tree, gitlinks)])
-    const callback = onProgress && ((_path: string, done: number, total: number) => onProgress(done, total))
+    const callback = onProgress && ((_file: string | null, done: number, total: number) => onProgress(done, total))
     const progressCb = callback && (everyFile ? {callback, throttle: 0} : callback)
     await Git.Checkout.tree(repo, await repo.getTree(target), {checkoutStrategy: Git.Checkout.STRATEGY.FORCE, baseline: await repo.getTree(base), progressCb} as NodeGitModule.CheckoutOptions)
     return gitlinks.length === 0

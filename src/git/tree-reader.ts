@@ -18,6 +18,7 @@ const KINDS: Record<number, ObjectKind> = {1: 'commit', 2: 'tree', 3: 'blob', 4:
  */
 export class TreeReader {
   private readonly trees = new Map<string, Promise<NodeGitModule.Tree | null>>()
+  private readonly sizes = new Map<string, number>()
 
   constructor(private readonly Git: NodeGit, private readonly repo: NodeGitModule.Repository) {}
 
@@ -44,13 +45,22 @@ export class TreeReader {
 
   /** What kind of object `oid` really is, whatever a tree entry's mode claims; null when it is missing. */
   async kind(oid: string): Promise<ObjectKind | null> {
+    const {Git, repo} = this
     try {
-      const object = await this.Git.Object.lookup(this.repo, this.Git.Oid.fromString(oid), this.Git.Object.TYPE.ANY)
-      return KINDS[object.type()] ?? null
+      // A blob first, as nearly every entry is one: its size comes along (see size()).
+      this.sizes.set(oid, (await Git.Blob.lookup(repo, Git.Oid.fromString(oid))).rawsize())
+      return 'blob'
     } catch (error) {
-      if (isNotFound(error)) return null
-      throw error
+      if (isNotFound(error) && !isWrongType(error)) return null
+      if (!isWrongType(error)) throw error
     }
+    const object = await Git.Object.lookup(repo, Git.Oid.fromString(oid), Git.Object.TYPE.ANY)
+    return KINDS[object.type()] ?? null
+  }
+
+  /** The size of a blob kind() found, in bytes (0 for any other object). */
+  size(oid: string): number {
+    return this.sizes.get(oid) ?? 0
   }
 
   /** Every entry of `tree` and its subtrees (not into gitlinks), as paths; a subtree that is not a tree is reported with its mode. */

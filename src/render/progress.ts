@@ -8,10 +8,12 @@ const SHOW_AFTER_MS = Number(process.env.ML_PROGRESS_AFTER_MS ?? 1000)
 /**
  * A progress bar on stderr for work that takes more than a second: files (or objects) and
  * bytes done of the total, and the rate. Nothing is drawn when stdout or stderr is not a terminal, or when
- * `quiet`. Returns the listener to give the operation, and `stop` to call when it ends.
+ * `quiet`. Returns the listener to give the operation, `stop` to call when it ends, and `log`
+ * for a line to print meanwhile.
  */
-export function progressBar(label: string, quiet: boolean, unit = 'files'): {onProgress?: OnProgress; stop(): void} {
-  if (quiet || !process.stdout.isTTY || !process.stderr.isTTY) return {stop() {}}
+export function progressBar(label: string, quiet: boolean, unit = 'files'): {onProgress?: OnProgress; stop(): void; log(line: string): void} {
+  const print = (line: string) => process.stderr.write(`${line}\n`)
+  if (quiet || !process.stdout.isTTY || !process.stderr.isTTY) return {stop() {}, log: print}
   const started = Date.now()
   let bar: SingleBar | undefined
   const mb = (bytes: number) => (bytes / 1e6).toFixed(bytes < 10e6 ? 1 : 0)
@@ -19,6 +21,10 @@ export function progressBar(label: string, quiet: boolean, unit = 'files'): {onP
     const seconds = (Date.now() - started) / 1000
     const done = p.bytesTotal ? `${mb(p.bytesDone)}/${mb(p.bytesTotal)}` : mb(p.bytesDone)
     return {bytes: p.bytesDone || p.bytesTotal ? `, ${done} MB, ${mb(p.bytesDone / seconds)} MB/s` : ''}
+  }
+  const stop = () => {
+    bar?.stop()
+    bar = undefined
   }
   return {
     onProgress(p) {
@@ -31,8 +37,14 @@ export function progressBar(label: string, quiet: boolean, unit = 'files'): {onP
       bar.setTotal(Math.max(p.total, p.done))
       bar.update(p.done, payload(p))
     },
-    stop() {
-      bar?.stop()
+    stop,
+    /**
+     * Prints a line, taking the bar off first; the next progress draws it again below (cli-progress
+     * redraws where it started, so it would erase a line written under it).
+     */
+    log(line) {
+      stop()
+      print(line)
     },
   }
 }

@@ -32,7 +32,7 @@ With -r URL, the remote must be empty (no master or main branch, no other projec
   async run(): Promise<void> {
     const {args, flags} = await this.parse(ProjectInit)
     const progress = progressBar('Snapshot', flags.quiet)
-    const options = {dir: args.dir, name: flags.name, template: flags.template, onNotice: (m: string) => this.logToStderr(`Warning: ${m}`), onProgress: progress.onProgress}
+    const options = {dir: args.dir, name: flags.name, template: flags.template, onNotice: (m: string) => progress.log(`Warning: ${m}`), onProgress: progress.onProgress}
     const withRemote = flags.remote ? await initProjectWithRemote({...options, remote: flags.remote, auth: this.auth()}).finally(() => progress.stop()) : undefined
     const {project, createdUserRepo} = withRemote ?? await initProject(options).finally(() => progress.stop())
     this.log(`Created ml project "${project.config.name}" in ${project.dir}`)

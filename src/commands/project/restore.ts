@@ -4,6 +4,7 @@ import {MlError} from '../../core/errors.js'
 import {applyRestore, BACKUPS_PREFIX, planBackup, planRestore, planUndo, previewRestore, type RestorePlan} from '../../core/restore.js'
 import {MlCommand, quietFlag} from '../../render/ml-command.js'
 import {plural} from '../../render/plural.js'
+import type {Progress} from '../../core/progress.js'
 import {progressBar} from '../../render/progress.js'
 
 export default class ProjectRestore extends MlCommand {
@@ -45,8 +46,17 @@ Asks for confirmation on a terminal; --yes skips the question, and without a ter
       }
       if (changes.length > 0) await this.confirm(plan, changes)
     }
+    // Two bars: staging the folder for its backup can take seconds before the first file is written.
+    const staging = progressBar('Backup', flags.quiet)
     const progress = progressBar('Restore', flags.quiet)
-    const result = await applyRestore(plan, {onNotice: (m) => this.logToStderr(m), onProgress: progress.onProgress}).finally(() => progress.stop())
+    const onProgress = progress.onProgress && ((p: Progress) => {
+      staging.stop()
+      progress.onProgress!(p)
+    })
+    const result = await applyRestore(plan, {onNotice: (m) => progress.log(m), onStaging: staging.onProgress, onProgress}).finally(() => {
+      staging.stop()
+      progress.stop()
+    })
     if (result.changes.length === 0) {
       this.log(`The folder already matches ${plan.label}; nothing was changed.`)
       return

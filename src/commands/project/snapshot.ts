@@ -22,7 +22,7 @@ Useful before an experiment you run outside ml, or to keep a state of the folder
   async run(): Promise<void> {
     const {flags} = await this.parse(ProjectSnapshot)
     const progress = progressBar('Snapshot', flags.quiet)
-    const snapshot = await snapshotProject(process.cwd(), flags.message, {onNotice: (m) => this.logToStderr(`Warning: ${m}`), onProgress: progress.onProgress})
+    const snapshot = await snapshotProject(process.cwd(), flags.message, {onNotice: (m) => progress.log(`Warning: ${m}`), onProgress: progress.onProgress})
       .finally(() => progress.stop())
     if (flags.quiet) this.log(snapshot.commit)
     else this.log(snapshot.created ? `Recorded snapshot ${snapshot.commit}.` : `Nothing changed since snapshot ${snapshot.commit}; it was kept.`)
