@@ -4,6 +4,7 @@ import path from 'node:path'
 import type NodeGitModule from 'nodegit'
 import {MlError} from '../core/errors.js'
 import {isGitignore} from '../core/ignore-rules.js'
+import {GIT, isGitError} from './git-errors.js'
 import {loadNodegit, signatureFor, type NodeGit} from './nodegit.js'
 import type {PushedRef, Transport} from './transport.js'
 import {isWrongType, TreeReader} from './tree-reader.js'
@@ -29,8 +30,6 @@ const FINGERPRINT_FILE = 'ml-ignore-fingerprint'
  * the stat cache that makes a snapshot of an unchanged folder cheap.
  */
 export const MODE = {TREE: 0o40000, SYMLINK: 0o120000, GITLINK: 0o160000}
-/** libgit2's "not found" return code. */
-const GIT_ENOTFOUND = -3
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904'
 
 export interface StageOptions {
@@ -226,11 +225,13 @@ export class ShadowRepo {
     return tree.tostrS()
   }
 
+  /** The commit `name` points at, or null when there is no such ref. */
   async resolveRef(name: string): Promise<string | null> {
     try {
       return (await this.Git.Reference.nameToId(this.repo, name)).tostrS()
-    } catch {
-      return null
+    } catch (error) {
+      if (isGitError(error, GIT.ENOTFOUND, GIT.EINVALIDSPEC)) return null
+      throw error
     }
   }
 
@@ -264,6 +265,8 @@ export class ShadowRepo {
       if (expected === null) await this.Git.Reference.create(this.repo, name, oid, 0, log)
       else await this.Git.Reference.createMatching(this.repo, name, oid, 1, this.Git.Oid.fromString(expected), log)
     } catch (error) {
+      // Only a ref that moved, exists already or is locked is another writer's doing; a full disk is not.
+      if (!isGitError(error, GIT.EMODIFIED, GIT.EEXISTS, GIT.ELOCKED)) throw error
       throw new MlError('CONCURRENT_UPDATE', `The reference ${name} was changed by another ml process; try again.`, {cause: error})
     }
   }
@@ -289,8 +292,9 @@ export class ShadowRepo {
     for (;;) {
       try {
         commits.push((await walk.next()).tostrS())
-      } catch {
-        return commits
+      } catch (error) {
+        if (isGitError(error, GIT.ITEROVER)) return commits
+        throw error
       }
     }
   }
@@ -300,10 +304,12 @@ export class ShadowRepo {
     const {Git, repo} = this
     try {
       await Git.Remote.lookup(repo, 'origin')
-      Git.Remote.setUrl(repo, 'origin', url)
-    } catch {
+    } catch (error) {
+      if (!isGitError(error, GIT.ENOTFOUND)) throw error
       await Git.Remote.create(repo, 'origin', url)
+      return
     }
+    Git.Remote.setUrl(repo, 'origin', url)
   }
 
   async fetch(transport: Transport, url: string, refspecs: string[]): Promise<void> {
@@ -317,7 +323,7 @@ export class ShadowRepo {
   /** Deletes `name`; one that is already gone is fine, any other failure is thrown. */
   async deleteRef(name: string): Promise<void> {
     const code = this.Git.Reference.remove(this.repo, name) as unknown as number
-    if (code < 0 && code !== GIT_ENOTFOUND) throw new Error(`libgit2 could not delete ${name} (error ${code})`)
+    if (code < 0 && code !== GIT.ENOTFOUND) throw new Error(`libgit2 could not delete ${name} (error ${code})`)
   }
 
   /** The refs under `prefix` and the commits they point at, read in one call. */
@@ -337,13 +343,18 @@ export class ShadowRepo {
 
   /** The bytes of `file` in the tree of `commit`, or null when there is no such file. */
   async readFile(commit: string, file: string): Promise<Buffer | null> {
+    const tree = await this.repo.getCommit(commit).then((c) => c.getTree()).catch((error: unknown) => {
+      throw new MlError('PROJECT_CORRUPT', `The history's commit ${commit} cannot be read (${messageOf(error)}); pull the history again or clone the project again.`, {cause: error})
+    })
+    let entry: NodeGitModule.TreeEntry
     try {
-      const entry = await (await this.repo.getCommit(commit)).getEntry(file)
-      if (!entry.isBlob()) return null
-      return (await entry.getBlob()).content()
-    } catch {
-      return null
+      entry = await tree.getEntry(file)
+    } catch (error) {
+      if (isGitError(error, GIT.ENOTFOUND)) return null
+      throw error
     }
+    if (!entry.isBlob()) return null
+    return (await entry.getBlob()).content()
   }
 
   /** Writes blobs and nested trees for `files` and returns the root tree id. */

@@ -1,4 +1,5 @@
 import type NodeGitModule from 'nodegit'
+import {GIT, isGitError} from './git-errors.js'
 import type {NodeGit} from './nodegit.js'
 
 /** A tree entry as a trust check needs it: its mode, its object and that object's real type. */
@@ -88,9 +89,9 @@ export class TreeReader {
   }
 }
 
-/** libgit2's GIT_ENOTFOUND (-3), as nodegit passes it on. */
+/** libgit2's GIT_ENOTFOUND, as nodegit passes it on. */
 export function isNotFound(error: unknown): boolean {
-  return (error as {errno?: number})?.errno === -3
+  return isGitError(error, GIT.ENOTFOUND)
 }
 
 /** libgit2's "the requested type does not match the type in the ODB" (errno GIT_ENOTFOUND, told apart by its text). */
