@@ -62,4 +62,20 @@ test('SIGTERM ends ml at once with 143 while libgit2 spins, and leaves no lock',
   assert.not.ok(existsSync(path.join(dir, '.ml', 'lock')))
 })
 
+test('a run record in a truncated object is PROJECT_CORRUPT, not "no such run"', async () => {
+  const root = tempDir()
+  ok(await ml(root, ['project', 'init', 'p', '-q']))
+  const dir = path.join(root, 'p')
+  await write(dir, {'ok.sh': 'true\n'})
+  ok(await ml(dir, ['experiment', 'submit', 'ok.sh']))
+  const [ref] = shadowGit(dir, ['for-each-ref', '--format=%(refname)', 'refs/ml/runs/']).split('\n')
+  const blob = shadowGit(dir, ['rev-parse', `${ref}:run.json`])
+  const file = path.join(dir, '.ml', 'history.git', 'objects', blob.slice(0, 2), blob.slice(2))
+  chmodSync(file, 0o644)
+  writeFileSync(file, readFileSync(file).subarray(0, 10))
+  const r = await finish(mlSpawn(dir, ['history', 'info', '--run-id', ref.split('/').pop()!]), 20_000)
+  assert.is(errorCode({code: r.code, stdout: '', stderr: r.stderr}), 'PROJECT_CORRUPT', r.stderr)
+  assert.is(r.code, 1)
+})
+
 test.run()

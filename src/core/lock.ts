@@ -26,9 +26,10 @@ const runMarkers = new Set<string>()
 
 /**
  * A lock (or run mark) never outlives its process: however the process ends short of SIGKILL,
- * the files it holds are removed. A signal while a lock is held ends the process at once (130 for SIGINT,
- * 143 for SIGTERM) rather than waiting for libgit2, whose native calls cannot be interrupted;
- * what it leaves half-done is what a killed process leaves, which the next command recovers.
+ * the files it holds are removed. A signal while a lock is held ends the process at once (130
+ * for SIGINT, 143 for SIGTERM) rather than waiting for libgit2, whose native calls cannot be
+ * interrupted; what it leaves half-done is what a killed process leaves, which the next
+ * command recovers.
  */
 function releaseAll(): void {
   for (const file of [...held.keys(), ...runMarkers]) rmSync(file, {force: true})

@@ -334,7 +334,8 @@ export class ShadowRepo {
       const entry = await (await this.repo.getCommit(commit)).getEntry(file)
       if (!entry.isBlob()) return null
       return (await entry.getBlob()).content()
-    } catch {
+    } catch (error) {
+      if (error instanceof MlError) throw error // a damaged object (see native-guard.ts) is not a missing file
       return null
     }
   }
