@@ -21,7 +21,7 @@ test('runs a script with its arguments and environment, streams and logs its out
   await write(dir, {'s.sh': 'echo "out $1 [$2] $FOO"; echo err >&2; exit 3\n'})
   const chunks: string[] = []
   const logFile = path.join(dir, 'logs', 'out.log')
-  const r = await execute({cwd: dir, script: 's.sh', args: ['a b', '--c'], env: {...process.env, FOO: 'bar'}, logFile, onOutput: (c) => chunks.push(c.toString())})
+  const r = await execute({cwd: dir, command: ['bash', ['s.sh', 'a b', '--c']], env: {...process.env, FOO: 'bar'}, logFile, onOutput: (c) => chunks.push(c.toString())})
   assert.is(r.exitCode, 3)
   assert.not.ok(r.canceled)
   const log = await fs.readFile(logFile, 'utf8')
@@ -32,7 +32,7 @@ test('runs a script with its arguments and environment, streams and logs its out
 test('a script that cannot start ends with startError, not a crash', async () => {
   const dir = tempDir()
   await write(dir, {tool: 'not executable'})
-  const r = await execute({cwd: dir, script: 'tool', args: [], env: process.env, logFile: path.join(dir, 'log')})
+  const r = await execute({cwd: dir, command: ['./tool', []], env: process.env, logFile: path.join(dir, 'log')})
   assert.ok(r.startError?.includes('EACCES'), r.startError)
 })
 
@@ -42,7 +42,7 @@ test('aborting stops the script and marks the result canceled', async () => {
   const controller = new AbortController()
   const started = Date.now()
   const r = await execute({
-    cwd: dir, script: 's.sh', args: [], env: process.env, logFile: path.join(dir, 'log'), signal: controller.signal, killAfterMs: 2000,
+    cwd: dir, command: ['bash', ['s.sh']], env: process.env, logFile: path.join(dir, 'log'), signal: controller.signal, killAfterMs: 2000,
     onOutput: () => controller.abort(),
   })
   assert.ok(r.canceled)

@@ -4,8 +4,9 @@ import {constants, hostname} from 'node:os'
 import path from 'node:path'
 import type {ShadowRepo, TreeFile} from '../git/shadow-repo.js'
 import {MlError} from './errors.js'
-import {changedFiles, execute, stampFiles, type OutputStream} from './executor.js'
+import {changedFiles, execute, stampFiles, startableCommand, type OutputStream} from './executor.js'
 import {gitProperties} from './git-properties.js'
+import {withInPlaceRun} from './lock.js'
 import type {OnProgress} from './progress.js'
 import {findProject, historyOpener, ML_DIR, type Project} from './project.js'
 import {type AuthOptions, pushHistory} from './remote.js'
@@ -28,6 +29,10 @@ export interface SubmitOptions {
   onOutput?: (chunk: Buffer, stream: OutputStream) => void
   /** Called once the run is recorded and the script is about to start. */
   onStart?: (run: RunRecord, snapshotCreated: boolean) => void
+  /** Called when the script has ended, before how it ended is recorded. */
+  onScriptEnd?: () => void
+  /** ml's own run_logger.py's folder, put on every run's PYTHONPATH after the user's entries. */
+  runLoggerDir?: string
   /** Credentials for pushing to the project's remote; without them (or with push false) nothing is pushed. */
   auth?: AuthOptions
   push?: boolean
@@ -51,9 +56,20 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
     throw new MlError('UNKNOWN_COMPUTE', `There is no compute target named "${compute}"; use one of: ${COMPUTE_TARGETS.join(', ')}.`)
   }
   const script = await resolveScript(project.dir, options.cwd, options.script)
-
-  const open = historyOpener(project)
+  const outputsDir = path.join(project.dir, OUTPUTS_DIR)
   const runId = newRunId(project.config.name)
+  const runDir = path.join(project.dir, ML_DIR, 'runs', runId)
+  const metricsFile = path.join(runDir, METRICS_FILE)
+  const pythonPath = [options.env.PYTHONPATH, options.runLoggerDir].filter(Boolean).join(path.delimiter)
+  const env = {...options.env, ML_RUN_ID: runId, ML_PROJECT_DIR: project.dir, ML_OUTPUTS_DIR: outputsDir, ML_METRICS_FILE: metricsFile, PYTHONUNBUFFERED: '1', PYTHONPATH: pythonPath}
+  const command = await startableCommand(project.dir, script, env, process.execPath)
+  return withInPlaceRun(project, runId, () => run(project, {...options, compute}, script, [command[0], [...command[1], ...options.args]], env), {onNotice: options.onWarning})
+}
+
+/** submitExperiment once the script is known to start and no other run is in the folder. */
+async function run(project: Project, options: SubmitOptions & {compute: string}, script: string, command: [string, string[]], env: NodeJS.ProcessEnv): Promise<RunRecord> {
+  const runId = env.ML_RUN_ID!
+  const open = historyOpener(project)
   const snapshot = await takeSnapshot(project, open, `Snapshot for run ${runId}`, {onNotice: options.onWarning, onProgress: options.onProgress})
   if (snapshot.secrets.length > 0) {
     options.onWarning?.(`Left out of the snapshot as likely secrets: ${snapshot.secrets.join(', ')}; add a "!name" line to .amlignore to include one.`)
@@ -68,7 +84,7 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
     projectName: project.config.name,
     script,
     arguments: options.args,
-    compute,
+    compute: options.compute,
     status: 'Running',
     startTimeUtc: started.toISOString(),
     snapshotId: snapshot.commit,
@@ -82,21 +98,14 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
   await push()
   options.onStart?.(record, snapshot.created)
 
-  const outputsDir = path.join(project.dir, OUTPUTS_DIR)
+  const outputsDir = env.ML_OUTPUTS_DIR!
   await fs.mkdir(outputsDir, {recursive: true})
   const before = await stampFiles(outputsDir)
-  const runDir = path.join(project.dir, ML_DIR, 'runs', runId)
+  const metricsFile = env.ML_METRICS_FILE!
+  const runDir = path.dirname(metricsFile)
   const logFile = path.join(runDir, LOG_FILE)
-  const metricsFile = path.join(runDir, METRICS_FILE)
-  const result = await execute({
-    cwd: project.dir,
-    script,
-    args: options.args,
-    env: {...options.env, ML_RUN_ID: runId, ML_PROJECT_DIR: project.dir, ML_OUTPUTS_DIR: outputsDir, ML_METRICS_FILE: metricsFile, PYTHONUNBUFFERED: '1'},
-    logFile,
-    signal: options.signal,
-    onOutput: options.onOutput,
-  })
+  const result = await execute({cwd: project.dir, command, env, logFile, signal: options.signal, onOutput: options.onOutput})
+  options.onScriptEnd?.()
   const ended = new Date()
   const outputs = changedFiles(before, await stampFiles(outputsDir))
 

@@ -2,6 +2,7 @@ import {existsSync, readFileSync} from 'node:fs'
 import {homedir} from 'node:os'
 import path from 'node:path'
 import type NodeGitModule from 'nodegit'
+import {guardNodegit} from './native-guard.js'
 
 export type NodeGit = typeof NodeGitModule
 
@@ -21,6 +22,7 @@ export function loadNodegit(): Promise<NodeGit> {
       // are written from entries whose blobs libgit2 has just written (the tests fsck them).
       const libgit2 = Git.Libgit2 as unknown as {opts(option: number, value: number): void; OPT: Record<string, number>}
       libgit2.opts(libgit2.OPT.ENABLE_STRICT_OBJECT_CREATION, 0)
+      guardNodegit(Git)
       return Git
     })
   })()

@@ -344,6 +344,7 @@ export class ShadowRepo {
   /** The bytes of `file` in the tree of `commit`, or null when there is no such file. */
   async readFile(commit: string, file: string): Promise<Buffer | null> {
     const tree = await this.repo.getCommit(commit).then((c) => c.getTree()).catch((error: unknown) => {
+      if (error instanceof MlError) throw error // already in words (see native-guard.ts)
       throw new MlError('PROJECT_CORRUPT', `The history's commit ${commit} cannot be read (${messageOf(error)}); pull the history again or clone the project again.`, {cause: error})
     })
     let entry: NodeGitModule.TreeEntry

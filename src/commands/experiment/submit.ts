@@ -1,6 +1,9 @@
 import {Args, Flags} from '@oclif/core'
+import {constants} from 'node:os'
+import path from 'node:path'
 import {splitSubmitArgv} from '../../cli/submit-argv.js'
 import {submitExperiment} from '../../core/experiment.js'
+import {templatesDir} from '../../core/project.js'
 import {MlCommand, quietFlag} from '../../render/ml-command.js'
 import {formatDuration, shortId} from '../../render/output.js'
 import {progressBar} from '../../render/progress.js'
@@ -8,7 +11,9 @@ import {progressBar} from '../../render/progress.js'
 export default class ExperimentSubmit extends MlCommand {
   static summary = 'Run a script as a recorded experiment.'
   static description = `Snapshots the project folder into its history (a new commit only when something changed), records a run with the git properties of your repo, runs SCRIPT in the project folder and records how it ended, its log and the files it wrote to outputs/.
-.py runs with python3, .js/.mjs with node, .sh with bash; anything else is executed directly. Everything after SCRIPT is passed to it unchanged. The script sees ML_RUN_ID, ML_PROJECT_DIR, ML_OUTPUTS_DIR and ML_METRICS_FILE (append JSON lines {"name", "value", "step"} to log metrics; run_logger.py does it for Python). ml exits with the script's exit code; Ctrl-C stops the script and records the run as Canceled.
+.py runs with python3, .js/.mjs with node, .sh with bash, .R with Rscript, .jl with julia, .ipynb with jupyter nbconvert --execute (the executed notebook goes to outputs/); anything else is executed directly and needs its executable bit. A script that cannot start is an error (SCRIPT_NOT_EXECUTABLE, INTERPRETER_NOT_FOUND) before anything is recorded. Everything after SCRIPT is passed to it unchanged. The script sees ML_RUN_ID, ML_PROJECT_DIR, ML_OUTPUTS_DIR and ML_METRICS_FILE (append JSON lines {"name", "value", "step"} to log metrics; \`from run_logger import log\` does it for Python: ml puts its run_logger.py on PYTHONPATH). ml exits with the script's exit code.
+Ctrl-C (or SIGINT/SIGTERM to ml) cancels the run: the script's process group gets SIGINT (Python's KeyboardInterrupt), then SIGTERM after 10 s and SIGKILL after 20 s; the run is recorded as Canceled and ml exits 130 (143 for SIGTERM).
+One run at a time runs in the project folder, since runs there share outputs/: a submit while another run of the project is running is refused (RUN_IN_PROGRESS, naming that run and its pid) before anything is recorded. A run whose ml process is gone does not block the next.
 A snapshot that takes more than a second shows a progress bar on a terminal (not with -q).
 When the project has a remote, the snapshot and the run are pushed before the script starts and again when it ends (not with --no-push). A failed push never fails the run: it is reported, and \`ml history push\` or the next submit sends it.`
 
@@ -35,7 +40,15 @@ When the project has a remote, the snapshot and the run are pushed before the sc
     const {mine, script, scriptArgs} = splitSubmitArgv(this.argv)
     const {flags} = await this.parse(ExperimentSubmit, script === undefined ? mine : [...mine, '--', script])
     const controller = new AbortController()
-    const stop = () => controller.abort()
+    let phase: 'preparing' | 'script' | 'recording' = 'preparing'
+    let received: NodeJS.Signals | undefined
+    // While the script runs, a signal cancels it (and the run is recorded as Canceled); at any
+    // other time, or a second time, ml ends at once: nothing git does can be waited for.
+    const stop = (signal: NodeJS.Signals) => {
+      if (phase !== 'script' || received) process.exit(128 + constants.signals[signal])
+      received = signal
+      controller.abort()
+    }
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
     const progress = progressBar('Snapshot', flags.quiet)
@@ -46,6 +59,7 @@ When the project has a remote, the snapshot and the run are pushed before the sc
         args: scriptArgs,
         compute: flags.compute,
         env: process.env,
+        runLoggerDir: path.join(templatesDir(), 'common'),
         signal: controller.signal,
         onOutput: (chunk, stream) => (stream === 'stdout' ? process.stdout : process.stderr).write(chunk),
         auth: this.auth(),
@@ -55,12 +69,14 @@ When the project has a remote, the snapshot and the run are pushed before the sc
         onProgress: progress.onProgress,
         onStart: (r, created) => {
           progress.stop()
+          phase = 'script'
           this.logToStderr(`Run ${r.runId} started (snapshot ${shortId(r.snapshotId)}${created ? '' : ', unchanged'}).`)
         },
+        onScriptEnd: () => (phase = 'recording'),
       })
       const how = run.status === 'Completed' ? '' : ` (exit code ${run.exitCode}${run.error ? `; ${run.error}` : ''})`
       this.logToStderr(`Run ${run.runId} ${run.status} in ${formatDuration(run.durationMs)}${how}.`)
-      process.exitCode = run.status === 'Canceled' ? 130 : run.exitCode
+      process.exitCode = run.status === 'Canceled' ? 128 + constants.signals[received ?? 'SIGINT'] : run.exitCode
     } finally {
       progress.stop()
       process.off('SIGINT', stop)
