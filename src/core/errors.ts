@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'UNKNOWN_COMPUTE'
   | 'UNKNOWN_TEMPLATE'
   | 'RUN_NOT_FOUND'
+  | 'RUN_CORRUPT'
   | 'NOTHING_TO_UNDO'
   | 'CONFIRMATION_REQUIRED'
   | 'ABORTED'

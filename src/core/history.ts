@@ -4,14 +4,14 @@ import {pipeline} from 'node:stream/promises'
 import {MlError} from './errors.js'
 import {largeOutputPath, OUTPUTS_DIR} from './experiment.js'
 import {lowerIsBetter, METRICS_FILE, type MetricPoint, parseMetrics} from './metrics.js'
-import {findProject, openHistory} from './project.js'
+import {findProject, ML_DIR, openHistory} from './project.js'
 import {cachedRunList, type ListedRun} from './run-cache.js'
 import {type AuthOptions, isEmptyDir, pullHistory, pushHistory, type PullResult, type PushResult} from './remote.js'
-import {getRun, getRunFile, LOG_FILE, resolveRunId, runRef, type RunRecord, type RunStatus} from './runs.js'
+import {getRun, getRunFile, LOG_FILE, readRun, resolveRunId, runRef, type RunRecord, type RunStatus} from './runs.js'
 
 export type {ListedRun} from './run-cache.js'
 
-export const RUN_STATUSES: RunStatus[] = ['Running', 'Completed', 'Failed', 'Canceled']
+export const RUN_STATUSES: RunStatus[] = ['Running', 'Completed', 'Failed', 'Canceled', 'Corrupt']
 
 export interface ListOptions {
   last?: number
@@ -55,7 +55,7 @@ export async function historyList(cwd: string, options: ListOptions = {}): Promi
 /** One run, by its id or a unique prefix of it. */
 export async function historyInfo(cwd: string, runIdOrPrefix: string): Promise<RunRecord> {
   const repo = await openHistory(await findProject(cwd))
-  return getRun(repo, await resolveRunId(repo, runIdOrPrefix))
+  return readRun(repo, await resolveRunId(repo, runIdOrPrefix))
 }
 
 /** The newest run. */
@@ -75,7 +75,7 @@ export interface Comparison {
 export async function historyCompare(cwd: string, ids: string[]): Promise<Comparison> {
   if (ids.length < 2) throw new MlError('INVALID_ARGUMENT', 'Compare needs at least two runs; give two or more run ids.')
   const repo = await openHistory(await findProject(cwd))
-  const runs = await Promise.all(ids.map(async (id) => getRun(repo, await resolveRunId(repo, id))))
+  const runs = await Promise.all(ids.map(async (id) => readRun(repo, await resolveRunId(repo, id))))
   const best: Record<string, string> = {}
   for (const name of new Set(runs.flatMap((r) => Object.keys(r.metrics ?? {})))) {
     const lower = lowerIsBetter(name)
@@ -168,18 +168,27 @@ export interface Download {
   missing: string[]
 }
 
-/** Writes a run's log, metrics and outputs into `dir` (default: a folder named after the run). */
+/** Where `ml history download` writes without --dir: under .ml/, which snapshots never hold. */
+export const DOWNLOADS_DIR = 'downloads'
+
+/**
+ * Writes a run's log, metrics and outputs into `dir`, or into .ml/downloads/<run-id>/ so that
+ * the next snapshot does not pick the download up. Every name comes from a record that passed
+ * the trust gate, and no file is ever overwritten.
+ */
 export async function downloadRun(cwd: string, runIdOrPrefix: string, dir?: string): Promise<Download> {
   const project = await findProject(cwd)
   const repo = await openHistory(project)
   const run = await getRun(repo, await resolveRunId(repo, runIdOrPrefix))
-  const target = path.resolve(cwd, dir ?? run.runId)
-  if (!(await isEmptyDir(target))) throw new MlError('DESTINATION_EXISTS', `${target} already exists and is not empty; name another folder with --dir.`)
+  const target = dir === undefined ? path.join(project.dir, ML_DIR, DOWNLOADS_DIR, run.runId) : path.resolve(cwd, dir)
+  if (!(await isEmptyDir(target))) throw new MlError('DESTINATION_EXISTS', `${target} already exists and is not empty; remove it or name another folder with --dir.`)
   const commit = (await repo.resolveRef(runRef(run.runId)))!
   const result: Download = {dir: target, files: [], missing: []}
-  const write = async (rel: string, data: Buffer) => {
-    await fs.mkdir(path.dirname(path.join(target, rel)), {recursive: true})
-    await fs.writeFile(path.join(target, rel), data)
+  const write = async (rel: string, from: Buffer | string) => {
+    const file = path.join(target, rel)
+    await fs.mkdir(path.dirname(file), {recursive: true})
+    if (typeof from === 'string') await pipeline(createReadStream(from), createWriteStream(file, {flags: 'wx'}))
+    else await fs.writeFile(file, from, {flag: 'wx'})
     result.files.push(rel)
   }
   for (const file of [LOG_FILE, METRICS_FILE]) {
@@ -188,20 +197,9 @@ export async function downloadRun(cwd: string, runIdOrPrefix: string, dir?: stri
   }
   for (const output of run.outputs) {
     const rel = `${OUTPUTS_DIR}/${output.path}`
-    if (output.sha256 === undefined) {
-      const data = await repo.readFile(commit, rel)
-      if (data) await write(rel, data)
-      else result.missing.push(rel)
-      continue
-    }
-    const source = largeOutputPath(project, output.sha256)
-    if (!existsSync(source)) {
-      result.missing.push(rel)
-      continue
-    }
-    await fs.mkdir(path.dirname(path.join(target, rel)), {recursive: true})
-    await pipeline(createReadStream(source), createWriteStream(path.join(target, rel)))
-    result.files.push(rel)
+    const source = output.sha256 === undefined ? await repo.readFile(commit, rel) : largeOutputPath(project, output.sha256)
+    if (source === null || (typeof source === 'string' && !existsSync(source))) result.missing.push(rel)
+    else await write(rel, source)
   }
   return result
 }

@@ -3,6 +3,7 @@ import type JmespathModule from 'jmespath'
 import {createRequire} from 'node:module'
 import type YamlModule from 'yaml'
 import {MlError} from '../core/errors.js'
+import {escapeControl, escapeJson, escapeYaml} from './escape-control.js'
 
 export const OUTPUT_FORMATS = ['table', 'json', 'jsonc', 'tsv', 'yaml', 'none'] as const
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number]
@@ -44,11 +45,11 @@ export function render<T>(format: OutputFormat, data: unknown, rows: T[], option
   }
   switch (format) {
     case 'json':
-      return `${JSON.stringify(result, null, 2)}\n`
+      return `${escapeJson(JSON.stringify(result, null, 2))}\n`
     case 'jsonc':
-      return `${options.color ? colorJson(JSON.stringify(result, null, 2)) : JSON.stringify(result, null, 2)}\n`
+      return `${options.color ? colorJson(escapeJson(JSON.stringify(result, null, 2))) : escapeJson(JSON.stringify(result, null, 2))}\n`
     case 'yaml':
-      return (load('yaml') as typeof YamlModule).stringify(result)
+      return escapeYaml((load('yaml') as typeof YamlModule).stringify(result))
     case 'tsv':
       return options.query === undefined && options.columns ? tsv(rows.map((r) => options.columns!.map((c) => c.value(r)))) : tsvOf(result)
     case 'table':
@@ -64,7 +65,7 @@ function cell(value: unknown): string {
 }
 
 function tsv(cells: string[][]): string {
-  return cells.map((r) => `${r.map((c) => c.replace(/[\t\n]/g, ' ')).join('\t')}\n`).join('')
+  return cells.map((r) => `${r.map((c) => escapeControl(c.replace(/[\t\n]/g, ' '))).join('\t')}\n`).join('')
 }
 
 /** az's tsv: a scalar alone, a list one item a line, an object's or a list's scalar values tab-separated. */
@@ -83,7 +84,7 @@ function tableOf(value: unknown, width?: number): string {
     return table(['Result'], value.map((v) => [cell(v)]), width)
   }
   if (value !== null && typeof value === 'object') return table(['Name', 'Value'], Object.entries(value).map(([k, v]) => [k, cell(v)]), width)
-  return `${cell(value)}\n`
+  return `${escapeControl(cell(value))}\n`
 }
 
 const NO_BORDERS = {
@@ -96,7 +97,9 @@ const NO_BORDERS = {
  * Aligned columns under a dashed line, like `az -o table`. On a terminal, the widest columns
  * are cut (with …) until the table fits its width.
  */
-function table(headers: string[], cells: string[][], width?: number): string {
+function table(rawHeaders: string[], rawCells: string[][], width?: number): string {
+  const headers = rawHeaders.map((h) => escapeControl(h))
+  const cells = rawCells.map((r) => r.map((c) => escapeControl(c)))
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => [...r[i]].length)))
   if (width) {
     const room = width - 2 * (headers.length - 1)

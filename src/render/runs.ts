@@ -3,6 +3,7 @@ import type {ProjectFile} from '../core/files.js'
 import type {MetricPoint} from '../core/metrics.js'
 import type {Backup} from '../core/restore.js'
 import type {RunRecord} from '../core/runs.js'
+import {escapeControl} from './escape-control.js'
 import {type Column, formatDuration, formatNumber, formatTime, shortId, sparkline} from './output.js'
 
 const RUN_COLUMNS: Column<ListedRun>[] = [
@@ -104,7 +105,7 @@ export function metricSummaries(points: MetricPoint[]): string {
   return names.map((name) => {
     const values = points.filter((p) => p.name === name).map((p) => p.value)
     const range = values.length > 1 ? `  (${formatNumber(Math.min(...values))} .. ${formatNumber(Math.max(...values))})` : ''
-    return `${name.padEnd(width)}  ${sparkline(values)}  last ${formatNumber(values.at(-1))}${range}\n`
+    return `${escapeControl(name.padEnd(width))}  ${sparkline(values)}  last ${formatNumber(values.at(-1))}${range}\n`
   }).join('')
 }
 
@@ -113,7 +114,7 @@ export function diffSummary(diff: RunDiff, stat: boolean): string {
   let out = ''
   if (stat) {
     const width = Math.max(0, ...diff.files.map((f) => f.path.length))
-    for (const f of diff.files) out += ` ${f.path.padEnd(width)} | ${f.binary ? 'Bin' : `${f.additions + f.deletions} ${'+'.repeat(Math.min(f.additions, 40))}${'-'.repeat(Math.min(f.deletions, 40))}`}\n`
+    for (const f of diff.files) out += ` ${escapeControl(f.path.padEnd(width))} | ${f.binary ? 'Bin' : `${f.additions + f.deletions} ${'+'.repeat(Math.min(f.additions, 40))}${'-'.repeat(Math.min(f.deletions, 40))}`}\n`
     const adds = diff.files.reduce((n, f) => n + f.additions, 0)
     const dels = diff.files.reduce((n, f) => n + f.deletions, 0)
     out += ` ${diff.files.length} files changed, ${adds} insertions(+), ${dels} deletions(-)\n`
@@ -125,7 +126,7 @@ export function diffSummary(diff: RunDiff, stat: boolean): string {
     out += `\nMetrics, ${diff.a.runId} -> ${diff.b.runId}:\n`
     for (const m of diff.metrics) {
       const change = m.change === undefined ? '' : `  (${m.change >= 0 ? '+' : ''}${formatNumber(m.change)})`
-      out += `  ${m.name.padEnd(width)}  ${formatNumber(m.a) || '-'} -> ${formatNumber(m.b) || '-'}${change}\n`
+      out += `  ${escapeControl(m.name.padEnd(width))}  ${formatNumber(m.a) || '-'} -> ${formatNumber(m.b) || '-'}${change}\n`
     }
   }
   return out

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {createInterface} from 'node:readline/promises'
 import {MlError} from '../../core/errors.js'
 import {applyRestore, planRestore, planUndo, previewRestore, type RestorePlan} from '../../core/restore.js'
-import {MlCommand, quietFlag} from '../../render/ml-command.js'
+import {MlCommand, quietFlag, runArg, runIdFlag, runIdOf} from '../../render/ml-command.js'
 import {progressBar} from '../../render/progress.js'
 
 export default class ProjectRestore extends MlCommand {
@@ -14,23 +14,25 @@ A restore that takes more than a second shows a progress bar on a terminal (not 
 Asks for confirmation on a terminal; --yes skips the question, and without a terminal --yes is required.`
 
   static examples = [
-    '<%= config.bin %> <%= command.id %> --run-id iris_1732240000000_3f2a',
-    '<%= config.bin %> <%= command.id %> --run-id iris_17322 --yes',
-    '<%= config.bin %> <%= command.id %> --run-id iris_17322 --dry-run',
+    '<%= config.bin %> <%= command.id %> iris_1732240000000_3f2a',
+    '<%= config.bin %> <%= command.id %> iris_17322 --yes',
+    '<%= config.bin %> <%= command.id %> iris_17322 --dry-run',
     '<%= config.bin %> <%= command.id %> --undo',
   ]
 
+  static args = runArg
   static flags = {
-    'run-id': Flags.string({description: 'Id of the run (or a unique prefix of it) whose snapshot to restore.', exactlyOne: ['run-id', 'undo']}),
-    undo: Flags.boolean({description: 'Put back what the folder held before the last restore.', exactlyOne: ['run-id', 'undo']}),
+    'run-id': runIdFlag,
+    undo: Flags.boolean({description: 'Put back what the folder held before the last restore (instead of RUN).'}),
     yes: Flags.boolean({char: 'y', description: 'Do not ask for confirmation.'}),
     'dry-run': Flags.boolean({description: 'Only list what would be written, changed and removed; write nothing.'}),
     quiet: quietFlag,
   }
 
   async run(): Promise<void> {
-    const {flags} = await this.parse(ProjectRestore)
-    const plan = flags.undo ? await planUndo(process.cwd()) : await planRestore(process.cwd(), flags['run-id']!)
+    const {args, flags} = await this.parse(ProjectRestore)
+    if (flags.undo && (args.run ?? flags['run-id']) !== undefined) throw new MlError('INVALID_ARGUMENT', 'Give either a run to restore or --undo, not both.')
+    const plan = flags.undo ? await planUndo(process.cwd()) : await planRestore(process.cwd(), runIdOf(args.run, flags['run-id']))
     if (flags['dry-run'] || !flags.yes) {
       const changes = await previewRestore(plan)
       if (flags['dry-run']) {
