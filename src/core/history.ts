@@ -1,10 +1,14 @@
 import {createReadStream, createWriteStream, existsSync, promises as fs} from 'node:fs'
+import {hostname} from 'node:os'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
+import {setTimeout as sleep} from 'node:timers/promises'
+import type {ShadowRepo} from '../git/shadow-repo.js'
 import {MlError} from './errors.js'
+import type {FileStat} from '../git/diff-stats.js'
 import {largeOutputPath, OUTPUTS_DIR} from './experiment.js'
 import {lowerIsBetter, METRICS_FILE, type MetricPoint, parseMetrics} from './metrics.js'
-import {findProject, ML_DIR, openHistory} from './project.js'
+import {findProject, ML_DIR, openHistory, type Project} from './project.js'
 import {cachedRunList, type ListedRun} from './run-cache.js'
 import {type AuthOptions, isEmptyDir, pullHistory, pushHistory, type PullResult, type PushResult} from './remote.js'
 import {getRun, getRunFile, LOG_FILE, readRun, resolveRunId, runRef, type RunRecord, type RunStatus} from './runs.js'
@@ -52,10 +56,80 @@ export async function historyList(cwd: string, options: ListOptions = {}): Promi
   return runs
 }
 
-/** One run, by its id or a unique prefix of it. */
-export async function historyInfo(cwd: string, runIdOrPrefix: string): Promise<RunRecord> {
-  const repo = await openHistory(await findProject(cwd))
-  return readRun(repo, await resolveRunId(repo, runIdOrPrefix))
+/** How many lines of its log `ml history info` shows with a failed run. */
+export const FAILED_LOG_LINES = 20
+
+/** One run, by its id or a unique prefix of it; for a failed run, the end of its log too. */
+export async function historyInfo(cwd: string, runIdOrPrefix: string): Promise<{run: RunRecord; logTail?: Buffer}> {
+  const project = await findProject(cwd)
+  const repo = await openHistory(project)
+  const run = await readRun(repo, await resolveRunId(repo, runIdOrPrefix))
+  if (run.status !== 'Failed') return {run}
+  const log = await runLog(project, repo, run.runId)
+  return {run, logTail: log ? lastLines(log, FAILED_LOG_LINES) : undefined}
+}
+
+/**
+ * A run's log: output.log of its latest state, or while it runs (or when its ml process was
+ * killed before it could record the log) the file the run writes, .ml/runs/<id>/output.log.
+ */
+async function runLog(project: Project, repo: ShadowRepo, runId: string): Promise<Buffer | null> {
+  return (await getRunFile(repo, runId, LOG_FILE)) ?? fs.readFile(liveLogPath(project, runId)).catch(() => null)
+}
+
+/** Where a running run writes its log (see experiment.ts); runId passed isRunId. */
+function liveLogPath(project: Project, runId: string): string {
+  return path.join(project.dir, ML_DIR, 'runs', runId, LOG_FILE)
+}
+
+/** The last `count` lines of `log` (a last line without a newline counts). */
+export function lastLines(log: Buffer, count: number): Buffer {
+  let start = log.length - (log.at(-1) === 10 ? 1 : 0)
+  for (let i = 0; i < count && start > 0; i++) start = log.lastIndexOf(10, start - 1)
+  return count === 0 ? log.subarray(log.length) : log.subarray(start <= 0 ? 0 : start + 1)
+}
+
+/** A run's log, or its last `tail` lines. */
+export async function historyLog(cwd: string, runIdOrPrefix: string, tail?: number): Promise<{runId: string; log: Buffer}> {
+  const project = await findProject(cwd)
+  const repo = await openHistory(project)
+  const runId = await resolveRunId(repo, runIdOrPrefix)
+  const log = (await runLog(project, repo, runId)) ?? Buffer.alloc(0)
+  return {runId, log: tail === undefined ? log : lastLines(log, tail)}
+}
+
+export interface FollowOptions {
+  tail?: number
+  signal?: AbortSignal
+  /** How often to look for more output and for the end of the run. */
+  pollMs?: number
+}
+
+/**
+ * A run's log as it grows, until the run ends: what it has so far (or its last `tail` lines),
+ * then each new piece. A run that is not running here (it ended, or runs on another machine)
+ * gives its log once, as historyLog does.
+ */
+export async function* followLog(cwd: string, runIdOrPrefix: string, options: FollowOptions = {}): AsyncGenerator<Buffer> {
+  const project = await findProject(cwd)
+  const repo = await openHistory(project)
+  const runId = await resolveRunId(repo, runIdOrPrefix)
+  const live = liveLogPath(project, runId)
+  let offset = 0
+  let first = true
+  for (;;) {
+    const run = await readRun(repo, runId)
+    const running = run.status === 'Running' && run.host === hostname()
+    const log = running ? await fs.readFile(live).catch(() => Buffer.alloc(0)) : (await runLog(project, repo, runId)) ?? Buffer.alloc(0)
+    const piece = first && options.tail !== undefined ? lastLines(log, options.tail) : log.subarray(offset)
+    if (piece.length > 0) yield piece
+    offset = Math.max(offset, log.length)
+    first = false
+    if (!running || options.signal?.aborted) return
+    await sleep(options.pollMs ?? 250, undefined, {signal: options.signal}).catch((error: Error) => {
+      if (error.name !== 'AbortError') throw error
+    })
+  }
 }
 
 /** The newest run. */
@@ -98,19 +172,12 @@ export interface MetricChange {
   change?: number
 }
 
-export interface FileChange {
-  path: string
-  additions: number
-  deletions: number
-  binary: boolean
-}
-
 export interface RunDiff {
   a: RunRecord
   b: RunRecord
   /** The unified diff between the two snapshots. */
   patch: string
-  files: FileChange[]
+  files: FileStat[]
   metrics: MetricChange[]
 }
 
@@ -118,31 +185,17 @@ export interface RunDiff {
 export async function historyDiff(cwd: string, idA: string, idB: string, paths: string[] = []): Promise<RunDiff> {
   const repo = await openHistory(await findProject(cwd))
   const [a, b] = await Promise.all([idA, idB].map(async (id) => getRun(repo, await resolveRunId(repo, id))))
-  const patch = await repo.diffPatch(await repo.treeOf(a.snapshotId), await repo.treeOf(b.snapshotId), paths)
+  const [from, to] = await Promise.all([a, b].map(async (run) => repo.treeOf(run.snapshotId).catch(() => {
+    throw new MlError('PROJECT_CORRUPT', `The snapshot ${run.snapshotId} of run ${run.runId} is missing from the history; pull the history again (\`ml history pull\`).`)
+  })))
+  const [patch, files] = await Promise.all([repo.diffPatch(from, to, paths), repo.diffStats(from, to, paths)])
   const names = [...new Set([...Object.keys(a.metrics ?? {}), ...Object.keys(b.metrics ?? {})])]
   const metrics = names.map((name) => {
     const x = a.metrics?.[name]
     const y = b.metrics?.[name]
     return {name, a: x, b: y, change: x !== undefined && y !== undefined ? y - x : undefined}
   })
-  return {a, b, patch, files: fileChanges(patch), metrics}
-}
-
-/** Lines added and removed per file, read from a unified diff. */
-export function fileChanges(patch: string): FileChange[] {
-  const files: FileChange[] = []
-  let current: FileChange | undefined
-  for (const line of patch.split('\n')) {
-    const header = /^diff --git a\/(.*) b\/(.*)$/.exec(line)
-    if (header) {
-      current = {path: header[2], additions: 0, deletions: 0, binary: false}
-      files.push(current)
-    } else if (!current) continue
-    else if (line.startsWith('Binary files')) current.binary = true
-    else if (line.startsWith('+') && !line.startsWith('+++ ')) current.additions++
-    else if (line.startsWith('-') && !line.startsWith('--- ')) current.deletions++
-  }
-  return files
+  return {a, b, patch, files, metrics}
 }
 
 /** A run's metric values by step, all of them or those of one name. */
