@@ -12,7 +12,7 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['nodegit', 'ssh2', 'cli-progress', 'cli-table3', 'jmespath', 'yaml', 'typescript'],
+  external: ['nodegit', 'ssh2', 'cli-progress', 'jmespath', 'yaml', 'typescript'],
   // oclif and its dependencies are CommonJS and call require() at run time.
   banner: {js: "import {createRequire as __mlCreateRequire} from 'node:module'; const require = __mlCreateRequire(import.meta.url);"},
   logLevel: 'warning',

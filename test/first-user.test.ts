@@ -62,4 +62,16 @@ it('a restore of one file says "1 file", not "1 files"', async () => {
   assert.match(r.stdout, /: 1 file written, 0 changed, 0 removed\./)
 })
 
+it('a likely secret left out of snapshots is named once, not at every submit', async () => {
+  const root = tempDir()
+  ok(await ml(root, ['project', 'init', 'p', '-q']))
+  const dir = path.join(root, 'p')
+  await write(dir, {'.env': 'TOKEN=1\n'})
+  assert.match(ok(await ml(dir, ['experiment', 'submit', '-q', 'train.py'])).stderr, /likely secrets: \.env;/)
+  assert.not.match(ok(await ml(dir, ['experiment', 'submit', '-q', 'train.py'])).stderr, /likely secrets/)
+  await write(dir, {'id_rsa': 'key\n'})
+  const third = ok(await ml(dir, ['experiment', 'submit', '-q', 'train.py'])).stderr
+  assert.match(third, /likely secrets: id_rsa;/, 'only the new one is named')
+})
+
 test.run()

@@ -5,6 +5,7 @@ import HistoryDownload from '../commands/history/download.js'
 import HistoryInfo from '../commands/history/info.js'
 import HistoryLast from '../commands/history/last.js'
 import HistoryList from '../commands/history/list.js'
+import HistoryLog from '../commands/history/log.js'
 import HistoryMetrics from '../commands/history/metrics.js'
 import HistoryPull from '../commands/history/pull.js'
 import HistoryPush from '../commands/history/push.js'
@@ -28,6 +29,7 @@ export const COMMANDS = {
   'history:info': HistoryInfo,
   'history:last': HistoryLast,
   'history:list': HistoryList,
+  'history:log': HistoryLog,
   'history:metrics': HistoryMetrics,
   'history:pull': HistoryPull,
   'history:push': HistoryPush,

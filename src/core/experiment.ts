@@ -13,6 +13,7 @@ import {type AuthOptions, pushHistory} from './remote.js'
 import {formatMetrics, lastValues, METRICS_FILE, parseMetrics} from './metrics.js'
 import {LOG_FILE, newRunId, saveRun, type RunRecord} from './runs.js'
 import {takeSnapshot} from './snapshot.js'
+import {writeAtomically} from './write-atomically.js'
 
 export const OUTPUTS_DIR = 'outputs'
 export const COMPUTE_TARGETS = ['local']
@@ -71,8 +72,9 @@ async function run(project: Project, options: SubmitOptions & {compute: string},
   const runId = env.ML_RUN_ID!
   const open = historyOpener(project)
   const snapshot = await takeSnapshot(project, open, `Snapshot for run ${runId}`, {onNotice: options.onWarning, onProgress: options.onProgress})
-  if (snapshot.secrets.length > 0) {
-    options.onWarning?.(`Left out of the snapshot as likely secrets: ${snapshot.secrets.join(', ')}; add a "!name" line to .amlignore to include one.`)
+  const newSecrets = await secretsNotNamedYet(project, snapshot.secrets)
+  if (newSecrets.length > 0) {
+    options.onWarning?.(`Left out of the snapshot as likely secrets: ${newSecrets.join(', ')}; add a "!name" line to .amlignore to include one.`)
   }
   const repo = await open()
   const properties = {...(await gitProperties(project.dir)), ContentSnapshotId: snapshot.commit}
@@ -153,6 +155,20 @@ async function pushQuietly(project: Project, repo: ShadowRepo, options: SubmitOp
     options.onPushProblem?.(`Could not push to ${project.config.remote}: ${(error as Error).message.replace(/\.$/, '')}; ${later}.`)
   }
 }
+
+/**
+ * The likely secrets of `secrets` that no earlier submit named, so that each is named once, not
+ * at every run; the names told are kept in .ml/ (deleting that file names them all again).
+ */
+async function secretsNotNamedYet(project: Project, secrets: string[]): Promise<string[]> {
+  const file = path.join(project.dir, ML_DIR, SECRETS_NAMED_FILE)
+  const named = new Set<unknown>(await fs.readFile(file, 'utf8').then((text) => [JSON.parse(text)].flat()).catch(() => []))
+  const fresh = secrets.filter((s) => !named.has(s))
+  if (fresh.length > 0) await writeAtomically(file, JSON.stringify([...named, ...fresh]))
+  return fresh
+}
+
+const SECRETS_NAMED_FILE = 'secrets-named.json'
 
 /** Outputs larger than this stay out of git history. */
 export const LARGE_OUTPUT_BYTES = 50 * 2 ** 20

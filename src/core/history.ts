@@ -1,17 +1,21 @@
 import {createReadStream, createWriteStream, existsSync, promises as fs} from 'node:fs'
+import {hostname} from 'node:os'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
+import {setTimeout as sleep} from 'node:timers/promises'
+import type {ShadowRepo} from '../git/shadow-repo.js'
 import {MlError} from './errors.js'
+import type {FileStat} from '../git/diff-stats.js'
 import {largeOutputPath, OUTPUTS_DIR} from './experiment.js'
 import {lowerIsBetter, METRICS_FILE, type MetricPoint, parseMetrics} from './metrics.js'
-import {findProject, openHistory} from './project.js'
+import {findProject, ML_DIR, openHistory, type Project} from './project.js'
 import {cachedRunList, type ListedRun} from './run-cache.js'
 import {type AuthOptions, isEmptyDir, pullHistory, pushHistory, type PullResult, type PushResult} from './remote.js'
-import {getRun, getRunFile, LOG_FILE, resolveRunId, runRef, type RunRecord, type RunStatus} from './runs.js'
+import {getRun, getRunFile, LOG_FILE, readRun, resolveRunId, runRef, type RunRecord, type RunStatus} from './runs.js'
 
 export type {ListedRun} from './run-cache.js'
 
-export const RUN_STATUSES: RunStatus[] = ['Running', 'Completed', 'Failed', 'Canceled']
+export const RUN_STATUSES: RunStatus[] = ['Running', 'Completed', 'Failed', 'Canceled', 'Corrupt']
 
 export interface ListOptions {
   last?: number
@@ -52,10 +56,80 @@ export async function historyList(cwd: string, options: ListOptions = {}): Promi
   return runs
 }
 
-/** One run, by its id or a unique prefix of it. */
-export async function historyInfo(cwd: string, runIdOrPrefix: string): Promise<RunRecord> {
-  const repo = await openHistory(await findProject(cwd))
-  return getRun(repo, await resolveRunId(repo, runIdOrPrefix))
+/** How many lines of its log `ml history info` shows with a failed run. */
+export const FAILED_LOG_LINES = 20
+
+/** One run, by its id or a unique prefix of it; for a failed run, the end of its log too. */
+export async function historyInfo(cwd: string, runIdOrPrefix: string): Promise<{run: RunRecord; logTail?: Buffer}> {
+  const project = await findProject(cwd)
+  const repo = await openHistory(project)
+  const run = await readRun(repo, await resolveRunId(repo, runIdOrPrefix))
+  if (run.status !== 'Failed') return {run}
+  const log = await runLog(project, repo, run.runId)
+  return {run, logTail: log ? lastLines(log, FAILED_LOG_LINES) : undefined}
+}
+
+/**
+ * A run's log: output.log of its latest state, or while it runs (or when its ml process was
+ * killed before it could record the log) the file the run writes, .ml/runs/<id>/output.log.
+ */
+async function runLog(project: Project, repo: ShadowRepo, runId: string): Promise<Buffer | null> {
+  return (await getRunFile(repo, runId, LOG_FILE)) ?? fs.readFile(liveLogPath(project, runId)).catch(() => null)
+}
+
+/** Where a running run writes its log (see experiment.ts); runId passed isRunId. */
+function liveLogPath(project: Project, runId: string): string {
+  return path.join(project.dir, ML_DIR, 'runs', runId, LOG_FILE)
+}
+
+/** The last `count` lines of `log` (a last line without a newline counts). */
+export function lastLines(log: Buffer, count: number): Buffer {
+  let start = log.length - (log.at(-1) === 10 ? 1 : 0)
+  for (let i = 0; i < count && start > 0; i++) start = log.lastIndexOf(10, start - 1)
+  return count === 0 ? log.subarray(log.length) : log.subarray(start <= 0 ? 0 : start + 1)
+}
+
+/** A run's log, or its last `tail` lines. */
+export async function historyLog(cwd: string, runIdOrPrefix: string, tail?: number): Promise<{runId: string; log: Buffer}> {
+  const project = await findProject(cwd)
+  const repo = await openHistory(project)
+  const runId = await resolveRunId(repo, runIdOrPrefix)
+  const log = (await runLog(project, repo, runId)) ?? Buffer.alloc(0)
+  return {runId, log: tail === undefined ? log : lastLines(log, tail)}
+}
+
+export interface FollowOptions {
+  tail?: number
+  signal?: AbortSignal
+  /** How often to look for more output and for the end of the run. */
+  pollMs?: number
+}
+
+/**
+ * A run's log as it grows, until the run ends: what it has so far (or its last `tail` lines),
+ * then each new piece. A run that is not running here (it ended, or runs on another machine)
+ * gives its log once, as historyLog does.
+ */
+export async function* followLog(cwd: string, runIdOrPrefix: string, options: FollowOptions = {}): AsyncGenerator<Buffer> {
+  const project = await findProject(cwd)
+  const repo = await openHistory(project)
+  const runId = await resolveRunId(repo, runIdOrPrefix)
+  const live = liveLogPath(project, runId)
+  let offset = 0
+  let first = true
+  for (;;) {
+    const run = await readRun(repo, runId)
+    const running = run.status === 'Running' && run.host === hostname()
+    const log = running ? await fs.readFile(live).catch(() => Buffer.alloc(0)) : (await runLog(project, repo, runId)) ?? Buffer.alloc(0)
+    const piece = first && options.tail !== undefined ? lastLines(log, options.tail) : log.subarray(offset)
+    if (piece.length > 0) yield piece
+    offset = Math.max(offset, log.length)
+    first = false
+    if (!running || options.signal?.aborted) return
+    await sleep(options.pollMs ?? 250, undefined, {signal: options.signal}).catch((error: Error) => {
+      if (error.name !== 'AbortError') throw error
+    })
+  }
 }
 
 /** The newest run. */
@@ -75,7 +149,7 @@ export interface Comparison {
 export async function historyCompare(cwd: string, ids: string[]): Promise<Comparison> {
   if (ids.length < 2) throw new MlError('INVALID_ARGUMENT', 'Compare needs at least two runs; give two or more run ids.')
   const repo = await openHistory(await findProject(cwd))
-  const runs = await Promise.all(ids.map(async (id) => getRun(repo, await resolveRunId(repo, id))))
+  const runs = await Promise.all(ids.map(async (id) => readRun(repo, await resolveRunId(repo, id))))
   const best: Record<string, string> = {}
   for (const name of new Set(runs.flatMap((r) => Object.keys(r.metrics ?? {})))) {
     const lower = lowerIsBetter(name)
@@ -98,19 +172,12 @@ export interface MetricChange {
   change?: number
 }
 
-export interface FileChange {
-  path: string
-  additions: number
-  deletions: number
-  binary: boolean
-}
-
 export interface RunDiff {
   a: RunRecord
   b: RunRecord
   /** The unified diff between the two snapshots. */
   patch: string
-  files: FileChange[]
+  files: FileStat[]
   metrics: MetricChange[]
 }
 
@@ -118,31 +185,17 @@ export interface RunDiff {
 export async function historyDiff(cwd: string, idA: string, idB: string, paths: string[] = []): Promise<RunDiff> {
   const repo = await openHistory(await findProject(cwd))
   const [a, b] = await Promise.all([idA, idB].map(async (id) => getRun(repo, await resolveRunId(repo, id))))
-  const patch = await repo.diffPatch(await repo.treeOf(a.snapshotId), await repo.treeOf(b.snapshotId), paths)
+  const [from, to] = await Promise.all([a, b].map(async (run) => repo.treeOf(run.snapshotId).catch(() => {
+    throw new MlError('PROJECT_CORRUPT', `The snapshot ${run.snapshotId} of run ${run.runId} is missing from the history; pull the history again (\`ml history pull\`).`)
+  })))
+  const [patch, files] = await Promise.all([repo.diffPatch(from, to, paths), repo.diffStats(from, to, paths)])
   const names = [...new Set([...Object.keys(a.metrics ?? {}), ...Object.keys(b.metrics ?? {})])]
   const metrics = names.map((name) => {
     const x = a.metrics?.[name]
     const y = b.metrics?.[name]
     return {name, a: x, b: y, change: x !== undefined && y !== undefined ? y - x : undefined}
   })
-  return {a, b, patch, files: fileChanges(patch), metrics}
-}
-
-/** Lines added and removed per file, read from a unified diff. */
-export function fileChanges(patch: string): FileChange[] {
-  const files: FileChange[] = []
-  let current: FileChange | undefined
-  for (const line of patch.split('\n')) {
-    const header = /^diff --git a\/(.*) b\/(.*)$/.exec(line)
-    if (header) {
-      current = {path: header[2], additions: 0, deletions: 0, binary: false}
-      files.push(current)
-    } else if (!current) continue
-    else if (line.startsWith('Binary files')) current.binary = true
-    else if (line.startsWith('+') && !line.startsWith('+++ ')) current.additions++
-    else if (line.startsWith('-') && !line.startsWith('--- ')) current.deletions++
-  }
-  return files
+  return {a, b, patch, files, metrics}
 }
 
 /** A run's metric values by step, all of them or those of one name. */
@@ -168,18 +221,27 @@ export interface Download {
   missing: string[]
 }
 
-/** Writes a run's log, metrics and outputs into `dir` (default: a folder named after the run). */
+/** Where `ml history download` writes without --dir: under .ml/, which snapshots never hold. */
+export const DOWNLOADS_DIR = 'downloads'
+
+/**
+ * Writes a run's log, metrics and outputs into `dir`, or into .ml/downloads/<run-id>/ so that
+ * the next snapshot does not pick the download up. Every name comes from a record that passed
+ * the trust gate, and no file is ever overwritten.
+ */
 export async function downloadRun(cwd: string, runIdOrPrefix: string, dir?: string): Promise<Download> {
   const project = await findProject(cwd)
   const repo = await openHistory(project)
   const run = await getRun(repo, await resolveRunId(repo, runIdOrPrefix))
-  const target = path.resolve(cwd, dir ?? run.runId)
-  if (!(await isEmptyDir(target))) throw new MlError('DESTINATION_EXISTS', `${target} already exists and is not empty; name another folder with --dir.`)
+  const target = dir === undefined ? path.join(project.dir, ML_DIR, DOWNLOADS_DIR, run.runId) : path.resolve(cwd, dir)
+  if (!(await isEmptyDir(target))) throw new MlError('DESTINATION_EXISTS', `${target} already exists and is not empty; remove it or name another folder with --dir.`)
   const commit = (await repo.resolveRef(runRef(run.runId)))!
   const result: Download = {dir: target, files: [], missing: []}
-  const write = async (rel: string, data: Buffer) => {
-    await fs.mkdir(path.dirname(path.join(target, rel)), {recursive: true})
-    await fs.writeFile(path.join(target, rel), data)
+  const write = async (rel: string, from: Buffer | string) => {
+    const file = path.join(target, rel)
+    await fs.mkdir(path.dirname(file), {recursive: true})
+    if (typeof from === 'string') await pipeline(createReadStream(from), createWriteStream(file, {flags: 'wx'}))
+    else await fs.writeFile(file, from, {flag: 'wx'})
     result.files.push(rel)
   }
   for (const file of [LOG_FILE, METRICS_FILE]) {
@@ -188,20 +250,9 @@ export async function downloadRun(cwd: string, runIdOrPrefix: string, dir?: stri
   }
   for (const output of run.outputs) {
     const rel = `${OUTPUTS_DIR}/${output.path}`
-    if (output.sha256 === undefined) {
-      const data = await repo.readFile(commit, rel)
-      if (data) await write(rel, data)
-      else result.missing.push(rel)
-      continue
-    }
-    const source = largeOutputPath(project, output.sha256)
-    if (!existsSync(source)) {
-      result.missing.push(rel)
-      continue
-    }
-    await fs.mkdir(path.dirname(path.join(target, rel)), {recursive: true})
-    await pipeline(createReadStream(source), createWriteStream(path.join(target, rel)))
-    result.files.push(rel)
+    const source = output.sha256 === undefined ? await repo.readFile(commit, rel) : largeOutputPath(project, output.sha256)
+    if (source === null || (typeof source === 'string' && !existsSync(source))) result.missing.push(rel)
+    else await write(rel, source)
   }
   return result
 }

@@ -5,7 +5,7 @@ import {refStamp} from '../git/ref-stamp.js'
 import {isAlive} from './lock.js'
 import {historyDir, ML_DIR, openHistory, type Project} from './project.js'
 import {trackingRef} from './remote.js'
-import {getRun, RUNS_PREFIX, type RunRecord} from './runs.js'
+import {readRun, RUNS_PREFIX, type RunRecord} from './runs.js'
 import {writeAtomically} from './write-atomically.js'
 
 /** A run as listed: its record, and whether the remote has its latest state (when there is a remote). */
@@ -19,7 +19,8 @@ export type ListedRun = RunRecord & {pushed?: boolean}
  * stamp differs it is rebuilt from the refs, re-reading only the runs whose commit moved.
  */
 const CACHE_FILE = 'runs-cache.ndjson'
-const VERSION = 1
+/** 2: records passed the trust gate (trust/run-record.ts) before they were cached. */
+const VERSION = 2
 const RUN_FOLDERS = ['refs/ml/runs', 'refs/ml/origin/ml/runs']
 
 interface Line {
@@ -35,7 +36,7 @@ export async function cachedRunList(project: Project, limit?: number): Promise<L
   if (cached && await isCurrent(project, cached)) return cached.entries.map((line) => listed(project, line))
   // A stale cache still holds the records of the runs whose commit did not move (all of them, not just the head).
   const old = limit === undefined ? cached : await readCache(project, Infinity)
-  const lines = await rebuild(project, old?.entries ?? [])
+  const lines = await rebuild(project, old?.header.version === VERSION ? old.entries : [])
   return lines.slice(0, limit).map((line) => listed(project, line))
 }
 
@@ -58,7 +59,8 @@ async function readCache(project: Project, count: number): Promise<Cache | null>
   if (!text) return null
   const lines = splitLines(text, count)
   try {
-    return {header: JSON.parse(lines[0]), entries: lines.slice(1).map((l) => JSON.parse(l) as Line)}
+    const cache: Cache = {header: JSON.parse(lines[0]) ?? {}, entries: lines.slice(1).map((l) => JSON.parse(l) as Line)}
+    return cache.entries.every((e) => typeof e?.commit === 'string' && typeof e.run?.runId === 'string') ? cache : null
   } catch {
     return null // a damaged cache is rebuilt
   }
@@ -101,7 +103,7 @@ function splitLines(text: string, count: number): string[] {
   return lines
 }
 
-/** A Running run whose ml process here is gone: getRun records it as Failed. */
+/** A Running run whose ml process here is gone: readRun records it as Failed. */
 function needsSettling(run: RunRecord): boolean {
   return run.status === 'Running' && run.host === hostname() && run.pid !== undefined && !isAlive(run.pid)
 }
@@ -116,7 +118,7 @@ async function rebuild(project: Project, cached: Line[]): Promise<Line[]> {
   const lines = await Promise.all([...runs].map(async ([ref, commit]): Promise<Line> => {
     const id = ref.slice(RUNS_PREFIX.length)
     const cached = old.get(id)
-    const run = cached?.commit === commit && !needsSettling(cached.run) ? cached.run : await getRun(repo, id)
+    const run = cached?.commit === commit && !needsSettling(cached.run) ? cached.run : await readRun(repo, id)
     return {commit, tracked: tracking.get(trackingRef(ref)), run}
   }))
   lines.sort((a, b) => b.run.startTimeUtc.localeCompare(a.run.startTimeUtc) || b.run.runId.localeCompare(a.run.runId))

@@ -479,6 +479,11 @@ export class ShadowRepo {
     return (await builder.write()).tostrS()
   }
 
+  /** Lines added and removed per file between two trees (see diff-stats.ts), limited to `paths` when given. */
+  async diffStats(from: string, to: string, paths: string[] = []): Promise<import('./diff-stats.js').FileStat[]> {
+    const {diffStats} = await import('./diff-stats.js')
+    return diffStats(this.Git, await this.treeDiff(from, to, paths))
+  }
 }
 
 type TreeNode = Map<string, TreeNode | TreeFile>

@@ -1,9 +1,10 @@
-import {Command, Flags} from '@oclif/core'
+import {Args, Command, Flags} from '@oclif/core'
 import {homedir} from 'node:os'
 import {createInterface} from 'node:readline'
 import {MlError} from '../core/errors.js'
 import type {OnProgress} from '../core/progress.js'
 import type {AuthOptions} from '../core/remote.js'
+import {escapeControl} from './escape-control.js'
 import {type Column, OUTPUT_FORMATS, type OutputFormat, render} from './output.js'
 
 /**
@@ -17,7 +18,8 @@ export abstract class MlCommand extends Command {
       error = new MlError('WRITE_FAILED', `ml could not write ${error.path ?? 'to the project'}: ${disk}; fix that and run the command again (what it had done so far is kept or was taken back).`)
     }
     if (error instanceof MlError) {
-      this.logToStderr(`Error [${error.code}]: ${error.message}`)
+      // The message may quote a record's fields or a file's name.
+      this.logToStderr(`Error [${error.code}]: ${escapeControl(error.message)}`)
       process.exitCode = 1
       return
     }
@@ -80,8 +82,19 @@ function askHidden(prompt: string): Promise<string> {
 /** -q, on every command that may draw a progress bar (see render/progress.ts). */
 export const quietFlag = Flags.boolean({char: 'q', description: 'Draw no progress bar.'})
 
-/** --run-id, as every command that takes one run names it. */
-export const runIdFlag = Flags.string({description: 'Id of the run (or a unique prefix of it).', required: true})
+/** RUN, the run id of every command that takes one run (see runIdOf). */
+export const runArg = {run: Args.string({description: 'Id of the run (or a unique prefix of it).'})}
+
+/** --run-id, Azure ML Workbench's spelling of RUN, kept for its scripts. */
+export const runIdFlag = Flags.string({description: 'The same as RUN (the spelling of Azure ML Workbench).'})
+
+/** The run named as RUN or with --run-id: exactly one of them. */
+export function runIdOf(arg: string | undefined, flag: string | undefined): string {
+  if (arg !== undefined && flag !== undefined) throw new MlError('INVALID_ARGUMENT', 'Name the run once: as RUN or with --run-id, not both.')
+  const runId = arg ?? flag
+  if (runId === undefined) throw new MlError('INVALID_ARGUMENT', 'Name the run: give its id (or a unique prefix of it) as RUN, or with --run-id.')
+  return runId
+}
 
 /** -o and --query, the same on every command that prints data. */
 export const outputFlags = {

@@ -1,8 +1,8 @@
-import type TableModule from 'cli-table3'
 import type JmespathModule from 'jmespath'
 import {createRequire} from 'node:module'
 import type YamlModule from 'yaml'
 import {MlError} from '../core/errors.js'
+import {escapeControl, escapeJson, escapeYaml} from './escape-control.js'
 
 export const OUTPUT_FORMATS = ['table', 'json', 'jsonc', 'tsv', 'yaml', 'none'] as const
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number]
@@ -11,6 +11,8 @@ export type OutputFormat = (typeof OUTPUT_FORMATS)[number]
 export interface Column<T> {
   header: string
   value: (row: T) => string
+  /** Never cut to fit the terminal: a run id is the one value people copy from a table. */
+  keep?: boolean
 }
 
 export interface RenderOptions<T> {
@@ -44,15 +46,18 @@ export function render<T>(format: OutputFormat, data: unknown, rows: T[], option
   }
   switch (format) {
     case 'json':
-      return `${JSON.stringify(result, null, 2)}\n`
+      return `${escapeJson(JSON.stringify(result, null, 2))}\n`
     case 'jsonc':
-      return `${options.color ? colorJson(JSON.stringify(result, null, 2)) : JSON.stringify(result, null, 2)}\n`
+      return `${options.color ? colorJson(escapeJson(JSON.stringify(result, null, 2))) : escapeJson(JSON.stringify(result, null, 2))}\n`
     case 'yaml':
-      return (load('yaml') as typeof YamlModule).stringify(result)
+      return escapeYaml((load('yaml') as typeof YamlModule).stringify(result))
     case 'tsv':
       return options.query === undefined && options.columns ? tsv(rows.map((r) => options.columns!.map((c) => c.value(r)))) : tsvOf(result)
     case 'table':
-      if (options.query === undefined && options.columns) return table(options.columns.map((c) => c.header), rows.map((r) => options.columns!.map((c) => c.value(r))), options.width)
+      if (options.query === undefined && options.columns) {
+        const {columns} = options
+        return table(columns.map((c) => c.header), rows.map((r) => columns.map((c) => c.value(r))), options.width, columns.map((c) => c.keep === true))
+      }
       return tableOf(result, options.width)
   }
 }
@@ -64,7 +69,7 @@ function cell(value: unknown): string {
 }
 
 function tsv(cells: string[][]): string {
-  return cells.map((r) => `${r.map((c) => c.replace(/[\t\n]/g, ' ')).join('\t')}\n`).join('')
+  return cells.map((r) => `${r.map((c) => escapeControl(c.replace(/[\t\n]/g, ' '))).join('\t')}\n`).join('')
 }
 
 /** az's tsv: a scalar alone, a list one item a line, an object's or a list's scalar values tab-separated. */
@@ -78,42 +83,54 @@ function tableOf(value: unknown, width?: number): string {
   if (Array.isArray(value)) {
     if (value.every((v) => v !== null && typeof v === 'object' && !Array.isArray(v))) {
       const keys = [...new Set(value.flatMap((v) => Object.keys(v as object)))]
-      return table(keys, value.map((v) => keys.map((k) => cell((v as Record<string, unknown>)[k]))), width)
+      return table(keys, value.map((v) => keys.map((k) => cell((v as Record<string, unknown>)[k]))), width, keys.map((k) => k === 'runId'))
     }
     return table(['Result'], value.map((v) => [cell(v)]), width)
   }
   if (value !== null && typeof value === 'object') return table(['Name', 'Value'], Object.entries(value).map(([k, v]) => [k, cell(v)]), width)
-  return `${cell(value)}\n`
-}
-
-const NO_BORDERS = {
-  top: '', 'top-mid': '', 'top-left': '', 'top-right': '',
-  bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '',
-  left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ',
+  return `${escapeControl(cell(value))}\n`
 }
 
 /**
  * Aligned columns under a dashed line, like `az -o table`. On a terminal, the widest columns
- * are cut (with …) until the table fits its width.
+ * are cut (with …), down to 8 characters, until the table fits its width; `keep` columns are
+ * never cut, and a table still too wide is left for the terminal to wrap. Laid out by hand,
+ * one pass a row: cli-table3 took minutes over a long metrics history.
  */
-function table(headers: string[], cells: string[][], width?: number): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => [...r[i]].length)))
-  if (width) {
-    const room = width - 2 * (headers.length - 1)
-    while (widths.reduce((a, b) => a + b, 0) > room) {
-      const widest = widths.indexOf(Math.max(...widths))
-      if (widths[widest] <= 8) break
-      widths[widest]--
-    }
-  }
-  const fit = (text: string, w: number) => ([...text].length > w ? `${[...text].slice(0, w - 1).join('')}…` : text)
-  const t = new (load('cli-table3') as typeof TableModule)({
-    head: headers.map((h, i) => fit(h, widths[i])),
-    chars: NO_BORDERS,
-    style: {head: [], border: [], 'padding-left': 0, 'padding-right': 0},
+function table(rawHeaders: string[], rawCells: string[][], width?: number, keep: boolean[] = []): string {
+  const headers = rawHeaders.map((h) => escapeControl(h))
+  const cells = rawCells.map((r) => r.map((c) => escapeControl(c)))
+  const widths = headers.map((h, i) => {
+    let w = length(h)
+    for (const row of cells) w = Math.max(w, length(row[i]))
+    return w
   })
-  t.push(widths.map((w) => '-'.repeat(w)), ...cells.map((r) => r.map((c, i) => fit(c, widths[i]))))
-  return `${t.toString().split('\n').map((l) => l.trimEnd()).join('\n')}\n`
+  if (width) shrink(widths, keep, width - 2 * (headers.length - 1))
+  const fit = (text: string, i: number) => {
+    const cut = !keep[i] && length(text) > widths[i] ? `${[...text].slice(0, widths[i] - 1).join('')}…` : text
+    return cut + ' '.repeat(Math.max(0, widths[i] - length(cut)))
+  }
+  const line = (row: string[]) => `${row.map(fit).join('  ').trimEnd()}\n`
+  let out = line(headers) + line(widths.map((w) => '-'.repeat(w)))
+  for (const row of cells) out += line(row)
+  return out
+}
+
+/** Narrows the widest column that may be cut, a character at a time, until the widths fit `room`. */
+function shrink(widths: number[], keep: boolean[], room: number): void {
+  for (let total = widths.reduce((a, b) => a + b, 0); total > room; total--) {
+    let widest = -1
+    for (const [i, w] of widths.entries()) if (!keep[i] && w > 8 && (widest < 0 || w > widths[widest])) widest = i
+    if (widest < 0) return
+    widths[widest]--
+  }
+}
+
+/** Characters (code points), as a terminal shows most text. */
+function length(text: string): number {
+  let n = 0
+  for (const _ of text) n++
+  return n
 }
 
 /** JSON with keys, strings and numbers coloured, for -o jsonc on a terminal. */
@@ -158,7 +175,18 @@ const BARS = '▁▂▃▄▅▆▇█'
 
 /** A sparkline of a series: one bar per value, scaled between its min and max. */
 export function sparkline(values: number[]): string {
-  const min = Math.min(...values)
-  const span = Math.max(...values) - min
+  const {min, max} = extent(values)
+  const span = max - min
   return values.map((v) => BARS[span === 0 ? 3 : Math.round(((v - min) / span) * (BARS.length - 1))]).join('')
+}
+
+/** The smallest and largest of `values`, in a loop: `Math.min(...values)` overflows the stack past about 120,000 values. */
+export function extent(values: number[]): {min: number; max: number} {
+  let min = Infinity
+  let max = -Infinity
+  for (const v of values) {
+    if (v < min) min = v
+    if (v > max) max = v
+  }
+  return {min, max}
 }

@@ -3,10 +3,11 @@ import type {ProjectFile} from '../core/files.js'
 import type {MetricPoint} from '../core/metrics.js'
 import type {Backup} from '../core/restore.js'
 import type {RunRecord} from '../core/runs.js'
-import {type Column, formatDuration, formatNumber, formatTime, shortId, sparkline} from './output.js'
+import {escapeControl} from './escape-control.js'
+import {type Column, extent, formatDuration, formatNumber, formatTime, shortId, sparkline} from './output.js'
 
 const RUN_COLUMNS: Column<ListedRun>[] = [
-  {header: 'RUN ID', value: (r) => r.runId},
+  {header: 'RUN ID', value: (r) => r.runId, keep: true},
   {header: 'STATUS', value: (r) => r.status},
   {header: 'STARTED', value: (r) => formatTime(r.startTimeUtc)},
   {header: 'DURATION', value: (r) => formatDuration(r.durationMs)},
@@ -52,7 +53,7 @@ export function runFields(run: RunRecord): Field[] {
 
 export const FIELD_COLUMNS: Column<Field>[] = [
   {header: 'NAME', value: (f) => f.name},
-  {header: 'VALUE', value: (f) => f.value},
+  {header: 'VALUE', value: (f) => f.value, keep: true},
 ]
 
 type Row = {field: string; values: string[]}
@@ -74,7 +75,7 @@ export function comparisonTable(comparison: Comparison): {rows: Row[]; columns: 
       return value === undefined ? '' : `${formatNumber(value)}${best[name] === r.runId ? ' *' : ''}`
     })})
   }
-  const columns: Column<Row>[] = [{header: 'FIELD', value: (r) => r.field}, ...runs.map((run, i) => ({header: run.runId, value: (r: Row) => r.values[i]}))]
+  const columns: Column<Row>[] = [{header: 'FIELD', value: (r) => r.field}, ...runs.map((run, i) => ({header: run.runId, value: (r: Row) => r.values[i], keep: true}))]
   return {rows, columns}
 }
 
@@ -100,11 +101,12 @@ export function metricsTable(points: MetricPoint[]): {rows: StepRow[]; columns: 
 /** One line per metric: its last value, range and a sparkline of all its values. */
 export function metricSummaries(points: MetricPoint[]): string {
   const names = [...new Set(points.map((p) => p.name))]
-  const width = Math.max(...names.map((n) => n.length))
+  const width = extent(names.map((n) => n.length)).max
   return names.map((name) => {
     const values = points.filter((p) => p.name === name).map((p) => p.value)
-    const range = values.length > 1 ? `  (${formatNumber(Math.min(...values))} .. ${formatNumber(Math.max(...values))})` : ''
-    return `${name.padEnd(width)}  ${sparkline(values)}  last ${formatNumber(values.at(-1))}${range}\n`
+    const {min, max} = extent(values)
+    const range = values.length > 1 ? `  (${formatNumber(min)} .. ${formatNumber(max)})` : ''
+    return `${escapeControl(name.padEnd(width))}  ${sparkline(values)}  last ${formatNumber(values.at(-1))}${range}\n`
   }).join('')
 }
 
@@ -112,8 +114,8 @@ export function metricSummaries(points: MetricPoint[]): string {
 export function diffSummary(diff: RunDiff, stat: boolean): string {
   let out = ''
   if (stat) {
-    const width = Math.max(0, ...diff.files.map((f) => f.path.length))
-    for (const f of diff.files) out += ` ${f.path.padEnd(width)} | ${f.binary ? 'Bin' : `${f.additions + f.deletions} ${'+'.repeat(Math.min(f.additions, 40))}${'-'.repeat(Math.min(f.deletions, 40))}`}\n`
+    const width = extent([0, ...diff.files.map((f) => f.path.length)]).max
+    for (const f of diff.files) out += ` ${escapeControl(f.path.padEnd(width))} | ${f.binary ? 'Bin' : `${f.additions + f.deletions} ${'+'.repeat(Math.min(f.additions, 40))}${'-'.repeat(Math.min(f.deletions, 40))}`}\n`
     const adds = diff.files.reduce((n, f) => n + f.additions, 0)
     const dels = diff.files.reduce((n, f) => n + f.deletions, 0)
     out += ` ${diff.files.length} files changed, ${adds} insertions(+), ${dels} deletions(-)\n`
@@ -121,11 +123,11 @@ export function diffSummary(diff: RunDiff, stat: boolean): string {
     out += diff.patch
   }
   if (diff.metrics.length > 0) {
-    const width = Math.max(6, ...diff.metrics.map((m) => m.name.length))
+    const width = extent([6, ...diff.metrics.map((m) => m.name.length)]).max
     out += `\nMetrics, ${diff.a.runId} -> ${diff.b.runId}:\n`
     for (const m of diff.metrics) {
       const change = m.change === undefined ? '' : `  (${m.change >= 0 ? '+' : ''}${formatNumber(m.change)})`
-      out += `  ${m.name.padEnd(width)}  ${formatNumber(m.a) || '-'} -> ${formatNumber(m.b) || '-'}${change}\n`
+      out += `  ${escapeControl(m.name.padEnd(width))}  ${formatNumber(m.a) || '-'} -> ${formatNumber(m.b) || '-'}${change}\n`
     }
   }
   return out

@@ -64,8 +64,8 @@ When the project has a remote, the snapshot and the run are pushed before the sc
         onOutput: (chunk, stream) => (stream === 'stdout' ? process.stdout : process.stderr).write(chunk),
         auth: this.auth(),
         push: !flags['no-push'],
-        onPushProblem: (message) => this.logToStderr(`Warning: ${message}`),
-        onWarning: (message) => this.logToStderr(`Warning: ${message}`),
+        onPushProblem: (message) => progress.log(`Warning: ${message}`),
+        onWarning: (message) => progress.log(`Warning: ${message}`),
         onProgress: progress.onProgress,
         onStart: (r, created) => {
           progress.stop()
@@ -74,7 +74,7 @@ When the project has a remote, the snapshot and the run are pushed before the sc
         },
         onScriptEnd: () => (phase = 'recording'),
       })
-      const how = run.status === 'Completed' ? '' : ` (exit code ${run.exitCode}${run.error ? `; ${run.error}` : ''})`
+      const how = run.status === 'Completed' ? '' : ` (exit code ${run.exitCode}${run.error ? `: ${run.error.replace(/\.$/, '')}` : ''})`
       this.logToStderr(`Run ${run.runId} ${run.status} in ${formatDuration(run.durationMs)}${how}.`)
       process.exitCode = run.status === 'Canceled' ? 128 + constants.signals[received ?? 'SIGINT'] : run.exitCode
     } finally {

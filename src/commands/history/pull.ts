@@ -1,4 +1,5 @@
 import {historyPull} from '../../core/history.js'
+import {plural} from '../../render/plural.js'
 import {MlCommand, quietFlag} from '../../render/ml-command.js'
 import {progressBar} from '../../render/progress.js'
 
@@ -13,6 +14,6 @@ export default class HistoryPull extends MlCommand {
     const {flags} = await this.parse(HistoryPull)
     const progress = progressBar('Pull', flags.quiet, 'objects')
     const {remote, newRuns, updatedRuns} = await historyPull(process.cwd(), this.auth(progress.onProgress)).finally(() => progress.stop())
-    this.log(`Pulled from ${remote}: ${newRuns} new runs, ${updatedRuns} updated.`)
+    this.log(`Pulled from ${remote}: ${plural(newRuns, 'new run')}, ${updatedRuns} updated.`)
   }
 }

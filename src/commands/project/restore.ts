@@ -2,9 +2,10 @@ import {Flags} from '@oclif/core'
 import {createInterface} from 'node:readline/promises'
 import {MlError} from '../../core/errors.js'
 import {applyRestore, BACKUPS_PREFIX, planBackup, planRestore, planUndo, previewRestore, type RestorePlan} from '../../core/restore.js'
-import {MlCommand, quietFlag} from '../../render/ml-command.js'
-import {plural} from '../../render/plural.js'
 import type {Progress} from '../../core/progress.js'
+import {MlCommand, quietFlag, runArg, runIdFlag, runIdOf} from '../../render/ml-command.js'
+import {escapeControl} from '../../render/escape-control.js'
+import {plural} from '../../render/plural.js'
 import {progressBar} from '../../render/progress.js'
 
 export default class ProjectRestore extends MlCommand {
@@ -17,30 +18,35 @@ A restore that takes more than a second shows a progress bar on a terminal (not 
 Asks for confirmation on a terminal; --yes skips the question, and without a terminal --yes is required.`
 
   static examples = [
-    '<%= config.bin %> <%= command.id %> --run-id iris_1732240000000_3f2a',
-    '<%= config.bin %> <%= command.id %> --run-id iris_17322 --yes',
-    '<%= config.bin %> <%= command.id %> --run-id iris_17322 --dry-run',
+    '<%= config.bin %> <%= command.id %> iris_1732240000000_3f2a',
+    '<%= config.bin %> <%= command.id %> iris_17322 --yes',
+    '<%= config.bin %> <%= command.id %> iris_17322 --dry-run',
     '<%= config.bin %> <%= command.id %> --undo',
     '<%= config.bin %> <%= command.id %> --backup 1795313438318',
   ]
 
+  static args = runArg
   static flags = {
-    'run-id': Flags.string({description: 'Id of the run (or a unique prefix of it) whose snapshot to restore.', exactlyOne: ['run-id', 'undo', 'backup']}),
-    undo: Flags.boolean({description: 'Put back what the folder held before the last restore.', exactlyOne: ['run-id', 'undo', 'backup']}),
-    backup: Flags.string({description: 'Id of a backup (or a unique prefix of it), as `ml history list --backups` lists them, to put back.', exactlyOne: ['run-id', 'undo', 'backup']}),
+    'run-id': runIdFlag,
+    undo: Flags.boolean({description: 'Put back what the folder held before the last restore (instead of RUN).'}),
+    backup: Flags.string({description: 'Id of a backup (or a unique prefix of it), as `ml history list --backups` lists them, to put back (instead of RUN).'}),
     yes: Flags.boolean({char: 'y', description: 'Do not ask for confirmation.'}),
     'dry-run': Flags.boolean({description: 'Only list what would be written, changed and removed; write nothing.'}),
     quiet: quietFlag,
   }
 
   async run(): Promise<void> {
-    const {flags} = await this.parse(ProjectRestore)
+    const {args, flags} = await this.parse(ProjectRestore)
     const cwd = process.cwd()
-    const plan = flags.undo ? await planUndo(cwd) : flags.backup ? await planBackup(cwd, flags.backup) : await planRestore(cwd, flags['run-id']!)
+    const named = args.run !== undefined || flags['run-id'] !== undefined
+    if ([named, flags.undo, flags.backup !== undefined].filter(Boolean).length > 1) {
+      throw new MlError('INVALID_ARGUMENT', 'Give one of a run to restore, --undo or --backup ID, not several.')
+    }
+    const plan = flags.undo ? await planUndo(cwd) : flags.backup !== undefined ? await planBackup(cwd, flags.backup) : await planRestore(cwd, runIdOf(args.run, flags['run-id']))
     if (flags['dry-run'] || !flags.yes) {
       const changes = await previewRestore(plan)
       if (flags['dry-run']) {
-        for (const change of changes) this.log(`${VERBS[change.status] ?? 'change'}  ${change.path}`)
+        for (const change of changes) this.log(`${VERBS[change.status] ?? 'change'}  ${escapeControl(change.path)}`)
         this.log(`Restoring ${plan.label}: ${describe(changes)} (dry run: nothing was written).`)
         return
       }

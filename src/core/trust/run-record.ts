@@ -1,0 +1,71 @@
+import en from 'zod/v4/locales/en.js'
+import * as z from 'zod/mini'
+import type {RunRecord} from '../runs.js'
+import {isGitOid, isRunId, isSha256} from './ids.js'
+import {unsafeReason} from './tree-path.js'
+
+/**
+ * The gate for run.json, read from a run's tree: a record pushed by another machine or crafted
+ * by hand is untrusted until it passes this schema. Loaded only when a record is read from git
+ * (never by a listing served from the run cache), so zod costs nothing at start-up.
+ */
+z.config(en())
+
+const isoTime = z.iso.datetime()
+const outputPath = z.string().check(z.refine((p) => unsafeReason(p) === null, {message: 'is not a safe relative path'}))
+
+const output = z.object({
+  path: outputPath,
+  size: z.number().check(z.int(), z.nonnegative()),
+  sha256: z.optional(z.string().check(z.refine(isSha256, {message: 'is not a sha256 (64 hex digits)'}))),
+})
+
+const record = z.object({
+  schema: z.literal(1),
+  runId: z.string().check(z.refine(isRunId, {message: 'is not a valid run id'})),
+  projectId: z.string(),
+  projectName: z.string(),
+  script: z.string(),
+  arguments: z.array(z.string()),
+  compute: z.string(),
+  status: z.enum(['Running', 'Completed', 'Failed', 'Canceled']),
+  startTimeUtc: isoTime,
+  endTimeUtc: z.optional(isoTime),
+  durationMs: z.optional(z.number().check(z.nonnegative())),
+  exitCode: z.optional(z.number().check(z.int())),
+  error: z.optional(z.string()),
+  snapshotId: z.string().check(z.refine(isGitOid, {message: 'is not a git commit id (40 hex digits)'})),
+  host: z.string(),
+  pid: z.optional(z.number().check(z.int(), z.positive())),
+  outputs: z.array(output).check(z.refine(distinctFiles, {message: 'has the same file twice, or a file inside another file'})),
+  metrics: z.optional(z.record(z.string(), z.number())),
+  properties: z.record(z.string(), z.string()),
+})
+
+/** Outputs are written as files under one folder: no path may repeat or be the folder of another. */
+function distinctFiles(outputs: Array<{path: string}>): boolean {
+  const paths = outputs.map((o) => o.path).sort()
+  return paths.every((p, i) => i === 0 || (p !== paths[i - 1] && !p.startsWith(`${paths[i - 1]}/`)))
+}
+
+/**
+ * The record in `data` (run.json of the run whose ref is `refs/ml/runs/<refRunId>`), or why it is
+ * not one. A record naming another run than its ref is refused: it must never act on that run.
+ */
+export function checkRunRecord(data: Buffer | null, refRunId: string): {record: RunRecord} | {reason: string} {
+  if (data === null) return {reason: 'the run has no run.json'}
+  let json: unknown
+  try {
+    json = JSON.parse(data.toString('utf8'))
+  } catch (error) {
+    return {reason: `run.json is not JSON (${(error as SyntaxError).message})`}
+  }
+  const result = record.safeParse(json)
+  if (!result.success) {
+    const [issue] = result.error.issues
+    return {reason: `run.json ${issue.path.length ? `field ${issue.path.join('.')} ` : ''}${issue.message.replace(/^Invalid input: /, '')}`}
+  }
+  if (result.data.runId !== refRunId) return {reason: `run.json names the run ${result.data.runId}, not the run of its ref`}
+  const checked: RunRecord = result.data
+  return {record: checked}
+}
