@@ -1,10 +1,9 @@
 import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {cleanup, ok, errorCode, folderState, git, ml, mlSpawn, oracleTree, ROOT, shadowGit, shadowRefs, tempDir, write} from './helpers.js'
+import {cleanup, errorCode, folderState, git, ml, mlSpawn, ok, oracleTree, ROOT, shadowGit, shadowRefs, tempDir, timedSuite, write} from './helpers.js'
 
-const test = suite('cli')
+const test = timedSuite('cli')
 test.after.each(cleanup)
 
 

@@ -1,10 +1,9 @@
 import {chmodSync, existsSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {cleanup, errorCode, ml, mlSpawn, ok, shadowGit, tempDir, write} from './helpers.js'
+import {cleanup, errorCode, ml, mlSpawn, ok, shadowGit, tempDir, timedSuite, write} from './helpers.js'
 
-const test = suite('exec-corrupt')
+const test = timedSuite('exec-corrupt')
 test.after.each(cleanup)
 
 /** A child's exit code and stderr, or a failure (and a SIGKILL) when it takes longer than `ms`. */

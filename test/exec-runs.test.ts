@@ -2,11 +2,10 @@ import {spawn} from 'node:child_process'
 import {chmodSync, existsSync, promises as fs, writeFileSync} from 'node:fs'
 import {hostname} from 'node:os'
 import path from 'node:path'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {cleanup, errorCode, ml, mlSpawn, ok, shadowRefs, tempDir, write} from './helpers.js'
+import {cleanup, errorCode, ml, mlSpawn, ok, shadowRefs, tempDir, timedSuite, write} from './helpers.js'
 
-const test = suite('exec-runs')
+const test = timedSuite('exec-runs')
 test.after.each(cleanup)
 
 /** Rejects (and kills `child`) when `promise` takes longer than `ms`: nothing here can hang. */

@@ -1,11 +1,10 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
 import {changedFiles, commandFor, execute, stampFiles} from '../src/core/executor.js'
-import {cleanup, tempDir, write} from './helpers.js'
+import {cleanup, tempDir, timedSuite, write} from './helpers.js'
 
-const test = suite('executor')
+const test = timedSuite('executor')
 test.after.each(cleanup)
 
 test('commandFor picks the interpreter by extension', () => {

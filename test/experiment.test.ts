@@ -1,13 +1,12 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {isMlError} from '../src/core/errors.js'
+import {isMlError} from '../src/shared/errors.js'
 import {submitExperiment} from '../src/core/experiment.js'
-import {initProject} from '../src/core/project.js'
-import {cleanup, folderState, git, shadowGit, shadowRefs, tempDir, write} from './helpers.js'
+import {initProject} from '../src/core/init.js'
+import {cleanup, folderState, git, shadowGit, shadowRefs, tempDir, timedSuite, write} from './helpers.js'
 
-const test = suite('experiment')
+const test = timedSuite('experiment')
 test.after.each(cleanup)
 
 const quiet = {env: process.env, onOutput: () => {}}

@@ -1,15 +1,13 @@
 import {existsSync, promises as fs, writeFileSync} from 'node:fs'
 import path from 'node:path'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {cleanup, errorCode, git, ml, ok, tempDir, withTimeout, write} from './helpers.js'
+import {cleanup, errorCode, git, ml, ok, tempDir, timedSuite, write} from './helpers.js'
 
 /** What a new user meets first (issue 12, item 11): each message says what is true. */
-const test = suite('first-user')
+const test = timedSuite('first-user')
 test.after.each(cleanup)
-const it = (name: string, fn: () => Promise<void>) => test(name, () => withTimeout(60_000, fn))
 
-it('an unknown template is UNKNOWN_TEMPLATE, as the README says', async () => {
+test('an unknown template is UNKNOWN_TEMPLATE, as the README says', async () => {
   const root = tempDir()
   const r = await ml(root, ['project', 'init', 'p', '--template', 'nope'])
   assert.is(errorCode(r), 'UNKNOWN_TEMPLATE', r.stderr)
@@ -17,7 +15,7 @@ it('an unknown template is UNKNOWN_TEMPLATE, as the README says', async () => {
   assert.not.ok(existsSync(path.join(root, 'p')))
 })
 
-it('init . says what to run next without a `cd .`', async () => {
+test('init . says what to run next without a `cd .`', async () => {
   const root = tempDir()
   const here = ok(await ml(root, ['project', 'init', '.', '--name', 'here']))
   assert.match(here.stdout, /^Next: ml experiment submit <script>$/m)
@@ -25,7 +23,7 @@ it('init . says what to run next without a `cd .`', async () => {
   assert.match(there.stdout, /^Next: cd sub && ml experiment submit <script>$/m)
 })
 
-it('init without a git identity says which one it used and how to set yours', async () => {
+test('init without a git identity says which one it used and how to set yours', async () => {
   const root = tempDir()
   const home = tempDir('ml-home-')
   writeFileSync(path.join(home, '.gitconfig'), '[init]\n\tdefaultBranch = main\n')
@@ -36,7 +34,7 @@ it('init without a git identity says which one it used and how to set yours', as
   assert.not.match(withIdentity.stderr, /ml@localhost/)
 })
 
-it('a clone without DIR is named after the project, not the URL; a busy folder is DESTINATION_EXISTS', async () => {
+test('a clone without DIR is named after the project, not the URL; a busy folder is DESTINATION_EXISTS', async () => {
   const root = tempDir()
   git(root, ['init', '-q', '--bare', 'remote.git'])
   ok(await ml(root, ['project', 'init', 'churn-model', '-q', '-r', path.join(root, 'remote.git')]))
@@ -50,7 +48,7 @@ it('a clone without DIR is named after the project, not the URL; a busy folder i
   assert.equal((await fs.readdir(elsewhere)).sort(), ['churn-model'])
 })
 
-it('a restore of one file says "1 file", not "1 files"', async () => {
+test('a restore of one file says "1 file", not "1 files"', async () => {
   const root = tempDir()
   ok(await ml(root, ['project', 'init', 'p', '-q']))
   const dir = path.join(root, 'p')
@@ -62,7 +60,7 @@ it('a restore of one file says "1 file", not "1 files"', async () => {
   assert.match(r.stdout, /: 1 file written, 0 changed, 0 removed\./)
 })
 
-it('a likely secret left out of snapshots is named once, not at every submit', async () => {
+test('a likely secret left out of snapshots is named once, not at every submit', async () => {
   const root = tempDir()
   ok(await ml(root, ['project', 'init', 'p', '-q']))
   const dir = path.join(root, 'p')

@@ -1,13 +1,13 @@
 import {existsSync, promises as fs, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {historyOpener, initProject, type Project} from '../src/core/project.js'
+import {historyOpener, type Project} from '../src/core/project.js'
+import {initProject} from '../src/core/init.js'
 import {stageProject, stampRestored, takeSnapshot} from '../src/core/snapshot.js'
-import {cleanup, git, ml, ok, oracleTree, shadowGit, tempDir, write} from './helpers.js'
+import {cleanup, git, ml, ok, oracleTree, shadowGit, tempDir, timedSuite, write} from './helpers.js'
 
-const test = suite('folder-stamp')
+const test = timedSuite('folder-stamp')
 test.after.each(cleanup)
 
 const stampFile = (p: Project) => path.join(p.dir, '.ml', 'folder-stamp.json')

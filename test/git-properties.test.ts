@@ -1,11 +1,10 @@
 import path from 'node:path'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
 import {gitProperties} from '../src/core/git-properties.js'
-import {redactUrl} from '../src/core/redact-url.js'
-import {cleanup, git, tempDir, write} from './helpers.js'
+import {redactUrl} from '../src/shared/redact-url.js'
+import {cleanup, git, tempDir, timedSuite, write} from './helpers.js'
 
-const test = suite('git-properties')
+const test = timedSuite('git-properties')
 test.after.each(cleanup)
 
 async function repo(): Promise<string> {

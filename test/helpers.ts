@@ -3,6 +3,7 @@ import {existsSync, mkdtempSync, promises as fs, readFileSync, rmSync, writeFile
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {type Callback, suite, type Test} from 'uvu'
 import {snapshotRulesText} from '../src/core/ignore-rules.js'
 
 /**
@@ -127,15 +128,21 @@ export function shadowRefs(projectDir: string): string {
   return shadowGit(projectDir, ['for-each-ref', '--format=%(refname) %(objectname)'])
 }
 
-/** Runs `fn`, failing the test after `ms` instead of letting it hang the suite (uvu has no per-test timeout). */
-export async function withTimeout<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+/** `work`, or a failure after `ms` instead of a wait that never ends. */
+export function within<T>(ms: number, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)
   })
-  try {
-    return await Promise.race([fn(), expired])
-  } finally {
-    clearTimeout(timer)
-  }
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * A uvu suite whose every test fails after `ms` (uvu has no per-test timeout), so that a test
+ * waiting for something that never comes fails in words instead of hanging the whole run.
+ */
+export function timedSuite(name: string, ms = 180_000): Test {
+  const inner = suite(name)
+  const timed = ((title: string, fn: Callback) => inner(title, (context) => within(ms, Promise.resolve().then(() => fn(context))))) as Test
+  return Object.assign(timed, {before: inner.before, after: inner.after, skip: inner.skip, only: inner.only, run: inner.run})
 }

@@ -1,19 +1,13 @@
 import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {cleanup, errorCode, ml, mlSpawn, ok, shadowGit, tempDir, write} from './helpers.js'
+import {cleanup, errorCode, ml, mlSpawn, ok, shadowGit, tempDir, timedSuite, within, write} from './helpers.js'
 
-const test = suite('history-commands')
+const test = timedSuite('history-commands')
 test.after.each(cleanup)
 
 /** Every test here is bounded: a hang fails the test instead of the suite. */
-function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)))
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
-}
 
 async function project(files: Record<string, string>): Promise<string> {
   const dir = tempDir()

@@ -1,12 +1,11 @@
 import {createHash} from 'node:crypto'
 import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
 import {parse as parseYaml} from 'yaml'
-import {cleanup, ok, errorCode, git, ml, shadowGit, tempDir, write} from './helpers.js'
+import {cleanup, errorCode, git, ml, ok, shadowGit, tempDir, timedSuite, write} from './helpers.js'
 
-const test = suite('history')
+const test = timedSuite('history')
 test.after.each(cleanup)
 
 

@@ -1,21 +1,18 @@
 import {createServer} from 'node:http'
 import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
 import {craftRun, type Entry, writeTree, writeTreeIn} from './crafted.js'
-import {cleanup, errorCode, folderState, git, ml, ok, type Result, shadowGit, shadowRefs, tempDir, withTimeout, write} from './helpers.js'
+import {cleanup, errorCode, folderState, git, ml, ok, type Result, shadowGit, shadowRefs, tempDir, timedSuite, write} from './helpers.js'
 
 /**
  * A remote's history and a run's snapshot are untrusted: crafted ones, built here with git's
  * plumbing, must never write into .ml/ or outside the folder, run or redirect anything, brick
  * the project or lose work. Each test runs the real CLI on real repositories.
  */
-const test = suite('hostile-remote')
+const test = timedSuite('hostile-remote')
 test.after.each(cleanup)
 
-const TIMEOUT = 60_000
-const it = (name: string, fn: () => Promise<void>) => test(name, () => withTimeout(TIMEOUT, fn))
 
 /** A project with one run, and a tell-tale file beside it that nothing may touch. */
 async function project(): Promise<{root: string; dir: string}> {
@@ -62,7 +59,7 @@ const restoreCases: Array<[string, (dir: string) => Entry[]]> = [
 ]
 
 for (const [name, entries] of restoreCases) {
-  it(`restoring a snapshot with ${name} is refused before anything is written`, async () => {
+  test(`restoring a snapshot with ${name} is refused before anything is written`, async () => {
     const {root, dir} = await project()
     const runId = craftRun(dir, entries(dir))
     const before = await everything(dir)
@@ -101,7 +98,7 @@ async function remoteWithUserFiles(extra: Entry[]): Promise<{root: string; remot
   return {root, remote}
 }
 
-it('a clone whose user branch plants .ml/history.git/config (insteadOf to steal the token, a pager) is refused, and nothing is sent elsewhere', async () => {
+test('a clone whose user branch plants .ml/history.git/config (insteadOf to steal the token, a pager) is refused, and nothing is sent elsewhere', async () => {
   const evil = await attacker()
   try {
     const {root, remote} = await remoteWithUserFiles([{name: '.ml', children: [{name: 'history.git', children: [
@@ -121,14 +118,14 @@ for (const [name, entry] of [
   ['a symlinked .gitignore', {name: '.gitignore', link: '/etc/passwd'}],
   ['a 300-byte name', {name: 'x'.repeat(300), content: 'x'}],
 ] as Array<[string, Entry]>) {
-  it(`a clone whose user branch has ${name} is refused and leaves nothing`, async () => {
+  test(`a clone whose user branch has ${name} is refused and leaves nothing`, async () => {
     const {root, remote} = await remoteWithUserFiles([entry])
     refused(await ml(root, ['project', 'clone', remote, 'clone']))
     assert.not.ok(existsSync(path.join(root, 'clone')))
   })
 }
 
-it('a clone whose history tip plants .ml/ (and no user branch to check out) is refused and leaves nothing', async () => {
+test('a clone whose history tip plants .ml/ (and no user branch to check out) is refused and leaves nothing', async () => {
   const root = tempDir()
   const remote = path.join(root, 'remote.git')
   git(root, ['init', '-q', '--bare', remote])
@@ -142,7 +139,7 @@ it('a clone whose history tip plants .ml/ (and no user branch to check out) is r
   assert.not.ok(existsSync(path.join(root, 'clone')))
 })
 
-it('a clone whose project record is not a project file is PROJECT_CORRUPT and leaves nothing', async () => {
+test('a clone whose project record is not a project file is PROJECT_CORRUPT and leaves nothing', async () => {
   const root = tempDir()
   const remote = path.join(root, 'remote.git')
   git(root, ['init', '-q', '--bare', remote])
@@ -155,7 +152,7 @@ it('a clone whose project record is not a project file is PROJECT_CORRUPT and le
   assert.not.ok(existsSync(path.join(root, 'clone')))
 })
 
-it('!.ml/ and !outputs/ in a .gitignore bring neither into a snapshot', async () => {
+test('!.ml/ and !outputs/ in a .gitignore bring neither into a snapshot', async () => {
   const {dir} = await project()
   await fs.appendFile(path.join(dir, '.gitignore'), '!.ml/\n!/outputs/\n!.ml/**\n')
   await write(dir, {'outputs/model.bin': 'weights', 'sub/.gitignore': '!.ml/\n', 'sub/.ml/x': 'x'})
@@ -165,7 +162,7 @@ it('!.ml/ and !outputs/ in a .gitignore bring neither into a snapshot', async ()
   assert.equal(files.filter((f) => /(^|\/)\.ml\/|^outputs\//.test(f)), [], 'no .ml/ or outputs/ file in the snapshot')
 })
 
-it('secrets beyond the first list, in any case, stay out of the snapshot and are named', async () => {
+test('secrets beyond the first list, in any case, stay out of the snapshot and are named', async () => {
   const {dir} = await project()
   const secrets = ['.git-credentials', '.npmrc', '.pypirc', '.docker/config.json', 'deploy/.kube/config', 'prod.tfvars', '.envrc', 'service-account-prod.json', '.ENV', 'Server.PEM', 'keys/ID_RSA']
   await write(dir, Object.fromEntries(secrets.map((s) => [s, 'secret'])))
@@ -179,7 +176,7 @@ it('secrets beyond the first list, in any case, stay out of the snapshot and are
   assert.ok(files.includes('docker-notes.txt'))
 })
 
-it('a project file that is null, an array or incomplete is PROJECT_CORRUPT, not a TypeError', async () => {
+test('a project file that is null, an array or incomplete is PROJECT_CORRUPT, not a TypeError', async () => {
   const {dir} = await project()
   const file = path.join(dir, '.ml', 'project.json')
   const good = await fs.readFile(file, 'utf8')
@@ -191,7 +188,7 @@ it('a project file that is null, an array or incomplete is PROJECT_CORRUPT, not 
   ok(await ml(dir, ['project', 'snapshot']))
 })
 
-it('a name that is not UTF-8 and a folder 101 levels deep get their own codes; .amlignore lets the project go on', async () => {
+test('a name that is not UTF-8 and a folder 101 levels deep get their own codes; .amlignore lets the project go on', async () => {
   const {dir} = await project()
   const bad = Buffer.concat([Buffer.from(`${dir}/bad`), Buffer.from([0xff, 0xfe]), Buffer.from('.txt')])
   await fs.writeFile(bad, 'x')
@@ -206,7 +203,7 @@ it('a name that is not UTF-8 and a folder 101 levels deep get their own codes; .
   ok(await ml(dir, ['experiment', 'submit', '-q', 'train.py']))
 })
 
-it('init never reuses a .ml folder it did not make', async () => {
+test('init never reuses a .ml folder it did not make', async () => {
   const dir = tempDir()
   await write(dir, {'.ml/history.git/config': '[core]\n\tpager = touch PWNED\n'})
   refused(await ml(dir, ['project', 'init', '.']), 'PROJECT_EXISTS')
@@ -230,7 +227,7 @@ function everyBlobText(dir: string): string {
 }
 
 for (const point of ['restore-journal', 'restore-checkout-3', 'restore-checked-out']) {
-  it(`a restore killed at ${point} is finished by the next command, and edits made after the crash are kept`, async () => {
+  test(`a restore killed at ${point} is finished by the next command, and edits made after the crash are kept`, async () => {
     const {dir, runId, original} = await interruptible()
     const killed = await ml(dir, ['project', 'restore', '--run-id', runId, '--yes', '-q'], {ML_TEST_CRASH_AT: point})
     assert.is(killed.code, null, `killed at ${point}: ${killed.stderr}`)
@@ -258,7 +255,7 @@ for (const point of ['restore-journal', 'restore-checkout-3', 'restore-checked-o
   })
 }
 
-it('a restore killed before anything changed, with no edits since, takes no extra backup', async () => {
+test('a restore killed before anything changed, with no edits since, takes no extra backup', async () => {
   const {dir, runId} = await interruptible()
   const killed = await ml(dir, ['project', 'restore', '--run-id', runId, '--yes', '-q'], {ML_TEST_CRASH_AT: 'restore-journal'})
   assert.is(killed.code, null)
@@ -268,7 +265,7 @@ it('a restore killed before anything changed, with no edits since, takes no extr
   assert.is(await backups(), before, 'the restore\'s own backup already holds the folder')
 })
 
-it('an unreadable restore journal is dropped with a notice and never blocks later commands', async () => {
+test('an unreadable restore journal is dropped with a notice and never blocks later commands', async () => {
   const {dir} = await project()
   await fs.writeFile(path.join(dir, '.ml', 'restore-in-progress.json'), '{"targetTree": "../../etc"}')
   const r = ok(await ml(dir, ['project', 'snapshot']))

@@ -1,13 +1,13 @@
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
+import {timedSuite} from './helpers.js'
 import {parse as parseYaml} from 'yaml'
-import {isMlError} from '../src/core/errors.js'
+import {isMlError} from '../src/shared/errors.js'
 import {lastValues, lowerIsBetter, parseMetrics} from '../src/core/metrics.js'
 import {type Column, render, sparkline} from '../src/render/output.js'
 import {comparisonTable, FIELD_COLUMNS, metricSummaries, metricsTable, runColumns, runFields} from '../src/render/runs.js'
 import type {RunRecord} from '../src/core/runs.js'
 
-const test = suite('output')
+const test = timedSuite('output')
 
 type Row = {id: string; n: number; tags: string[]}
 const rows: Row[] = [{id: 'a', n: 1, tags: ['x']}, {id: 'b', n: 22, tags: []}]

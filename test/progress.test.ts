@@ -2,11 +2,10 @@ import {execFile} from 'node:child_process'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {promisify} from 'node:util'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {BIN, cleanup, git, ml, ok, tempDir} from './helpers.js'
+import {BIN, cleanup, git, ml, ok, tempDir, timedSuite} from './helpers.js'
 
-const test = suite('progress')
+const test = timedSuite('progress')
 test.after.each(cleanup)
 
 /** Runs ml on a pseudo-terminal (util-linux `script`), as a user at a terminal would. */

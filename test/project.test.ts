@@ -1,12 +1,12 @@
 import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {isMlError} from '../src/core/errors.js'
-import {findProject, initProject} from '../src/core/project.js'
-import {cleanup, folderState, git, shadowGit, tempDir, write} from './helpers.js'
+import {isMlError} from '../src/shared/errors.js'
+import {findProject} from '../src/core/project.js'
+import {initProject} from '../src/core/init.js'
+import {cleanup, folderState, git, shadowGit, tempDir, timedSuite, write} from './helpers.js'
 
-const test = suite('project')
+const test = timedSuite('project')
 test.after.each(cleanup)
 
 test('init creates the user repo, the shadow repo, its branch and a first snapshot', async () => {

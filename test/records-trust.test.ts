@@ -1,21 +1,15 @@
 import {existsSync} from 'node:fs'
 import {hostname} from 'node:os'
 import path from 'node:path'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
 import {parse as parseYaml} from 'yaml'
 import {checkRunRecord} from '../src/core/trust/run-record.js'
-import {cleanup, errorCode, folderState, ml, ok, type Result, shadowGit, shadowRefs, tempDir, write} from './helpers.js'
+import {cleanup, errorCode, folderState, ml, ok, type Result, shadowGit, shadowRefs, tempDir, timedSuite, within, write} from './helpers.js'
 
-const test = suite('records-trust')
+const test = timedSuite('records-trust')
 test.after.each(cleanup)
 
 /** Every CLI test here is bounded: a hang fails the test instead of the suite. */
-function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)))
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
-}
 
 /** What a terminal may take as a command: C0 but tab and newline, DEL, C1. */
 const RAW_CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/

@@ -1,12 +1,10 @@
 import path from 'node:path'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {cleanup, git, ml, ok, tempDir, withTimeout} from './helpers.js'
+import {cleanup, git, ml, ok, tempDir, timedSuite} from './helpers.js'
 
 /** What ml remembers of a remote belongs to that remote's URL: a new URL starts from nothing. */
-const test = suite('remote-switch')
+const test = timedSuite('remote-switch')
 test.after.each(cleanup)
-const it = (name: string, fn: () => Promise<void>) => test(name, () => withTimeout(60_000, fn))
 
 function bare(root: string, name: string): string {
   const dir = path.join(root, name)
@@ -16,7 +14,7 @@ function bare(root: string, name: string): string {
 
 const refsOf = (remote: string) => git(remote, ['for-each-ref', '--format=%(refname) %(objectname)']).split('\n').filter(Boolean).sort()
 
-it('update -r to a new, empty remote pushes the whole history there, PUSHED is about it, and it clones', async () => {
+test('update -r to a new, empty remote pushes the whole history there, PUSHED is about it, and it clones', async () => {
   const root = tempDir()
   const first = bare(root, 'first.git')
   const second = bare(root, 'second.git')
@@ -36,7 +34,7 @@ it('update -r to a new, empty remote pushes the whole history there, PUSHED is a
   assert.match(clone.stdout, /^Runs:\s+2$/m)
 })
 
-it('update -r to a mirror that already holds this project is accepted', async () => {
+test('update -r to a mirror that already holds this project is accepted', async () => {
   const root = tempDir()
   const first = bare(root, 'first.git')
   ok(await ml(root, ['project', 'init', 'p', '-q', '-r', first]))

@@ -1,12 +1,11 @@
 import {execFileSync} from 'node:child_process'
 import {existsSync, mkdirSync, promises as fs, writeFileSync} from 'node:fs'
 import path from 'node:path'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {cleanup, ok, errorCode, folderState, git, ml, type Result, shadowGit, tempDir, write} from './helpers.js'
+import {cleanup, errorCode, folderState, git, ml, ok, type Result, shadowGit, tempDir, timedSuite, write} from './helpers.js'
 import {bareRepo, type HttpGitServer, selfSignedCert, startHttpGitServer, startSshd} from './servers.js'
 
-const test = suite('remote')
+const test = timedSuite('remote')
 const servers: Array<{close: () => Promise<void>}> = []
 test.after.each(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()))
@@ -70,7 +69,7 @@ test('roaming over file://: A pushes 3 runs, B clones, lists, restores, submits;
   assert.equal(await folderState(dirB, ['.git', '.ml', 'outputs']), states[1], 'B gets the files of run 2 byte for byte')
 
   ok(await ml(dirB, ['experiment', 'submit', 'train.py', '--epochs', '3'], b))
-  assert.match(ok(await ml(dirA, ['history', 'pull'], a)).stdout, /1 new runs/)
+  assert.match(ok(await ml(dirA, ['history', 'pull'], a)).stdout, /1 new run,/)
   const after = await runs(dirA, a)
   assert.is(after.length, 4)
   assert.equal(withoutPushed(after.slice(1)), withoutPushed(listA))

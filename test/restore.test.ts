@@ -1,15 +1,16 @@
 import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {isMlError} from '../src/core/errors.js'
-import {initProject, openHistory, type Project} from '../src/core/project.js'
-import {applyRestore, BACKUPS_PREFIX, listBackups, planBackup, planRestore, planUndo} from '../src/core/restore.js'
+import {isMlError} from '../src/shared/errors.js'
+import {openHistory, type Project} from '../src/core/project.js'
+import {initProject} from '../src/core/init.js'
+import {applyRestore, listBackups, planBackup, planRestore, planUndo} from '../src/core/restore.js'
 import {saveRun, type RunRecord} from '../src/core/runs.js'
 import {takeSnapshot} from '../src/core/snapshot.js'
-import {cleanup, folderState, oracleTree, shadowGit, shadowRefs, tempDir, write} from './helpers.js'
+import {cleanup, folderState, oracleTree, shadowGit, shadowRefs, tempDir, timedSuite, write} from './helpers.js'
+import {BACKUPS_PREFIX} from '../src/core/layout.js'
 
-const test = suite('restore')
+const test = timedSuite('restore')
 test.after.each(cleanup)
 
 /** Records a run whose snapshot is the folder as it is now. */

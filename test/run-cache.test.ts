@@ -4,14 +4,15 @@ import {readFileSync, writeFileSync} from 'node:fs'
 import {hostname} from 'node:os'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {initProject, openHistory, type Project} from '../src/core/project.js'
+import {openHistory, type Project} from '../src/core/project.js'
+import {initProject} from '../src/core/init.js'
 import {cachedRunList} from '../src/core/run-cache.js'
-import {runRef, saveRun, type RunRecord} from '../src/core/runs.js'
-import {cleanup, shadowGit, tempDir} from './helpers.js'
+import {saveRun, type RunRecord} from '../src/core/runs.js'
+import {cleanup, shadowGit, tempDir, timedSuite} from './helpers.js'
+import {runRef} from '../src/core/layout.js'
 
-const test = suite('run-cache')
+const test = timedSuite('run-cache')
 test.after.each(cleanup)
 
 function record(runId: string, day: number, snapshotId: string): RunRecord {

@@ -1,12 +1,13 @@
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {isMlError} from '../src/core/errors.js'
-import {initProject, openHistory} from '../src/core/project.js'
+import {isMlError} from '../src/shared/errors.js'
+import {openHistory} from '../src/core/project.js'
+import {initProject} from '../src/core/init.js'
 import {cachedRunList} from '../src/core/run-cache.js'
-import {getRun, newRunId, resolveRunId, runRef, saveRun, type RunRecord} from '../src/core/runs.js'
-import {cleanup, shadowGit, tempDir} from './helpers.js'
+import {getRun, newRunId, resolveRunId, saveRun, type RunRecord} from '../src/core/runs.js'
+import {cleanup, shadowGit, tempDir, timedSuite} from './helpers.js'
+import {runRef} from '../src/core/layout.js'
 
-const test = suite('runs')
+const test = timedSuite('runs')
 test.after.each(cleanup)
 
 let snapshotId = ''

@@ -2,13 +2,12 @@ import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
 import {unsafeReason} from '../src/core/trust/tree-path.js'
 import {craftRun, type Entry} from './crafted.js'
-import {cleanup, ok, errorCode, folderState, git, ml, oracleTree, shadowGit, shadowRefs, tempDir, write} from './helpers.js'
+import {cleanup, errorCode, folderState, git, ml, ok, oracleTree, shadowGit, shadowRefs, tempDir, timedSuite, write} from './helpers.js'
 
-const test = suite('safety')
+const test = timedSuite('safety')
 test.after.each(cleanup)
 
 

@@ -1,12 +1,12 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
-import {historyOpener, initProject, type Project} from '../src/core/project.js'
+import {historyOpener, type Project} from '../src/core/project.js'
+import {initProject} from '../src/core/init.js'
 import {historyRef, takeSnapshot} from '../src/core/snapshot.js'
-import {cleanup, oracleTree, shadowGit, tempDir, write} from './helpers.js'
+import {cleanup, oracleTree, shadowGit, tempDir, timedSuite, write} from './helpers.js'
 
-const test = suite('snapshot')
+const test = timedSuite('snapshot')
 test.after.each(cleanup)
 
 async function project(): Promise<Project> {

@@ -1,8 +1,8 @@
-import {suite} from 'uvu'
 import * as assert from 'uvu/assert'
+import {timedSuite} from './helpers.js'
 import {protectScriptArgs, splitSubmitArgv} from '../src/cli/submit-argv.js'
 
-const test = suite('submit-argv')
+const test = timedSuite('submit-argv')
 
 test('ml flags stop at SCRIPT; everything after belongs to the script', () => {
   assert.equal(splitSubmitArgv(['-c', 'local', 'train.py', '-c', 'x', '--help']), {mine: ['-c', 'local'], script: 'train.py', scriptArgs: ['-c', 'x', '--help']})

@@ -4,12 +4,13 @@ import path from 'node:path'
 import {ShadowRepo} from '../git/shadow-repo.js'
 import {Transport} from '../git/transport.js'
 import {uncheckedClone} from '../git/user-repo.js'
-import {MlError} from './errors.js'
+import {MlError} from '../shared/errors.js'
 import {BUILTIN_EXCLUDES} from './ignore-rules.js'
-import {ML_DIR, openHistory, openProject, parseProjectConfig, PROJECT_REF, type Project, type ProjectConfig, writeProjectConfig} from './project.js'
-import {type AuthOptions, isEmptyDir, pullHistory, trackingRef} from './remote.js'
-import {redactUrl, storableUrl} from './redact-url.js'
+import {openHistory, openProject, parseProjectConfig, type Project, type ProjectConfig, writeProjectConfig} from './project.js'
+import {type AuthOptions, isEmptyDir, pullHistory} from './remote.js'
+import {redactUrl, storableUrl} from '../shared/redact-url.js'
 import {assertSafeRestore, assertSafeTree} from './safe-paths.js'
+import {ML_DIR, PROJECT_REF, trackingRef} from './layout.js'
 
 export interface CloneResult {
   project: Project

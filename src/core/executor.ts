@@ -1,7 +1,7 @@
 import {spawn} from 'node:child_process'
 import {constants as fsConstants, createWriteStream, promises as fs} from 'node:fs'
 import path from 'node:path'
-import {MlError} from './errors.js'
+import {MlError} from '../shared/errors.js'
 
 export type OutputStream = 'stdout' | 'stderr'
 

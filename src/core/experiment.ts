@@ -3,19 +3,19 @@ import {createReadStream, existsSync, promises as fs} from 'node:fs'
 import {constants, hostname} from 'node:os'
 import path from 'node:path'
 import type {ShadowRepo, TreeFile} from '../git/shadow-repo.js'
-import {MlError} from './errors.js'
+import {MlError} from '../shared/errors.js'
 import {changedFiles, execute, stampFiles, startableCommand, type OutputStream} from './executor.js'
 import {gitProperties} from './git-properties.js'
 import {withInPlaceRun} from './lock.js'
-import type {OnProgress} from './progress.js'
-import {findProject, historyOpener, ML_DIR, type Project} from './project.js'
+import type {OnProgress} from '../shared/progress.js'
+import {findProject, historyOpener, type Project} from './project.js'
 import {type AuthOptions, pushHistory} from './remote.js'
 import {formatMetrics, lastValues, METRICS_FILE, parseMetrics} from './metrics.js'
 import {LOG_FILE, newRunId, saveRun, type RunRecord} from './runs.js'
 import {takeSnapshot} from './snapshot.js'
-import {writeAtomically} from './write-atomically.js'
+import {writeAtomically} from '../shared/write-atomically.js'
+import {LARGE_OUTPUTS_DIR, largeOutputPath, ML_DIR, OUTPUTS_DIR} from './layout.js'
 
-export const OUTPUTS_DIR = 'outputs'
 export const COMPUTE_TARGETS = ['local']
 
 export interface SubmitOptions {
@@ -164,7 +164,7 @@ async function secretsNotNamedYet(project: Project, secrets: string[]): Promise<
   const file = path.join(project.dir, ML_DIR, SECRETS_NAMED_FILE)
   const named = new Set<unknown>(await fs.readFile(file, 'utf8').then((text) => [JSON.parse(text)].flat()).catch(() => []))
   const fresh = secrets.filter((s) => !named.has(s))
-  if (fresh.length > 0) await writeAtomically(file, JSON.stringify([...named, ...fresh]))
+  if (fresh.length > 0) await writeAtomically(file, JSON.stringify([...named, ...fresh]), {cache: true})
   return fresh
 }
 
@@ -172,24 +172,19 @@ const SECRETS_NAMED_FILE = 'secrets-named.json'
 
 /** Outputs larger than this stay out of git history. */
 export const LARGE_OUTPUT_BYTES = 50 * 2 ** 20
-export const LARGE_OUTPUTS_DIR = 'large-outputs'
 
 /** Copies a large output into .ml/large-outputs/<sha256>, streaming it, and returns the hash. */
 async function keepLargeOutput(project: Project, file: string): Promise<string> {
   const hash = createHash('sha256')
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer)
   const sha256 = hash.digest('hex')
-  const target = largeOutputPath(project, sha256)
+  const target = largeOutputPath(project.dir, sha256)
   if (!existsSync(target)) {
     await fs.mkdir(path.dirname(target), {recursive: true})
     await fs.copyFile(file, `${target}.tmp`)
     await fs.rename(`${target}.tmp`, target)
   }
   return sha256
-}
-
-export function largeOutputPath(project: Project, sha256: string): string {
-  return path.join(project.dir, ML_DIR, LARGE_OUTPUTS_DIR, sha256)
 }
 
 /** SCRIPT as a path relative to the project root, checked to exist inside the project. */

@@ -1,12 +1,13 @@
 import {createHash} from 'node:crypto'
 import {lstatSync, promises as fs, readdirSync, type Stats} from 'node:fs'
-import {homedir} from 'node:os'
 import path from 'node:path'
-import {globalGitConfigFiles, globalGitConfigValue} from '../git/nodegit.js'
-import {MlError} from './errors.js'
-import {AMLIGNORE, BUILTIN_EXCLUDES, isGitignore, SECRET_RULES} from './ignore-rules.js'
-import {historyDir, ML_DIR, type Project} from './project.js'
-import {writeAtomically} from './write-atomically.js'
+import {userGitFiles} from '../git/nodegit.js'
+import {MlError} from '../shared/errors.js'
+import {isGitignore} from '../shared/git-files.js'
+import {AMLIGNORE, BUILTIN_EXCLUDES, SECRET_RULES} from './ignore-rules.js'
+import {historyDir, type Project} from './project.js'
+import {writeAtomically} from '../shared/write-atomically.js'
+import {ML_DIR} from './layout.js'
 
 /**
  * What the last snapshot saw of the folder, so that the next one can tell without loading git
@@ -81,7 +82,7 @@ export async function dropStamp(project: Project): Promise<void> {
 
 /** Saves a stamp; it is a cache, so failing to keep one never fails the snapshot. */
 export async function saveStamp(project: Project, stamp: Omit<FolderStamp, 'version'>): Promise<void> {
-  await writeAtomically(stampFile(project), JSON.stringify({version: VERSION, ...stamp}))
+  await writeAtomically(stampFile(project), JSON.stringify({version: VERSION, ...stamp}), {cache: true})
     .catch(() => dropStamp(project).catch(() => undefined))
 }
 
@@ -91,13 +92,10 @@ export async function saveStamp(project: Project, stamp: Omit<FolderStamp, 'vers
  */
 export async function contextSignature(project: Project): Promise<string> {
   const gitdir = historyDir(project)
-  const home = process.env.HOME || homedir()
-  const excludes = globalGitConfigValue(process.env, 'core', 'excludesfile')?.replace(/^~(?=\/)/, home)
-    ?? path.join(process.env.XDG_CONFIG_HOME || path.join(home, '.config'), 'git', 'ignore')
   const files = [
     path.join(gitdir, 'info', 'exclude'), path.join(gitdir, 'config'), path.join(gitdir, 'HEAD'), path.join(gitdir, 'packed-refs'),
     path.join(gitdir, 'refs', 'heads', project.config.historyBranch), path.join(project.dir, AMLIGNORE),
-    ...globalGitConfigFiles(process.env), excludes,
+    ...userGitFiles(),
   ]
   const sigs = await Promise.all(files.map((f) => fs.lstat(f).then(statSig, () => '-')))
   return createHash('sha1').update(`${BUILTIN_EXCLUDES}\0${SECRET_RULES.join('\n')}\0${sigs.join('\n')}`).digest('hex')

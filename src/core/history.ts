@@ -4,14 +4,14 @@ import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {setTimeout as sleep} from 'node:timers/promises'
 import type {ShadowRepo} from '../git/shadow-repo.js'
-import {MlError} from './errors.js'
+import {MlError} from '../shared/errors.js'
 import type {FileStat} from '../git/diff-stats.js'
-import {largeOutputPath, OUTPUTS_DIR} from './experiment.js'
 import {lowerIsBetter, METRICS_FILE, type MetricPoint, parseMetrics} from './metrics.js'
-import {findProject, ML_DIR, openHistory, type Project} from './project.js'
+import {findProject, openHistory, type Project} from './project.js'
 import {cachedRunList, type ListedRun} from './run-cache.js'
 import {type AuthOptions, isEmptyDir, pullHistory, pushHistory, type PullResult, type PushResult} from './remote.js'
-import {getRun, getRunFile, LOG_FILE, readRun, resolveRunId, runRef, type RunRecord, type RunStatus} from './runs.js'
+import {getRun, getRunFile, LOG_FILE, readRun, resolveRunId, type RunRecord, type RunStatus} from './runs.js'
+import {largeOutputPath, ML_DIR, OUTPUTS_DIR, runRef} from './layout.js'
 
 export type {ListedRun} from './run-cache.js'
 
@@ -250,7 +250,7 @@ export async function downloadRun(cwd: string, runIdOrPrefix: string, dir?: stri
   }
   for (const output of run.outputs) {
     const rel = `${OUTPUTS_DIR}/${output.path}`
-    const source = output.sha256 === undefined ? await repo.readFile(commit, rel) : largeOutputPath(project, output.sha256)
+    const source = output.sha256 === undefined ? await repo.readFile(commit, rel) : largeOutputPath(project.dir, output.sha256)
     if (source === null || (typeof source === 'string' && !existsSync(source))) result.missing.push(rel)
     else await write(rel, source)
   }

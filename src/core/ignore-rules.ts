@@ -36,11 +36,6 @@ export function snapshotRulesText(amlignore: string): string {
 /** The project's own ignore file for snapshots, at its root. */
 export const AMLIGNORE = '.amlignore'
 
-/** True for a .gitignore file at any depth. */
-export function isGitignore(file: string): boolean {
-  return file === '.gitignore' || file.endsWith('/.gitignore')
-}
-
 /**
  * The in-memory rules of a snapshot (see snapshotRulesText). libgit2 gives such rules
  * precedence over every .gitignore, so `!.ml/` in a .gitignore re-includes nothing.

@@ -1,5 +1,4 @@
-import {MlError} from './errors.js'
-import type {Project} from './project.js'
+import {MlError} from '../shared/errors.js'
 
 /** Like Azure ML's and Valohai's: warn at a size that is probably a mistake, refuse one that surely is. */
 export interface SnapshotLimits {
@@ -13,10 +12,11 @@ export const DEFAULT_LIMITS: SnapshotLimits = {warnFiles: 2000, warnBytes: 100e6
 
 /**
  * Refuses (SNAPSHOT_TOO_LARGE) a snapshot over the project's limits, naming the ten largest
- * files, and warns about one over the warning sizes. Only a new snapshot is checked.
+ * files, and warns about one over the warning sizes; `configured` are the project's own limits.
+ * Only a new snapshot is checked.
  */
-export function checkLimits(project: Project, files: Array<{path: string; size: number}>, onNotice?: (message: string) => void): void {
-  const limits = {...DEFAULT_LIMITS, ...project.config.limits}
+export function checkLimits(configured: Partial<SnapshotLimits> | undefined, files: Array<{path: string; size: number}>, onNotice?: (message: string) => void): void {
+  const limits = {...DEFAULT_LIMITS, ...configured}
   const bytes = files.reduce((sum, f) => sum + f.size, 0)
   const size = `${files.length} files, ${megabytes(bytes)}`
   if (files.length > limits.maxFiles || bytes > limits.maxBytes) {

@@ -1,9 +1,10 @@
 import {promises as fs, rmSync} from 'node:fs'
 import {constants, hostname} from 'node:os'
 import path from 'node:path'
-import {MlError} from './errors.js'
-import type {OnProgress} from './progress.js'
-import {historyDir, ML_DIR, type Project} from './project.js'
+import {MlError} from '../shared/errors.js'
+import type {OnProgress} from '../shared/progress.js'
+import {historyDir, type Project} from './project.js'
+import {ML_DIR} from './layout.js'
 
 const LOCK_FILE = 'lock'
 /** Waiting this long for another process's lock is said, with who holds it. */
@@ -176,6 +177,25 @@ async function clearStaleGitLocks(project: Project, options: LockOptions, holder
 const RUN_MARKER = 'in-place-run'
 
 /**
+ * Creates `file` holding `text` unless it exists, never leaving it empty or half-written (a
+ * process killed between creating a mark and writing it would otherwise leave one nobody can
+ * read): the text goes to a file of this process first, which is then hard-linked into place.
+ */
+async function createWhole(file: string, text: string): Promise<boolean> {
+  const temp = `${file}.${process.pid}.tmp`
+  await fs.writeFile(temp, text)
+  try {
+    await fs.link(temp, file)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    return false
+  } finally {
+    await fs.rm(temp, {force: true})
+  }
+}
+
+/**
  * Runs `fn` as the project's one in-place run: runs in the project folder share outputs/, so a
  * second one would record the files of the first (and the other way round). .ml/in-place-run
  * names the run and its pid while it lasts; a run whose process is gone does not block the next.
@@ -184,12 +204,7 @@ export async function withInPlaceRun<T>(project: Project, runId: string, fn: () 
   const file = path.join(project.dir, ML_DIR, RUN_MARKER)
   const me = JSON.stringify({runId, pid: process.pid, host: hostname(), since: new Date().toISOString()})
   for (;;) {
-    try {
-      await fs.writeFile(file, me, {flag: 'wx'})
-      break
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-    }
+    if (await createWhole(file, me)) break
     const holder = await readHolder(file) as {pid: number; host: string; runId?: unknown} | null
     const young = Date.now() - ((await fs.stat(file).catch(() => null))?.mtimeMs ?? 0) < STALE_GIT_LOCK_MS
     if (holder ? holder.host !== hostname() || isAlive(holder.pid) : young) {

@@ -4,18 +4,17 @@ import path from 'node:path'
 import type {ShadowRepo} from '../git/shadow-repo.js'
 import {type AuthOptions, Transport} from '../git/transport.js'
 import {setUserOrigin, userOriginUrl} from '../git/user-repo.js'
-import {MlError} from './errors.js'
+import {MlError} from '../shared/errors.js'
 import {withProjectLock} from './lock.js'
 import {historyRef} from './snapshot.js'
-import {findProject, historyDir, initProject, type InitOptions, type InitResult, openHistory, PROJECT_REF, type Project, writeProjectConfig} from './project.js'
-import {RUNS_PREFIX} from './runs.js'
-import {redactSecrets, redactUrl, storableUrl} from './redact-url.js'
-import {writeAtomically} from './write-atomically.js'
+import {findProject, historyDir, openHistory, type Project, writeProjectConfig} from './project.js'
+import {initProject, type InitOptions, type InitResult} from './init.js'
+import {redactSecrets, redactUrl, storableUrl} from '../shared/redact-url.js'
+import {writeAtomically} from '../shared/write-atomically.js'
+import {PROJECT_REF, RUNS_PREFIX, TRACKING_PREFIX, trackingRef} from './layout.js'
 
 export type {AuthOptions} from '../git/transport.js'
 
-/** Where ml keeps what it last saw on (or pushed to) the remote: `refs/ml/origin/<ref>`. */
-export const TRACKING_PREFIX = 'refs/ml/origin/'
 /** The (secret-free) URL the tracking refs were seen at, in the history repo. */
 const TRACKED_URL_FILE = 'ml-tracked-remote'
 
@@ -35,10 +34,6 @@ async function trackRemote(project: Project, repo: ShadowRepo, url: string): Pro
   if (tracked === wanted) return
   for (const ref of await repo.listRefs(TRACKING_PREFIX)) await repo.deleteRef(ref)
   await writeAtomically(file, wanted)
-}
-
-export function trackingRef(ref: string): string {
-  return `${TRACKING_PREFIX}${ref.slice('refs/'.length)}`
 }
 
 /**

@@ -3,10 +3,10 @@ import {hostname} from 'node:os'
 import path from 'node:path'
 import {refStamp} from '../git/ref-stamp.js'
 import {isAlive} from './lock.js'
-import {historyDir, ML_DIR, openHistory, type Project} from './project.js'
-import {trackingRef} from './remote.js'
-import {readRun, RUNS_PREFIX, type RunRecord} from './runs.js'
-import {writeAtomically} from './write-atomically.js'
+import {historyDir, openHistory, type Project} from './project.js'
+import {readRun, type RunRecord} from './runs.js'
+import {writeAtomically} from '../shared/write-atomically.js'
+import {ML_DIR, RUNS_PREFIX, trackingRef} from './layout.js'
 
 /** A run as listed: its record, and whether the remote has its latest state (when there is a remote). */
 export type ListedRun = RunRecord & {pushed?: boolean}
@@ -128,5 +128,5 @@ async function rebuild(project: Project, cached: Line[]): Promise<Line[]> {
 }
 
 async function writeCache(project: Project, stamp: string, lines: Line[]): Promise<void> {
-  await writeAtomically(cacheFile(project), [JSON.stringify({version: VERSION, stamp}), ...lines.map((l) => JSON.stringify(l))].join('\n') + '\n')
+  await writeAtomically(cacheFile(project), [JSON.stringify({version: VERSION, stamp}), ...lines.map((l) => JSON.stringify(l))].join('\n') + '\n', {cache: true})
 }

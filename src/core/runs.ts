@@ -1,54 +1,15 @@
 import {randomBytes} from 'node:crypto'
 import {hostname} from 'node:os'
 import type {ShadowRepo, TreeFile} from '../git/shadow-repo.js'
-import {isMlError, MlError} from './errors.js'
+import {isMlError, MlError} from '../shared/errors.js'
 import {isAlive} from './lock.js'
+import type {RunRecord} from './trust/run-record.js'
+import {runRef, RUNS_PREFIX} from './layout.js'
 
-/** `Corrupt` is never stored: it is how a run whose run.json fails the trust gate is listed. */
-export type RunStatus = 'Running' | 'Completed' | 'Failed' | 'Canceled' | 'Corrupt'
+export type {RunOutput, RunRecord, RunStatus} from './trust/run-record.js'
 
-/**
- * One captured output file of a run. Its bytes are in the run's tree under `outputs/`, except
- * for a large file (with `sha256`), which is kept under .ml/large-outputs/ instead.
- */
-export interface RunOutput {
-  path: string
-  size: number
-  sha256?: string
-}
-
-/** The record of one run, stored as run.json in the run's commits. */
-export interface RunRecord {
-  schema: 1
-  runId: string
-  projectId: string
-  projectName: string
-  script: string
-  arguments: string[]
-  compute: string
-  status: RunStatus
-  startTimeUtc: string
-  endTimeUtc?: string
-  durationMs?: number
-  exitCode?: number
-  error?: string
-  snapshotId: string
-  host: string
-  /** The ml process that runs it, to tell a run whose process was killed from one still going. */
-  pid?: number
-  outputs: RunOutput[]
-  /** The last value of each metric the run logged (all values are in metrics.jsonl). */
-  metrics?: Record<string, number>
-  properties: Record<string, string>
-}
-
-export const RUNS_PREFIX = 'refs/ml/runs/'
 export const RUN_FILE = 'run.json'
 export const LOG_FILE = 'output.log'
-
-export function runRef(runId: string): string {
-  return `${RUNS_PREFIX}${runId}`
-}
 
 /** `<project-name>_<epoch-ms>_<4 hex>`: sortable by time and unique across machines. */
 export function newRunId(projectName: string, now = Date.now()): string {

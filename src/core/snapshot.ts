@@ -1,12 +1,13 @@
 import type {ShadowRepo, TreeChange} from '../git/shadow-repo.js'
-import {isMlError} from './errors.js'
+import {isMlError} from '../shared/errors.js'
 import {checkStamp, contextSignature, dropStamp, type FolderScan, poisoned, readStamp, saveStamp, scanFolder, settleScan, sizeOf, splitScan} from './folder-stamp.js'
-import {isGitignore, readAmlignore, secretPaths} from './ignore-rules.js'
+import {isGitignore} from '../shared/git-files.js'
+import {readAmlignore, secretPaths} from './ignore-rules.js'
 import {type LockOptions, withProjectLock} from './lock.js'
 import {checkLimits} from './limits.js'
-import type {OnProgress} from './progress.js'
+import type {OnProgress} from '../shared/progress.js'
 import {findProject, historyOpener, type OpenHistory, type Project} from './project.js'
-import {finishInterruptedRestore, restoreInterrupted} from './restore.js'
+import {finishInterruptedRestore, restoreInterrupted} from './restore-journal.js'
 
 /** A snapshot: the commit on the history branch whose tree is the project folder. */
 export interface Snapshot {
@@ -150,7 +151,7 @@ export async function takeSnapshot(project: Project, open: OpenHistory, message:
       const tree = attempt === 0 ? staged.tree : await repo.stageFolder()
       const tip = await repo.resolveRef(ref)
       const created = !tip || (await repo.treeOf(tip)) !== tree
-      if (attempt === 0 && created) checkLimits(project, await staged.files(), options.onNotice)
+      if (attempt === 0 && created) checkLimits(project.config.limits, await staged.files(), options.onNotice)
       const commit = created ? await repo.commit(tree, tip ? [tip] : [], message) : tip!
       try {
         if (created) await repo.updateRef(ref, commit, tip, message)

@@ -1,4 +1,4 @@
-import {MlError} from '../core/errors.js'
+import {MlError} from '../shared/errors.js'
 import {findDamagedLooseObject} from './loose-objects.js'
 
 /** A libgit2 call pending this long has the loose objects of its repositories checked, once. */

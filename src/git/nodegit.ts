@@ -50,11 +50,25 @@ export function globalGitConfigFiles(env: NodeJS.ProcessEnv): string[] {
   return ['/etc/gitconfig', path.join(env.XDG_CONFIG_HOME || path.join(home, '.config'), 'git', 'config'), path.join(home, '.gitconfig')]
 }
 
-/** A value from the user's global git config files (no includes), read without loading libgit2. */
+/**
+ * The files outside the repository whose contents decide what a snapshot holds: the system and
+ * global config files and the global excludes file (core.excludesFile, or git's default).
+ */
+export function userGitFiles(env: NodeJS.ProcessEnv = process.env): string[] {
+  const home = env.HOME || homedir()
+  const excludes = globalGitConfigValue(env, 'core', 'excludesfile')?.replace(/^~(?=\/)/, home)
+    ?? path.join(env.XDG_CONFIG_HOME || path.join(home, '.config'), 'git', 'ignore')
+  return [...globalGitConfigFiles(env), excludes]
+}
+
+/**
+ * A value from the user's global git config files (no includes), read without loading libgit2.
+ * Only the plain section counts: `[http "https://host"] sslCAInfo` is for that host alone.
+ */
 export function globalGitConfigValue(env: NodeJS.ProcessEnv, section: string, key: string): string | undefined {
   let value: string | undefined
   for (const file of globalGitConfigFiles(env)) {
-    let current = ''
+    let current: string | null = null
     let text: string
     try {
       text = readFileSync(file, 'utf8')
@@ -62,16 +76,33 @@ export function globalGitConfigValue(env: NodeJS.ProcessEnv, section: string, ke
       continue
     }
     for (const raw of text.split('\n')) {
-      const line = raw.replace(/[#;].*$/, '').trim()
-      const header = /^\[\s*([^\]\s"]+)/.exec(line)
-      if (header) current = header[1].toLowerCase()
-      else if (current === section) {
-        const match = /^([A-Za-z0-9-]+)\s*=\s*(.*)$/.exec(line)
-        if (match && match[1].toLowerCase() === key) value = match[2].replace(/^"(.*)"$/, '$1')
+      const header = /^\s*\[\s*([^\]\s"]+)\s*("(?:[^"\\]|\\.)*")?\s*\]/.exec(raw)
+      if (header) {
+        current = header[2] === undefined ? header[1].toLowerCase() : null
+        continue
       }
+      if (current !== section) continue
+      const match = /^\s*([A-Za-z0-9-]+)\s*=(.*)$/.exec(raw)
+      if (match && match[1].toLowerCase() === key) value = configValue(match[2])
     }
   }
   return value
+}
+
+/** A config value as git reads it: a `#` or `;` outside quotes starts a comment; quotes go, escapes are read. */
+function configValue(text: string): string {
+  let value = ''
+  let quoted = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    if (c === '\\' && i + 1 < text.length) {
+      const next = text[++i]
+      value += next === 'n' ? '\n' : next === 't' ? '\t' : next
+    } else if (c === '"') quoted = !quoted
+    else if ((c === '#' || c === ';') && !quoted) break
+    else value += c
+  }
+  return value.trim()
 }
 
 /** A signature for commits ml makes: the user's git identity where configured, else ml's own. */

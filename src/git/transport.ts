@@ -4,10 +4,10 @@ import {isIP} from 'node:net'
 import {userInfo} from 'node:os'
 import path from 'node:path'
 import type NodeGitModule from 'nodegit'
-import {MlError} from '../core/errors.js'
-import {redactSecrets} from '../core/redact-url.js'
+import {MlError} from '../shared/errors.js'
+import {redactSecrets} from '../shared/redact-url.js'
 import {checkKnownHosts, fingerprint, hostEntryName, keyType, probeHostKey} from './known-hosts.js'
-import type {OnProgress} from '../core/progress.js'
+import type {OnProgress} from '../shared/progress.js'
 import {loadNodegit, type NodeGit} from './nodegit.js'
 
 /** Where credentials come from; the command layer fills this in from the environment. */

@@ -1,29 +1,29 @@
 import {Args, Command, Flags} from '@oclif/core'
 import {homedir} from 'node:os'
 import {createInterface} from 'node:readline'
-import {MlError} from '../core/errors.js'
-import type {OnProgress} from '../core/progress.js'
+import {MlError} from '../shared/errors.js'
+import type {OnProgress} from '../shared/progress.js'
 import type {AuthOptions} from '../core/remote.js'
 import {escapeControl} from './escape-control.js'
 import {type Column, OUTPUT_FORMATS, type OutputFormat, render} from './output.js'
 
 /**
  * The base of every ml command: an MlError becomes one line on stderr, `Error [CODE]: message`,
- * and exit code 1; anything else is left to oclif.
+ * and exit code 1; a file system error a user can fix becomes WRITE_FAILED; oclif's own errors
+ * (an unknown flag) are left to oclif; anything else is a bug, told as INTERNAL. ML_DEBUG=1 adds
+ * the stack and the chain of causes.
  */
 export abstract class MlCommand extends Command {
-  protected async catch(error: Error & {exitCode?: number; code?: string; path?: string}): Promise<unknown> {
+  protected async catch(error: Error & {exitCode?: number; code?: string; path?: string; oclif?: unknown}): Promise<unknown> {
+    if (error.oclif !== undefined && !(error instanceof MlError)) return super.catch(error)
     const disk = error instanceof MlError ? undefined : DISK_ERRORS[error.code ?? ''] ?? DISK_MESSAGES.find(([re]) => re.test(error.message))?.[1]
-    if (disk) {
-      error = new MlError('WRITE_FAILED', `ml could not write ${error.path ?? 'to the project'}: ${disk}; fix that and run the command again (what it had done so far is kept or was taken back).`)
-    }
-    if (error instanceof MlError) {
-      // The message may quote a record's fields or a file's name.
-      this.logToStderr(`Error [${error.code}]: ${escapeControl(error.message)}`)
-      process.exitCode = 1
-      return
-    }
-    return super.catch(error)
+    const shown = error instanceof MlError ? error
+      : disk ? new MlError('WRITE_FAILED', `ml could not write ${error.path ?? 'to the project'}: ${disk}; fix that and run the command again (what it had done so far is kept or was taken back).`, {cause: error})
+      : new MlError('INTERNAL', `${error.message.replace(/\.$/, '')}. This is a bug in ml: run the command again with ML_DEBUG=1 to see where it happened, and report that.`, {cause: error})
+    // The message may quote a record's fields or a file's name.
+    this.logToStderr(`Error [${shown.code}]: ${escapeControl(shown.message)}`)
+    if (process.env.ML_DEBUG === '1') this.logToStderr(causeChain(shown))
+    process.exitCode = 1
   }
 
   /** Prints data in the format and with the query the user chose (see outputFlags). */
@@ -46,6 +46,15 @@ export abstract class MlCommand extends Command {
       onProgress,
     }
   }
+}
+
+/** The stack of `error` and of each of its causes, for ML_DEBUG=1. */
+function causeChain(error: unknown): string {
+  const lines: string[] = []
+  for (let e: unknown = error, depth = 0; e !== undefined && depth < 10; e = (e as {cause?: unknown}).cause, depth++) {
+    lines.push(`${depth ? 'Caused by: ' : ''}${e instanceof Error ? e.stack ?? e.message : String(e)}`)
+  }
+  return lines.join('\n')
 }
 
 /** File system errors a user can fix, in words. */

@@ -1,7 +1,7 @@
 import type JmespathModule from 'jmespath'
 import {createRequire} from 'node:module'
 import type YamlModule from 'yaml'
-import {MlError} from '../core/errors.js'
+import {MlError} from '../shared/errors.js'
 import {escapeControl, escapeJson, escapeYaml} from './escape-control.js'
 
 export const OUTPUT_FORMATS = ['table', 'json', 'jsonc', 'tsv', 'yaml', 'none'] as const

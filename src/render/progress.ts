@@ -1,6 +1,6 @@
 import type {SingleBar} from 'cli-progress'
 import {createRequire} from 'node:module'
-import type {OnProgress} from '../core/progress.js'
+import type {OnProgress} from '../shared/progress.js'
 
 /** ML_PROGRESS_AFTER_MS changes it (the tests draw bars at once). */
 const SHOW_AFTER_MS = Number(process.env.ML_PROGRESS_AFTER_MS ?? 1000)

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import path from 'node:path'
-import {initProject, TEMPLATES} from '../../core/project.js'
+import {initProject, TEMPLATES} from '../../core/init.js'
 import {initProjectWithRemote} from '../../core/remote.js'
 import {MlCommand, quietFlag} from '../../render/ml-command.js'
 import {progressBar} from '../../render/progress.js'

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {updateProjectRemote} from '../../core/remote.js'
-import {storableUrl} from '../../core/redact-url.js'
+import {storableUrl} from '../../shared/redact-url.js'
 import {MlCommand} from '../../render/ml-command.js'
 import {reportRemote} from '../../render/remote.js'
 

@@ -1,8 +1,45 @@
 import en from 'zod/v4/locales/en.js'
 import * as z from 'zod/mini'
-import type {RunRecord} from '../runs.js'
 import {isGitOid, isRunId, isSha256} from './ids.js'
 import {unsafeReason} from './tree-path.js'
+
+/** `Corrupt` is never stored: it is how a run whose run.json fails the trust gate is listed. */
+export type RunStatus = 'Running' | 'Completed' | 'Failed' | 'Canceled' | 'Corrupt'
+
+/**
+ * One captured output file of a run. Its bytes are in the run's tree under `outputs/`, except
+ * for a large file (with `sha256`), which is kept under .ml/large-outputs/ instead.
+ */
+export interface RunOutput {
+  path: string
+  size: number
+  sha256?: string
+}
+
+/** The record of one run, stored as run.json in the run's commits. */
+export interface RunRecord {
+  schema: 1
+  runId: string
+  projectId: string
+  projectName: string
+  script: string
+  arguments: string[]
+  compute: string
+  status: RunStatus
+  startTimeUtc: string
+  endTimeUtc?: string
+  durationMs?: number
+  exitCode?: number
+  error?: string
+  snapshotId: string
+  host: string
+  /** The ml process that runs it, to tell a run whose process was killed from one still going. */
+  pid?: number
+  outputs: RunOutput[]
+  /** The last value of each metric the run logged (all values are in metrics.jsonl). */
+  metrics?: Record<string, number>
+  properties: Record<string, string>
+}
 
 /**
  * The gate for run.json, read from a run's tree: a record pushed by another machine or crafted

@@ -40,6 +40,7 @@ export type ErrorCode =
   | 'LOCKED'
   | 'WRITE_FAILED'
   | 'INSTALL_BROKEN'
+  | 'INTERNAL'
 
 export class MlError extends Error {
   readonly code: ErrorCode

@@ -1,0 +1,66 @@
+/**
+ * The layers of ml, checked by `npm test` (test/layers.test.ts runs dependency-cruiser on src/).
+ * Dependencies point down only, and no module imports itself through others (no cycles):
+ *
+ *   src/cli       the entry and the command list   -> src/commands, src/core, src/shared
+ *   src/commands  thin oclif commands              -> src/render, src/core, src/shared
+ *   src/render    oclif base class and formats     -> src/core (types and plain data), src/shared
+ *   src/core      the domain: no oclif, no printing, no process.env (test/layers.test.ts)
+ *                                                  -> src/git, src/shared
+ *   src/git       the only importer of nodegit     -> src/shared
+ *   src/shared    errors, progress, URL redaction, atomic writes -> nothing of ml's
+ */
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'An import cycle makes the modules in it one unit that cannot be read or tested alone.',
+      from: {path: '^src/'},
+      to: {circular: true},
+    },
+    {
+      name: 'nodegit-only-in-git',
+      severity: 'error',
+      comment: 'nodegit is loaded lazily and wrapped in src/git; nothing else talks to libgit2.',
+      from: {path: '^src/', pathNot: '^src/git/'},
+      to: {path: 'node_modules/nodegit/'},
+    },
+    {
+      name: 'oclif-only-at-the-top',
+      severity: 'error',
+      comment: 'The domain is plain functions: the CLI (and later the dashboard) are front-ends over it.',
+      from: {path: '^src/(core|git)/'},
+      to: {path: 'node_modules/@oclif/'},
+    },
+    {
+      name: 'core-does-not-import-up',
+      severity: 'error',
+      from: {path: '^src/core/'},
+      to: {path: '^src/(cli|commands|render)/'},
+    },
+    {
+      name: 'git-does-not-import-up',
+      severity: 'error',
+      from: {path: '^src/git/'},
+      to: {path: '^src/(cli|commands|render|core)/'},
+    },
+    {
+      name: 'shared-is-the-bottom',
+      severity: 'error',
+      from: {path: '^src/shared/'},
+      to: {path: '^src/(cli|commands|render|core|git)/'},
+    },
+    {
+      name: 'render-does-not-import-commands',
+      severity: 'error',
+      from: {path: '^src/render/'},
+      to: {path: '^src/(cli|commands)/'},
+    },
+  ],
+  options: {
+    doNotFollow: {path: 'node_modules'},
+    tsPreCompilationDeps: true,
+    tsConfig: {fileName: 'tsconfig.json'},
+  },
+}
