@@ -2,16 +2,39 @@
  * The layers of ml, checked by `npm test` (test/layers.test.ts runs dependency-cruiser on src/).
  * Dependencies point down only, and no module imports itself through others (no cycles):
  *
- *   src/cli       the entry and the command list   -> src/commands, src/core, src/shared
- *   src/commands  thin oclif commands              -> src/render, src/core, src/shared
- *   src/render    oclif base class and formats     -> src/core (types and plain data), src/shared
- *   src/core      the domain: no oclif, no printing, no process.env (test/layers.test.ts)
+ *   src/cli       the entry, the command list, the oclif base class (errors to exit codes,
+ *                 the environment into options)    -> src/commands, src/render, src/core, src/shared
+ *   src/commands  thin oclif commands              -> src/cli (base class), src/render, src/core
+ *   src/render    output formats, escaping, bars   -> src/core (types and plain data), src/shared
+ *   src/core      the domain: no oclif, no printing, no process.env (test/layers.test.ts), in
+ *                 layers of its own, lowest first: trust (the gate for what comes from a tree,
+ *                 a record or a remote), project (paths, ref names, the project file, the lock),
+ *                 snapshot (ignore rules, limits, the folder stamp, staging, the restore journal
+ *                 and safe paths), runs (records, the run cache, metrics, queries), restore,
+ *                 remote (push, pull, clone), execution (running a script), setup (init)
  *                                                  -> src/git, src/shared
  *   src/git       the only importer of nodegit     -> src/shared
  *   src/shared    errors, progress, URL redaction, atomic writes -> nothing of ml's
  */
+/** src/core's own layers, lowest first: each may import only those before it (and itself). */
+const CORE_LAYERS = ['trust', 'project', 'snapshot', 'runs', 'restore', 'remote', 'execution', 'setup']
+
 module.exports = {
   forbidden: [
+    ...CORE_LAYERS.slice(0, -1).map((layer, i) => ({
+      name: `core-${layer}-does-not-import-up`,
+      severity: 'error',
+      comment: `src/core/${layer} sits below ${CORE_LAYERS.slice(i + 1).join(', ')}.`,
+      from: {path: `^src/core/${layer}/`},
+      to: {path: `^src/core/(${CORE_LAYERS.slice(i + 1).join('|')})/`},
+    })),
+    {
+      name: 'core-has-only-layers',
+      severity: 'error',
+      comment: 'Every module of the domain belongs to one of its layers.',
+      from: {path: '^src/core/[^/]+$'},
+      to: {},
+    },
     {
       name: 'no-circular',
       severity: 'error',

@@ -3,7 +3,7 @@ import {copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSyn
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {readAmlignore, snapshotRulesText} from '../src/core/ignore-rules.js'
+import {readAmlignore, snapshotRulesText} from '../src/core/snapshot/ignore-rules.js'
 import {changeHundred, generateProject, LARGE, type ProjectSpec, SMALL, touchFile} from './synthetic.js'
 
 /**

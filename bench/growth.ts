@@ -1,6 +1,7 @@
-import {historyOpener, openProject} from '../src/core/project.js'
-import {takeSnapshot} from '../src/core/snapshot.js'
+import {openProject} from '../src/core/project/project.js'
+import {takeSnapshot} from '../src/core/snapshot/snapshot.js'
 import {touchFile} from './synthetic.js'
+import {historyOpener} from '../src/core/snapshot/open-history.js'
 
 /**
  * Case 8b: RSS growth over many snapshots in one process (one file changed before each, so

@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {type Callback, suite, type Test} from 'uvu'
-import {snapshotRulesText} from '../src/core/ignore-rules.js'
+import {snapshotRulesText} from '../src/core/snapshot/ignore-rules.js'
 
 /**
  * Test isolation: a HOME of our own (git identity set, nothing from the machine's global git

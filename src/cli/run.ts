@@ -1,5 +1,5 @@
 import {execute} from '@oclif/core'
-import {armCrashPoint} from '../core/crash-point.js'
+import {armCrashPoint} from '../shared/crash-point.js'
 import {protectScriptArgs} from './submit-argv.js'
 
 armCrashPoint(process.env.ML_TEST_CRASH_AT)

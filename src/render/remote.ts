@@ -1,5 +1,5 @@
 import type {Command} from '@oclif/core'
-import type {PushResult, RemoteSetResult} from '../core/remote.js'
+import type {PushResult, RemoteSetResult} from '../core/remote/remote.js'
 
 /** Prints what a push did: one line, or one line per refused ref. */
 export function reportPush(command: Command, remote: string, push: PushResult): void {

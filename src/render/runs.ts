@@ -1,8 +1,8 @@
-import type {Comparison, ListedRun, RunDiff} from '../core/history.js'
-import type {ProjectFile} from '../core/files.js'
-import type {MetricPoint} from '../core/metrics.js'
-import type {Backup} from '../core/restore.js'
-import type {RunRecord} from '../core/runs.js'
+import type {Comparison, ListedRun, RunDiff} from '../core/runs/history.js'
+import type {ProjectFile} from '../core/snapshot/files.js'
+import type {MetricPoint} from '../core/runs/metrics.js'
+import type {Backup} from '../core/restore/restore.js'
+import type {RunRecord} from '../core/runs/runs.js'
 import {escapeControl} from './escape-control.js'
 import {type Column, extent, formatDuration, formatNumber, formatTime, shortId, sparkline} from './output.js'
 

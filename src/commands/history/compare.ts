@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core'
-import {historyCompare} from '../../core/history.js'
-import {MlCommand, outputFlags} from '../../render/ml-command.js'
+import {historyCompare} from '../../core/runs/history.js'
+import {MlCommand, outputFlags} from '../../cli/ml-command.js'
 import {comparisonTable} from '../../render/runs.js'
 
 export default class HistoryCompare extends MlCommand {

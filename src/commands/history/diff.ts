@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
-import {historyDiff} from '../../core/history.js'
-import {MlCommand, outputFlags} from '../../render/ml-command.js'
+import {historyDiff} from '../../core/runs/history.js'
+import {MlCommand, outputFlags} from '../../cli/ml-command.js'
 import {diffSummary} from '../../render/runs.js'
 
 export default class HistoryDiff extends MlCommand {

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
-import {downloadRun} from '../../core/history.js'
+import {downloadRun} from '../../core/runs/history.js'
 import {plural} from '../../render/plural.js'
 import {escapeControl} from '../../render/escape-control.js'
-import {MlCommand, runArg, runIdFlag, runIdOf} from '../../render/ml-command.js'
+import {MlCommand, runArg, runIdFlag, runIdOf} from '../../cli/ml-command.js'
 
 export default class HistoryDownload extends MlCommand {
   static summary = "Write a run's outputs, log and metrics into a folder."

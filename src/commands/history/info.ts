@@ -1,6 +1,6 @@
-import {FAILED_LOG_LINES, historyInfo} from '../../core/history.js'
+import {FAILED_LOG_LINES, historyInfo} from '../../core/runs/history.js'
 import {escapeControl} from '../../render/escape-control.js'
-import {MlCommand, outputFlags, runArg, runIdFlag, runIdOf} from '../../render/ml-command.js'
+import {MlCommand, outputFlags, runArg, runIdFlag, runIdOf} from '../../cli/ml-command.js'
 import {FIELD_COLUMNS, runFields} from '../../render/runs.js'
 
 export default class HistoryInfo extends MlCommand {

@@ -1,5 +1,5 @@
-import {historyLast} from '../../core/history.js'
-import {MlCommand, outputFlags} from '../../render/ml-command.js'
+import {historyLast} from '../../core/runs/history.js'
+import {MlCommand, outputFlags} from '../../cli/ml-command.js'
 import {FIELD_COLUMNS, runFields} from '../../render/runs.js'
 
 export default class HistoryLast extends MlCommand {

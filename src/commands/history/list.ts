@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
-import {historyList, RUN_STATUSES} from '../../core/history.js'
-import {MlCommand, outputFlags} from '../../render/ml-command.js'
-import {listBackups} from '../../core/restore.js'
+import {historyList, RUN_STATUSES} from '../../core/runs/history.js'
+import {MlCommand, outputFlags} from '../../cli/ml-command.js'
+import {listBackups} from '../../core/restore/restore.js'
 import {BACKUP_COLUMNS, runColumns} from '../../render/runs.js'
 
 export default class HistoryList extends MlCommand {

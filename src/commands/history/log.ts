@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 import {StringDecoder} from 'node:string_decoder'
-import {followLog, historyLog} from '../../core/history.js'
+import {followLog, historyLog} from '../../core/runs/history.js'
 import {escapeControl} from '../../render/escape-control.js'
-import {MlCommand, runArg, runIdFlag, runIdOf} from '../../render/ml-command.js'
+import {MlCommand, runArg, runIdFlag, runIdOf} from '../../cli/ml-command.js'
 
 export default class HistoryLog extends MlCommand {
   static summary = "Print a run's log (what its script printed)."

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
-import {historyMetrics} from '../../core/history.js'
-import {MlCommand, outputFlags, runArg, runIdFlag, runIdOf} from '../../render/ml-command.js'
+import {historyMetrics} from '../../core/runs/history.js'
+import {MlCommand, outputFlags, runArg, runIdFlag, runIdOf} from '../../cli/ml-command.js'
 import {metricsTable, metricSummaries} from '../../render/runs.js'
 
 export default class HistoryMetrics extends MlCommand {

@@ -1,7 +1,7 @@
-import {historyPull} from '../../core/history.js'
 import {plural} from '../../render/plural.js'
-import {MlCommand, quietFlag} from '../../render/ml-command.js'
+import {MlCommand, quietFlag} from '../../cli/ml-command.js'
 import {progressBar} from '../../render/progress.js'
+import {historyPull} from '../../core/remote/remote.js'
 
 export default class HistoryPull extends MlCommand {
   static summary = "Fetch the runs other machines pushed to the project's remote."

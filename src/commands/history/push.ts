@@ -1,7 +1,7 @@
-import {historyPush} from '../../core/history.js'
-import {MlCommand, quietFlag} from '../../render/ml-command.js'
+import {MlCommand, quietFlag} from '../../cli/ml-command.js'
 import {progressBar} from '../../render/progress.js'
 import {reportPush} from '../../render/remote.js'
+import {historyPush} from '../../core/remote/remote.js'
 
 export default class HistoryPush extends MlCommand {
   static summary = "Send the project's history and run records to its remote."

@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core'
-import {cloneProject} from '../../core/clone.js'
-import {MlCommand, quietFlag} from '../../render/ml-command.js'
+import {cloneProject} from '../../core/remote/clone.js'
+import {MlCommand, quietFlag} from '../../cli/ml-command.js'
 import {progressBar} from '../../render/progress.js'
 
 export default class ProjectClone extends MlCommand {

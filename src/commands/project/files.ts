@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
-import {projectFiles} from '../../core/files.js'
-import {MlCommand, outputFlags} from '../../render/ml-command.js'
+import {projectFiles} from '../../core/snapshot/files.js'
+import {MlCommand, outputFlags} from '../../cli/ml-command.js'
 import {FILE_COLUMNS} from '../../render/runs.js'
 
 export default class ProjectFiles extends MlCommand {

@@ -1,10 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 import path from 'node:path'
-import {initProject, TEMPLATES} from '../../core/init.js'
-import {initProjectWithRemote} from '../../core/remote.js'
-import {MlCommand, quietFlag} from '../../render/ml-command.js'
+import {initProject, TEMPLATES} from '../../core/setup/init.js'
+import {MlCommand, quietFlag} from '../../cli/ml-command.js'
 import {progressBar} from '../../render/progress.js'
 import {reportRemote} from '../../render/remote.js'
+import {initProjectWithRemote} from '../../core/setup/init.js'
 
 export default class ProjectInit extends MlCommand {
   static summary = 'Create an ml project in a folder.'

@@ -1,13 +1,13 @@
 import {Flags} from '@oclif/core'
 import {createInterface} from 'node:readline/promises'
 import {MlError} from '../../shared/errors.js'
-import {applyRestore, planBackup, planRestore, planUndo, previewRestore, type RestorePlan} from '../../core/restore.js'
+import {applyRestore, planBackup, planRestore, planUndo, previewRestore, type RestorePlan} from '../../core/restore/restore.js'
 import type {Progress} from '../../shared/progress.js'
-import {MlCommand, quietFlag, runArg, runIdFlag, runIdOf} from '../../render/ml-command.js'
+import {MlCommand, quietFlag, runArg, runIdFlag, runIdOf} from '../../cli/ml-command.js'
 import {escapeControl} from '../../render/escape-control.js'
 import {plural} from '../../render/plural.js'
 import {progressBar} from '../../render/progress.js'
-import {BACKUPS_PREFIX} from '../../core/layout.js'
+import {BACKUPS_PREFIX} from '../../core/project/layout.js'
 
 export default class ProjectRestore extends MlCommand {
   static summary = "Put the project folder back to a run's snapshot, or undo the last restore."

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
-import {snapshotProject} from '../../core/snapshot.js'
-import {MlCommand} from '../../render/ml-command.js'
+import {snapshotProject} from '../../core/snapshot/snapshot.js'
+import {MlCommand} from '../../cli/ml-command.js'
 import {progressBar} from '../../render/progress.js'
 
 export default class ProjectSnapshot extends MlCommand {

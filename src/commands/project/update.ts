@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
-import {updateProjectRemote} from '../../core/remote.js'
+import {updateProjectRemote} from '../../core/remote/remote.js'
 import {storableUrl} from '../../shared/redact-url.js'
-import {MlCommand} from '../../render/ml-command.js'
+import {MlCommand} from '../../cli/ml-command.js'
 import {reportRemote} from '../../render/remote.js'
 
 export default class ProjectUpdate extends MlCommand {

@@ -1,0 +1,228 @@
+import {promises as fs, rmSync} from 'node:fs'
+import {constants, hostname} from 'node:os'
+import path from 'node:path'
+import {MlError} from '../../shared/errors.js'
+import type {OnProgress} from '../../shared/progress.js'
+import {historyDir, type Project} from './project.js'
+import {ML_DIR} from './layout.js'
+
+const LOCK_FILE = 'lock'
+/** Waiting this long for another process's lock is said, with who holds it. */
+const NOTICE_AFTER_MS = 1000
+/** A git lock file this old was left by a killed process (live ones last milliseconds). */
+const STALE_GIT_LOCK_MS = 10_000
+
+export interface LockOptions {
+  /** How long to wait for another ml process before giving up. */
+  timeoutMs?: number
+  /** Told when a lock left by a killed process was cleared. */
+  onNotice?: (message: string) => void
+  /** Told how far a snapshot or restore done under the lock has come. */
+  onProgress?: OnProgress
+}
+
+const held = new Map<string, number>()
+/** The in-place run marks this process holds (see withInPlaceRun). */
+const runMarkers = new Set<string>()
+
+/**
+ * A lock (or run mark) never outlives its process: however the process ends short of SIGKILL,
+ * the files it holds are removed. A signal while a lock is held ends the process at once (130
+ * for SIGINT, 143 for SIGTERM) rather than waiting for libgit2, whose native calls cannot be
+ * interrupted; what it leaves half-done is what a killed process leaves, which the next
+ * command recovers.
+ */
+function releaseAll(): void {
+  for (const file of [...held.keys(), ...runMarkers]) rmSync(file, {force: true})
+  held.clear()
+  runMarkers.clear()
+}
+
+function removeOnExit(): void {
+  if (!process.listeners('exit').includes(releaseAll)) process.on('exit', releaseAll)
+}
+
+function exitOnSignal(signal: NodeJS.Signals): void {
+  process.exit(128 + constants.signals[signal])
+}
+
+function guardProcess(on: boolean): void {
+  if (on) removeOnExit()
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    if (on) process.on(signal, exitOnSignal)
+    else process.off(signal, exitOnSignal)
+  }
+}
+
+/**
+ * Runs `fn` while holding the project's lock (.ml/lock, naming the holder's pid), so that
+ * snapshots, restores and pushes of several ml processes never meet in the index or the
+ * history branch. Waits for a live holder; clears a lock whose process is gone, and git lock
+ * files such a process left behind. Re-entrant within one process.
+ */
+export async function withProjectLock<T>(project: Project, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
+  const file = path.join(project.dir, ML_DIR, LOCK_FILE)
+  const depth = held.get(file) ?? 0
+  let holderDied = false
+  if (depth === 0) {
+    if (held.size === 0) guardProcess(true)
+    try {
+      holderDied = await acquire(file, options)
+    } catch (error) {
+      if (held.size === 0) guardProcess(false)
+      throw error
+    }
+  }
+  held.set(file, depth + 1)
+  try {
+    if (depth === 0) await clearStaleGitLocks(project, options, holderDied)
+    return await fn()
+  } finally {
+    held.set(file, held.get(file)! - 1)
+    if (held.get(file) === 0) {
+      held.delete(file)
+      await fs.rm(file, {force: true})
+      if (held.size === 0) guardProcess(false)
+    }
+  }
+}
+
+/** Creates the lock file, waiting for a live holder; true when a dead holder's lock was cleared. */
+async function acquire(file: string, options: LockOptions): Promise<boolean> {
+  const deadline = Date.now() + (options.timeoutMs ?? 120_000)
+  const me = JSON.stringify({pid: process.pid, host: hostname(), since: new Date().toISOString()})
+  let holderDied = false
+  let told = false
+  const started = Date.now()
+  for (let wait = 20; ; wait = Math.min(wait * 2, 500)) {
+    try {
+      await fs.writeFile(file, me, {flag: 'wx'})
+      return holderDied
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        await fs.rm(file, {force: true}).catch(() => undefined) // a full disk may have left it empty
+        throw error // a read-only or full disk: the command layer says so in words (WRITE_FAILED)
+      }
+    }
+    const holder = await readHolder(file)
+    const unreadable = !holder && Date.now() - ((await fs.stat(file).catch(() => null))?.mtimeMs ?? Date.now()) > STALE_GIT_LOCK_MS
+    if (unreadable || (holder && holder.host === hostname() && !isAlive(holder.pid))) {
+      // Only the process that renames it away wins, so two waiters never both clear it.
+      const claimed = `${file}.stale-${process.pid}`
+      if (await fs.rename(file, claimed).then(() => true, () => false)) {
+        await fs.rm(claimed, {force: true})
+        holderDied = true
+        options.onNotice?.(holder ? `Cleared a lock left by ml process ${holder.pid}, which is gone.` : 'Cleared an unreadable lock file left by an ml process that was stopped.')
+      }
+      continue
+    }
+    if (holder && !told && Date.now() - started >= NOTICE_AFTER_MS) {
+      told = true
+      options.onNotice?.(`Waiting for ml process ${holder.pid}${await commandOf(holder)} to finish with the project's history (up to ${Math.round((deadline - started) / 1000)} s)...`)
+    }
+    if (Date.now() > deadline) {
+      const who = holder ? `process ${holder.pid} on ${holder.host}` : 'another ml process'
+      throw new MlError('LOCKED', `The project is busy: ${who} is writing its history (${file}); try again when it is done, or delete that file if that process is gone.`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait))
+  }
+}
+
+async function readHolder(file: string): Promise<{pid: number; host: string} | null> {
+  try {
+    const holder = JSON.parse(await fs.readFile(file, 'utf8')) as {pid: number; host: string}
+    return typeof holder.pid === 'number' ? holder : null
+  } catch {
+    return null
+  }
+}
+
+/** ` (ml experiment submit x.py)`: the holder's command line, where the system tells it. */
+async function commandOf(holder: {pid: number; host: string}): Promise<string> {
+  if (holder.host !== hostname()) return ` on ${holder.host}`
+  const argv = (await fs.readFile(`/proc/${holder.pid}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean)
+  const script = argv.findIndex((a) => /[\\/](run|dev)\.js$/.test(a) || path.basename(a) === 'ml')
+  return argv.length > 0 ? ` (${script >= 0 ? ['ml', ...argv.slice(script + 1)].join(' ') : argv.join(' ')})` : ''
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Removes git lock files a killed process left in the history repo. The index is written only
+ * under the project lock, so while we hold it any index.lock is stale; other locks (run refs are
+ * written without the project lock) are stale once old, or when the last holder was killed.
+ */
+async function clearStaleGitLocks(project: Project, options: LockOptions, holderDied: boolean): Promise<void> {
+  const gitdir = historyDir(project)
+  const refs = await fs.readdir(path.join(gitdir, 'refs'), {recursive: true}).catch(() => [] as string[])
+  const candidates = ['index.lock', 'HEAD.lock', 'config.lock', 'packed-refs.lock', ...refs.map((r) => path.join('refs', String(r)))]
+  for (const entry of candidates) {
+    if (!entry.endsWith('.lock')) continue
+    const lock = path.join(gitdir, entry)
+    const stat = await fs.stat(lock).catch(() => null)
+    if (stat?.isFile() && (entry === 'index.lock' || holderDied || Date.now() - stat.mtimeMs > STALE_GIT_LOCK_MS)) {
+      await fs.rm(lock, {force: true})
+      options.onNotice?.(`Removed ${path.relative(project.dir, lock)}, left by a process that was killed.`)
+    }
+  }
+}
+
+const RUN_MARKER = 'in-place-run'
+
+/**
+ * Creates `file` holding `text` unless it exists, never leaving it empty or half-written (a
+ * process killed between creating a mark and writing it would otherwise leave one nobody can
+ * read): the text goes to a file of this process first, which is then hard-linked into place.
+ */
+async function createWhole(file: string, text: string): Promise<boolean> {
+  const temp = `${file}.${process.pid}.tmp`
+  await fs.writeFile(temp, text)
+  try {
+    await fs.link(temp, file)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    return false
+  } finally {
+    await fs.rm(temp, {force: true})
+  }
+}
+
+/**
+ * Runs `fn` as the project's one in-place run: runs in the project folder share outputs/, so a
+ * second one would record the files of the first (and the other way round). .ml/in-place-run
+ * names the run and its pid while it lasts; a run whose process is gone does not block the next.
+ */
+export async function withInPlaceRun<T>(project: Project, runId: string, fn: () => Promise<T>, options: Pick<LockOptions, 'onNotice'> = {}): Promise<T> {
+  const file = path.join(project.dir, ML_DIR, RUN_MARKER)
+  const me = JSON.stringify({runId, pid: process.pid, host: hostname(), since: new Date().toISOString()})
+  for (;;) {
+    if (await createWhole(file, me)) break
+    const holder = await readHolder(file) as {pid: number; host: string; runId?: unknown} | null
+    const young = Date.now() - ((await fs.stat(file).catch(() => null))?.mtimeMs ?? 0) < STALE_GIT_LOCK_MS
+    if (holder ? holder.host !== hostname() || isAlive(holder.pid) : young) {
+      const who = holder ? `Run ${String(holder.runId)} (ml process ${holder.pid}${holder.host === hostname() ? '' : ` on ${holder.host}`})` : 'Another run'
+      throw new MlError('RUN_IN_PROGRESS', `${who} is running in this project folder; runs in the folder share outputs/, so wait until it ends (or stop it) before submitting another.`)
+    }
+    const claimed = `${file}.stale-${process.pid}`
+    if (await fs.rename(file, claimed).then(() => true, () => false)) {
+      await fs.rm(claimed, {force: true})
+      options.onNotice?.(holder ? `Run ${String(holder.runId)} was left unfinished by ml process ${holder.pid}, which is gone; going ahead.` : 'Cleared an unreadable run mark left by an ml process that was stopped.')
+    }
+  }
+  runMarkers.add(file)
+  removeOnExit()
+  try {
+    return await fn()
+  } finally {
+    runMarkers.delete(file)
+    await fs.rm(file, {force: true})
+  }
+}

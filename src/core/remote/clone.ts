@@ -1,0 +1,94 @@
+import {randomBytes} from 'node:crypto'
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import {ShadowRepo} from '../../git/shadow-repo.js'
+import {Transport} from '../../git/transport.js'
+import {uncheckedClone} from '../../git/user-repo.js'
+import {MlError} from '../../shared/errors.js'
+import {BUILTIN_EXCLUDES} from '../snapshot/ignore-rules.js'
+import {openProject, parseProjectConfig, type Project, type ProjectConfig, writeProjectConfig} from '../project/project.js'
+import {type AuthOptions, pullHistory} from './remote.js'
+import {redactUrl, storableUrl} from '../../shared/redact-url.js'
+import {assertSafeRestore, assertSafeTree} from '../snapshot/safe-paths.js'
+import {ML_DIR, PROJECT_REF, trackingRef} from '../project/layout.js'
+import {openHistory} from '../snapshot/open-history.js'
+import {isEmptyDir} from '../../shared/is-empty-dir.js'
+
+export interface CloneResult {
+  project: Project
+  runs: number
+  /** True when the remote had no branch of the user's and the folder was filled from the latest snapshot. */
+  fromSnapshot: boolean
+}
+
+/**
+ * `ml project clone URL [DIR]`: clones the user's repo (its default branch), then rebuilds
+ * .ml/ from the remote's history: the same project id and branch, every pushed run. Without
+ * DIR, the folder is named after the project, known only once its record is fetched: the clone
+ * is made in a hidden folder beside it and renamed at the end.
+ */
+export async function cloneProject(options: {url: string; dir?: string; cwd: string; auth: AuthOptions}): Promise<CloneResult> {
+  const {url, auth} = options
+  const dir = path.resolve(options.cwd, options.dir ?? `.ml-clone-${randomBytes(4).toString('hex')}`)
+  if (!(await isEmptyDir(dir))) {
+    throw new MlError('DESTINATION_EXISTS', `${dir} already exists and is not empty; name another folder.`)
+  }
+  const transport = new Transport(auth)
+  const refs = await transport.listRefs(url)
+  const branches = [...refs.keys()].filter((r) => r.startsWith('refs/heads/AzureMLHistory/'))
+  if (branches.length === 0 || !refs.has(PROJECT_REF)) {
+    throw new MlError('NOT_AN_ML_REMOTE', `${redactUrl(url)} holds no ml project history; check the URL, or create the project with \`ml project init -r URL\`.`)
+  }
+
+  const existed = await fs.stat(dir).then(() => true, () => false)
+  try {
+    // The user's branch is checked, name by name, before a file of it is written: it must not
+    // plant a .ml folder (a config that runs commands or sends tokens elsewhere) or write outside.
+    const user = await uncheckedClone(await transport.clone(url, dir))
+    if (user.tree) await assertSafeTree(user.trees, dir, user.tree, `The branch of ${redactUrl(url)} cannot be cloned`)
+    await user.checkout()
+    const shadow = await ShadowRepo.create(path.join(dir, ML_DIR, 'history.git'), dir, 'AzureMLHistory/pending', BUILTIN_EXCLUDES)
+    await shadow.fetch(transport, url, [`+${PROJECT_REF}:${trackingRef(PROJECT_REF)}`])
+    const record = await shadow.readFile((await shadow.resolveRef(trackingRef(PROJECT_REF)))!, 'project.json')
+    const source = `The project record (${PROJECT_REF}) of ${redactUrl(url)}`
+    if (!record) throw new MlError('NOT_AN_ML_REMOTE', `${source} has no project.json; check the URL.`)
+    const {remote: _theirs, ...shared} = parseProjectConfig(record.toString('utf8'), source)
+    const config: ProjectConfig = {...shared, remote: storableUrl(url)}
+    const project: Project = {dir, config}
+    await shadow.setHead(`refs/heads/${config.historyBranch}`)
+    await shadow.setOrigin(config.remote!)
+    await shadow.setRef(PROJECT_REF, (await shadow.resolveRef(trackingRef(PROJECT_REF)))!, 'ml clone')
+    await writeProjectConfig(project)
+    await pullHistory(project, shadow, auth)
+
+    const fromSnapshot = await isEmptyDir(dir, [ML_DIR, '.git'])
+    const repo = await openHistory(project)
+    const tip = await repo.resolveRef(`refs/heads/${config.historyBranch}`)
+    const current = await repo.stageFolder()
+    if (fromSnapshot && tip) {
+      const target = await repo.treeOf(tip)
+      await assertSafeRestore(repo, dir, current, target, await repo.diffTrees(current, target))
+      await repo.checkoutTree(target, current)
+    }
+    const runs = (await repo.listRefs('refs/ml/runs/')).length
+    const final = options.dir === undefined ? await moveInto(dir, path.join(options.cwd, config.name)) : dir
+    return {project: await openProject(final), runs, fromSnapshot}
+  } catch (error) {
+    if (existed) {
+      for (const entry of await fs.readdir(dir)) await fs.rm(path.join(dir, entry), {recursive: true, force: true})
+    } else {
+      await fs.rm(dir, {recursive: true, force: true})
+    }
+    throw error
+  }
+}
+
+/** Renames the finished clone to `target`, which must be missing or an empty folder. */
+async function moveInto(dir: string, target: string): Promise<string> {
+  if (!(await isEmptyDir(target))) {
+    throw new MlError('DESTINATION_EXISTS', `${target} already exists and is not empty; name another folder: \`ml project clone URL DIR\`.`)
+  }
+  await fs.rm(target, {recursive: true, force: true})
+  await fs.rename(dir, target)
+  return target
+}

@@ -1,0 +1,243 @@
+import {createHash} from 'node:crypto'
+import {lstatSync, promises as fs, readdirSync, type Stats} from 'node:fs'
+import path from 'node:path'
+import {userGitFiles} from '../../git/nodegit.js'
+import {MlError} from '../../shared/errors.js'
+import {isGitignore} from '../../shared/git-files.js'
+import {AMLIGNORE, BUILTIN_EXCLUDES, SECRET_RULES} from './ignore-rules.js'
+import {historyDir, type Project} from '../project/project.js'
+import {writeAtomically} from '../../shared/write-atomically.js'
+import {ML_DIR} from '../project/layout.js'
+
+/**
+ * What the last snapshot saw of the folder, so that the next one can tell without loading git
+ * that nothing changed (and then reuse it), or that only some tracked files were edited in
+ * place (and then stage just those). Like git's index, it trusts file stats: the mode, size,
+ * mtime, ctime and inode of every tracked file, and of every folder git walks (a file added,
+ * removed or renamed changes its folder's mtime) with the names in it. A folder with a nested
+ * repository gets no stamp: the snapshot takes the full path.
+ */
+export interface FolderStamp {
+  version: typeof VERSION
+  tree: string
+  commit: string
+  /** Signatures of what decides the snapshot beyond the folder: ignore rules, git config, the branch tip. */
+  context: string
+  /** Per folder ('' is the root): its stat signature and a hash of its entry names. */
+  dirs: Record<string, [string, string]>
+  files: Record<string, string>
+  /** The likely secrets the snapshot left out (they change only when names in a folder do). */
+  secrets: string[]
+}
+
+/** What a scan of the folder found, before git staged it. */
+export interface FolderScan {
+  takenAt: number
+  dirs: Record<string, [string, string]>
+  files: Record<string, string>
+  /** A git repository inside the folder: its HEAD is part of the snapshot, and no stamp watches it. */
+  nested: boolean
+}
+
+export type StampCheck =
+  | {kind: 'same'}
+  /** Only these tracked files changed (in place); the folders are as they were. */
+  | {kind: 'edited'; files: Record<string, string>; dirs: Record<string, [string, string]>; takenAt: number}
+  | {kind: 'changed'}
+
+const VERSION = 1
+/** libgit2 walks at most 100 levels, the root's included ("directory nesting too deep"). */
+const MAX_DEPTH = 100
+const STAMP_FILE = 'folder-stamp.json'
+/** A stat this close to the time it was read could hide a write in the same clock tick. */
+const RACY_MS = 100
+
+const statSig = (st: Stats): string => `${st.mode}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`
+/**
+ * The names in folder `rel`. The root's .git and any .ml are never part of a snapshot, so their
+ * coming and going changes nothing; a .git appearing below the root makes a nested repository.
+ */
+const namesHash = (rel: string, names: string[]): string =>
+  createHash('sha1').update(names.filter((n) => n !== '.ml' && (rel || n !== '.git')).sort().join('\0')).digest('hex')
+
+/** `root` ending in a slash: the hot loops join paths by concatenation, not path.join. */
+const withSlash = (root: string): string => (root.endsWith('/') ? root : `${root}/`)
+
+function stampFile(project: Project): string {
+  return path.join(project.dir, ML_DIR, STAMP_FILE)
+}
+
+export async function readStamp(project: Project): Promise<FolderStamp | null> {
+  try {
+    const stamp = JSON.parse(await fs.readFile(stampFile(project), 'utf8')) as FolderStamp
+    return stamp.version === VERSION ? stamp : null
+  } catch {
+    return null
+  }
+}
+
+export async function dropStamp(project: Project): Promise<void> {
+  await fs.rm(stampFile(project), {force: true})
+}
+
+/** Saves a stamp; it is a cache, so failing to keep one never fails the snapshot. */
+export async function saveStamp(project: Project, stamp: Omit<FolderStamp, 'version'>): Promise<void> {
+  await writeAtomically(stampFile(project), JSON.stringify({version: VERSION, ...stamp}), {cache: true})
+    .catch(() => dropStamp(project).catch(() => undefined))
+}
+
+/**
+ * The signature of the snapshot's context: ml's own rules, the history repo's info/exclude and
+ * branch ref, and the user's global git config and excludes file (libgit2 reads both).
+ */
+export async function contextSignature(project: Project): Promise<string> {
+  const gitdir = historyDir(project)
+  const files = [
+    path.join(gitdir, 'info', 'exclude'), path.join(gitdir, 'config'), path.join(gitdir, 'HEAD'), path.join(gitdir, 'packed-refs'),
+    path.join(gitdir, 'refs', 'heads', project.config.historyBranch), path.join(project.dir, AMLIGNORE),
+    ...userGitFiles(),
+  ]
+  const sigs = await Promise.all(files.map((f) => fs.lstat(f).then(statSig, () => '-')))
+  return createHash('sha1').update(`${BUILTIN_EXCLUDES}\0${SECRET_RULES.join('\n')}\0${sigs.join('\n')}`).digest('hex')
+}
+
+/**
+ * Walks the folder as git does (skipping .git and the folders `isIgnored` names), recording
+ * each folder and each file, before git reads them: a file changed after that has a newer stat.
+ */
+export async function scanFolder(root: string, isIgnored: (dirPath: string) => Promise<boolean>): Promise<FolderScan> {
+  const scan: FolderScan = {takenAt: Date.now(), dirs: {}, files: {}, nested: false}
+  const prefix = withSlash(root)
+  const walk = async (rel: string, depth: number): Promise<void> => {
+    const st = lstatSync(prefix + rel)
+    const entries = readdirSync(prefix + rel, {withFileTypes: true})
+    scan.dirs[rel] = [statSig(st), namesHash(rel, entries.map((e) => e.name))]
+    for (const entry of entries) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name
+      if (entry.name === '.git') {
+        if (rel) scan.nested = true
+      } else if (entry.name.includes('\ufffd')) {
+        // Node reads a name that is not UTF-8 with U+FFFD in place of its bytes, so it could not
+        // even stat it; libgit2 would record it, and no restore could check it against the folder.
+        if (!(await isIgnored(entry.isDirectory() ? `${child}/` : child))) throw new MlError('UNSUPPORTED_NAME', `The name of ${root}/${child} is not valid UTF-8, which ml cannot record; rename it, or add it to .amlignore.`)
+      } else if (entry.isDirectory()) {
+        if (await isIgnored(`${child}/`)) continue
+        if (depth + 1 >= MAX_DEPTH) {
+          throw new MlError('SNAPSHOT_TOO_DEEP', `The folder ${child.slice(0, 200)}... is nested ${MAX_DEPTH} levels deep or more, deeper than git's library can snapshot; add it to .amlignore.`)
+        }
+        await walk(child, depth + 1)
+      } else {
+        scan.files[child] = statSig(lstatSync(prefix + child))
+      }
+    }
+  }
+  await walk('', 0)
+  return scan
+}
+
+/**
+ * Poisons each signature read so close to the scan that a write in the same clock tick could
+ * share it: the next check then re-reads that folder's names, or re-stages that file, instead
+ * of trusting it (git's "racy" entries, handled the same way).
+ */
+export function settleScan(scan: Pick<FolderScan, 'takenAt' | 'dirs' | 'files'>): void {
+  const racy = (sig: string) => {
+    const [, , mtime, ctime] = sig.split(':').map(Number)
+    return scan.takenAt - mtime < RACY_MS || scan.takenAt - ctime < RACY_MS ? poisoned(sig) : sig
+  }
+  for (const dir in scan.dirs) scan.dirs[dir][0] = racy(scan.dirs[dir][0])
+  for (const file in scan.files) scan.files[file] = racy(scan.files[file])
+}
+
+/** A signature no stat matches, so that the next check re-reads what it stands for. */
+export function poisoned(sig: string): string {
+  return `0:${sizeOf(sig)}:racy`
+}
+
+/** The size in a stat signature. */
+export function sizeOf(sig: string): number {
+  return Number(sig.split(':')[1])
+}
+
+/** Compares the folder with the stamp, by stats only (the hot loop of a snapshot: kept plain). */
+export function checkStamp(root: string, stamp: FolderStamp): StampCheck {
+  const takenAt = Date.now()
+  const prefix = withSlash(root)
+  const dirs: Record<string, [string, string]> = {}
+  let dirsChanged = false
+  for (const rel in stamp.dirs) {
+    const [sig, names] = stamp.dirs[rel]
+    const st = lstatSync(prefix + rel, {throwIfNoEntry: false})
+    if (!st?.isDirectory()) return {kind: 'changed'}
+    const now = statSig(st)
+    if (now === sig) continue
+    let entries: string[]
+    try {
+      entries = readdirSync(prefix + rel)
+    } catch {
+      return {kind: 'changed'}
+    }
+    if (namesHash(rel, entries) !== names) return {kind: 'changed'}
+    dirs[rel] = [now, names]
+    dirsChanged = true
+  }
+  const files: Record<string, string> = {}
+  let filesChanged = false
+  for (const rel in stamp.files) {
+    const st = lstatSync(prefix + rel, {throwIfNoEntry: false})
+    if (!st || st.isDirectory()) return {kind: 'changed'}
+    const now = statSig(st)
+    if (now === stamp.files[rel]) continue
+    // New rules can drop tracked files from the snapshot: that takes the full path.
+    if (isGitignore(rel)) return {kind: 'changed'}
+    files[rel] = now
+    filesChanged = true
+  }
+  return filesChanged || dirsChanged ? {kind: 'edited', files, dirs, takenAt} : {kind: 'same'}
+}
+
+/** Below this, staging on one core is quick enough. */
+const SPLIT_MIN_BYTES = 32e6
+
+/**
+ * Splits the scanned files into two groups of about equal bytes, each a list of folders and
+ * files, so that a first snapshot can hash and compress on two cores. Undefined for a small
+ * folder, or one that cannot be split.
+ */
+export function splitScan(scan: FolderScan): [string[], string[]] | undefined {
+  const bytes = new Map<string, number>()
+  const children = new Map<string, string[]>()
+  const parentOf = (p: string) => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '')
+  const addChild = (p: string) => {
+    const siblings = children.get(parentOf(p))
+    if (siblings) siblings.push(p)
+    else children.set(parentOf(p), [p])
+  }
+  for (const dir of Object.keys(scan.dirs)) if (dir) addChild(dir)
+  for (const [file, sig] of Object.entries(scan.files)) {
+    const size = sizeOf(sig)
+    bytes.set(file, size)
+    addChild(file)
+    for (let dir = parentOf(file); ; dir = parentOf(dir)) {
+      bytes.set(dir, (bytes.get(dir) ?? 0) + size)
+      if (!dir) break
+    }
+  }
+  const total = bytes.get('') ?? 0
+  if (total < SPLIT_MIN_BYTES) return undefined
+  const units = [...(children.get('') ?? [])]
+  for (;;) {
+    units.sort((a, b) => (bytes.get(b) ?? 0) - (bytes.get(a) ?? 0))
+    const largest = units[0]
+    if (!largest || (bytes.get(largest) ?? 0) <= total / 2 || !children.has(largest)) break
+    units.splice(0, 1, ...children.get(largest)!)
+  }
+  const groups: [string[], string[]] = [[], []]
+  const weights = [0, 0]
+  for (const unit of units) {
+    const lighter = weights[0] <= weights[1] ? 0 : 1
+    groups[lighter].push(unit)
+    weights[lighter] += bytes.get(unit) ?? 0
+  }
+  return groups[0].length && groups[1].length ? groups : undefined
+}

@@ -1,0 +1,93 @@
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import {MODE, type ShadowRepo, type TreeChange} from '../../git/shadow-repo.js'
+import type {EntryInfo, TreeReader} from '../../git/tree-reader.js'
+import {MlError} from '../../shared/errors.js'
+import {PATH_MAX, type PathCheck, unsafeReason} from '../trust/tree-path.js'
+
+/**
+ * Why the tree entry `entry` at `file` must not be written into `dir`, or null: the path rules
+ * of the trust gate, the folder's own path length, or a mode that disagrees with its object (a
+ * "file" that is a tree; libgit2 folds any other odd mode into a file mode when it reads a
+ * tree). A missing object is PROJECT_CORRUPT.
+ */
+export async function entryProblem(trees: TreeReader, dir: string, file: string, entry: EntryInfo, check: PathCheck = {}): Promise<string | null> {
+  const reason = unsafeReason(file, {...check, symlink: entry.mode === MODE.SYMLINK})
+  if (reason) return reason
+  if (Buffer.byteLength(path.join(dir, file)) > PATH_MAX) return `would make a path longer than ${PATH_MAX} bytes in ${dir}`
+  if (entry.mode === MODE.GITLINK) return null
+  const kind = await trees.kind(entry.oid)
+  if (kind === null) throw new MlError('PROJECT_CORRUPT', `The content of "${file}" (object ${entry.oid}) is missing from the history; pull the history again (\`ml history pull\`) or clone the project again.`)
+  const expected = entry.mode === MODE.TREE ? 'tree' : 'blob'
+  return kind === expected ? null : `is a ${expected === 'tree' ? 'folder' : 'file'} whose object is a ${kind}`
+}
+
+/** Throws the UNSAFE_PATH error for `file`. */
+export function refuseUnsafe(file: string, why: string, what = 'The snapshot cannot be restored'): never {
+  throw new MlError('UNSAFE_PATH', `${what}: its path "${file}" ${why}. Nothing was changed; it may have been crafted, so check where it came from.`)
+}
+
+/** Refuses (UNSAFE_PATH) a whole tree (a cloned branch) before any of it is written into `dir`. */
+export async function assertSafeTree(trees: TreeReader, dir: string, tree: string, what: string): Promise<void> {
+  for await (const entry of trees.walk(tree)) {
+    const problem = await entryProblem(trees, dir, entry.path, entry)
+    if (problem) refuseUnsafe(entry.path, problem, what)
+  }
+}
+
+/**
+ * Refuses (UNSAFE_PATH) a restore of `target` over the folder before anything is written when
+ * it would write a dangerous path (see entryProblem), write through a symlink (one the snapshot
+ * holds, or one in the folder), or replace a folder or file that holds something not in
+ * `current` (ignored files) by the other kind. Each folder of the two trees is read once, so
+ * the check is linear in the number of changes. Gives the size of each file it will write.
+ */
+export async function assertSafeRestore(repo: ShadowRepo, dir: string, current: string, target: string, changes: TreeChange[]): Promise<Map<string, number>> {
+  const trees = repo.treeReader()
+  const written = changes.filter((c) => c.status !== 'deleted').map((c) => c.path)
+  const ancestors = new Set<string>()
+  const sizes = new Map<string, number>()
+  for (const file of written) {
+    const reason = unsafeReason(file, {snapshot: true})
+    if (reason) refuseUnsafe(file, reason)
+    const entry = await trees.entry(target, file)
+    if (!entry) refuseUnsafe(file, 'is not where the snapshot says it is')
+    const problem = await entryProblem(trees, dir, file, entry, {snapshot: true})
+    if (problem) refuseUnsafe(file, problem)
+    sizes.set(file, trees.size(entry.oid))
+    for (let slash = file.indexOf('/'); slash >= 0; slash = file.indexOf('/', slash + 1)) ancestors.add(file.slice(0, slash))
+  }
+  const files = new Set(written)
+  for (const ancestor of ancestors) {
+    if (files.has(ancestor)) refuseUnsafe(ancestor, 'is both a file and a folder in the snapshot')
+    if ((await trees.mode(target, ancestor)) === MODE.SYMLINK) refuseUnsafe(ancestor, 'is a symlink in the snapshot with files under it')
+    const stat = await lstatOrNull(path.join(dir, ancestor))
+    if (stat?.isDirectory() && (await trees.mode(current, ancestor)) === MODE.GITLINK) refuseUnsafe(ancestor, 'is a nested git repository in the folder, which ml never writes into')
+    if (!stat || stat.isDirectory()) continue
+    if (stat.isSymbolicLink()) refuseUnsafe(ancestor, 'is a symlink in the folder, and files would be written through it')
+    if ((await trees.mode(current, ancestor)) === null) refuseUnsafe(ancestor, 'is an ignored file in the folder where the snapshot has a folder')
+  }
+  for (const file of written) {
+    const stat = await lstatOrNull(path.join(dir, file))
+    const targetMode = await trees.mode(target, file)
+    if (!stat?.isDirectory() || targetMode === MODE.TREE || targetMode === MODE.GITLINK) continue
+    if ((await trees.mode(current, file)) === MODE.GITLINK) refuseUnsafe(file, 'is a nested git repository in the folder')
+    for (const entry of await fs.readdir(path.join(dir, file), {recursive: true})) {
+      const inside = `${file}/${String(entry).split(path.sep).join('/')}`
+      const isDir = (await fs.lstat(path.join(dir, inside))).isDirectory()
+      if (!isDir && (await trees.mode(current, inside)) === null) refuseUnsafe(file, `is a folder holding ignored files (${inside}) where the snapshot has a file`)
+    }
+  }
+  return sizes
+}
+
+/** lstat, or null when nothing is there; any other failure (EACCES, EIO) is not "absent" and is thrown. */
+async function lstatOrNull(file: string) {
+  try {
+    return await fs.lstat(file)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null
+    throw error
+  }
+}

@@ -1,0 +1,172 @@
+import type {ShadowRepo, TreeChange} from '../../git/shadow-repo.js'
+import {isMlError} from '../../shared/errors.js'
+import {checkStamp, contextSignature, dropStamp, type FolderScan, poisoned, readStamp, saveStamp, scanFolder, settleScan, sizeOf, splitScan} from './folder-stamp.js'
+import {isGitignore} from '../../shared/git-files.js'
+import {readAmlignore, secretPaths} from './ignore-rules.js'
+import {type LockOptions, withProjectLock} from '../project/lock.js'
+import {checkLimits} from './limits.js'
+import type {OnProgress} from '../../shared/progress.js'
+import {findProject, type Project} from '../project/project.js'
+import {finishInterruptedRestore, restoreInterrupted} from './restore-journal.js'
+import {historyOpener, type OpenHistory} from './open-history.js'
+
+/** A snapshot: the commit on the history branch whose tree is the project folder. */
+export interface Snapshot {
+  commit: string
+  tree: string
+  /** False when the folder matched the branch tip and the tip was reused. */
+  created: boolean
+  /** The files (and folders) the secret rules kept out of it, to tell the user by name. */
+  secrets: string[]
+}
+
+/** The folder staged into the history's index (see stageProject). */
+export interface Staged {
+  tree: string
+  secrets: string[]
+  /** The tip commit, when the folder is known unchanged since the tip was snapshotted. */
+  commit?: string
+  /** The tracked files with their sizes. */
+  files(): Promise<Array<{path: string; size: number}>>
+  /** Keeps a stamp of what was staged, with the commit it became. */
+  remember(commit?: string): Promise<void>
+}
+
+export function historyRef(project: Project): string {
+  return `refs/heads/${project.config.historyBranch}`
+}
+
+/**
+ * Brings the history's index up to date with the folder and gives its tree; call it holding
+ * the project lock. When the folder stamp shows nothing changed, neither git nor the folder is
+ * read beyond a stat of each file; when only files were edited in place, only those are staged
+ * (libgit2 then rewrites only their folders' trees); else the whole folder is staged.
+ */
+export async function stageProject(project: Project, open: OpenHistory, options: LockOptions = {}): Promise<Staged> {
+  if (await restoreInterrupted(project)) await finishInterruptedRestore(project, await open(), options)
+  const stamp = await readStamp(project)
+  const check = stamp?.context === await contextSignature(project) ? checkStamp(project.dir, stamp) : {kind: 'changed' as const}
+  const stampFiles = (files: Record<string, string>) => async () => Object.entries(files).map(([path, sig]) => ({path, size: sizeOf(sig)}))
+  if (stamp && check.kind === 'same') {
+    // A stamp kept without a commit (by a restore's plan) learns the commit it becomes.
+    const remember = async (commit = '') => {
+      if (commit && commit !== stamp.commit) await saveStamp(project, {...stamp, commit, context: await contextSignature(project)})
+    }
+    return {tree: stamp.tree, secrets: stamp.secrets, commit: stamp.commit || undefined, files: stampFiles(stamp.files), remember}
+  }
+  const repo = await open()
+  let scan: FolderScan
+  let secrets: string[]
+  let tree: string
+  let files: Staged['files']
+  if (stamp && check.kind === 'edited') {
+    // Only what the check read afresh can be racy: the rest was settled when it was stamped.
+    settleScan(check)
+    scan = {takenAt: check.takenAt, dirs: {...stamp.dirs, ...check.dirs}, files: {...stamp.files, ...check.files}, nested: false}
+    tree = await repo.stagePaths(Object.keys(check.files))
+    secrets = stamp.secrets
+    files = stampFiles(scan.files)
+  } else {
+    scan = await scanFolder(project.dir, (dir) => repo.isIgnored(dir))
+    settleScan(scan)
+    const gitignores = Object.keys(scan.files).filter(isGitignore)
+    const split = () => (scan.nested ? undefined : splitScan(scan))
+    tree = await repo.stageFolder({onFile: options.onProgress && fileCounter(scan, options.onProgress), split, gitignores})
+    // What the scan found minus what git ignores is what the index tracks (an ignored folder
+    // is listed once, with a slash, also when only all its files are ignored).
+    const ignored = await repo.ignoredPaths()
+    secrets = secretPaths(ignored, await readAmlignore(project.dir))
+    const ignoredSet = new Set(ignored)
+    const anyDir = ignored.some((p) => p.endsWith('/'))
+    for (const file in scan.files) if (ignoredSet.has(file) || (anyDir && inIgnoredDir(file, ignoredSet))) delete scan.files[file]
+    files = stampFiles(scan.files)
+  }
+  return {
+    tree, secrets, files,
+    async remember(commit = '') {
+      if (scan.nested) return dropStamp(project)
+      await saveStamp(project, {tree, commit, context: await contextSignature(project), dirs: scan.dirs, files: scan.files, secrets})
+    },
+  }
+}
+
+/**
+ * Keeps a stamp of the folder after a restore checked `tree` out into it and the index, so
+ * that the next snapshot need not stage the whole folder again. The folder is scanned after
+ * the checkout, and whatever changed since `since` (taken before the restore's own snapshot
+ * of the folder) is poisoned: the checkout's writes and anything the user did meanwhile are
+ * re-read by the next snapshot, never trusted. Without a stamp, the next one stages it all.
+ */
+export async function stampRestored(project: Project, repo: ShadowRepo, tree: string, before: Staged, changes: TreeChange[], since: number): Promise<void> {
+  const scan = await scanFolder(project.dir, (dir) => repo.isIgnored(dir))
+  // What the index tracks now: what it tracked before, as the checkout changed it.
+  const tracked = new Set((await before.files()).map((f) => f.path))
+  for (const change of changes) {
+    if (change.status === 'deleted') tracked.delete(change.path)
+    else tracked.add(change.path)
+  }
+  for (const file of tracked) if (!(file in scan.files)) return
+  for (const file in scan.files) {
+    if (tracked.has(file)) continue
+    // Not ignored, so new since the restore's snapshot: the next snapshot stages it.
+    if (await repo.isIgnored(file)) delete scan.files[file]
+    else scan.files[file] = poisoned(scan.files[file])
+  }
+  if (scan.nested) return
+  // Poisons what changed since `since`, not only in the last moments before the scan.
+  settleScan({...scan, takenAt: since})
+  await saveStamp(project, {tree, commit: '', context: await contextSignature(project), dirs: scan.dirs, files: scan.files, secrets: before.secrets})
+}
+
+/** True when a folder holding `file` is in `ignored` (as 'dir/'). */
+function inIgnoredDir(file: string, ignored: Set<string>): boolean {
+  for (let slash = file.indexOf('/'); slash >= 0; slash = file.indexOf('/', slash + 1)) {
+    if (ignored.has(file.slice(0, slash + 1))) return true
+  }
+  return false
+}
+
+/** Counts the files libgit2 adds against what the scan found (ignored files included, so the total is at most that). */
+function fileCounter(scan: FolderScan, onProgress: OnProgress): (file: string) => void {
+  const sizes = new Map(Object.entries(scan.files).map(([file, sig]) => [file, sizeOf(sig)]))
+  const progress = {done: 0, total: sizes.size, bytesDone: 0, bytesTotal: [...sizes.values()].reduce((a, b) => a + b, 0)}
+  return (file) => {
+    progress.done++
+    progress.bytesDone += sizes.get(file) ?? 0
+    onProgress(progress)
+  }
+}
+
+/**
+ * Snapshots the folder onto the history branch: a new commit only when the tree differs from
+ * the tip. The branch is moved with compare-and-swap, so concurrent snapshots stay linear.
+ * When the folder stamp shows nothing changed, the tip is reused without loading git.
+ */
+export async function takeSnapshot(project: Project, open: OpenHistory, message: string, options: LockOptions = {}): Promise<Snapshot> {
+  return withProjectLock(project, async () => {
+    const staged = await stageProject(project, open, options)
+    if (staged.commit) return {commit: staged.commit, tree: staged.tree, created: false, secrets: staged.secrets}
+    const repo = await open()
+    const ref = historyRef(project)
+    for (let attempt = 0; ; attempt++) {
+      const tree = attempt === 0 ? staged.tree : await repo.stageFolder()
+      const tip = await repo.resolveRef(ref)
+      const created = !tip || (await repo.treeOf(tip)) !== tree
+      if (attempt === 0 && created) checkLimits(project.config.limits, await staged.files(), options.onNotice)
+      const commit = created ? await repo.commit(tree, tip ? [tip] : [], message) : tip!
+      try {
+        if (created) await repo.updateRef(ref, commit, tip, message)
+        if (attempt === 0) await staged.remember(commit)
+        return {commit, tree, created, secrets: staged.secrets}
+      } catch (error) {
+        if (!isMlError(error, 'CONCURRENT_UPDATE') || attempt >= 10) throw error
+      }
+    }
+  }, options)
+}
+
+/** Snapshots the project holding `cwd` (`ml project snapshot`). */
+export async function snapshotProject(cwd: string, message: string, options: LockOptions = {}): Promise<Snapshot> {
+  const project = await findProject(cwd)
+  return takeSnapshot(project, historyOpener(project), message, options)
+}

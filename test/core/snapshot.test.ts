@@ -1,0 +1,104 @@
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import * as assert from 'uvu/assert'
+import {type Project} from '../../src/core/project/project.js'
+import {initProject} from '../../src/core/setup/init.js'
+import {historyRef, takeSnapshot} from '../../src/core/snapshot/snapshot.js'
+import {cleanup, oracleTree, shadowGit, tempDir, timedSuite, write} from '../helpers.js'
+import {historyOpener} from '../../src/core/snapshot/open-history.js'
+
+const test = timedSuite('snapshot')
+test.after.each(cleanup)
+
+async function project(): Promise<Project> {
+  const dir = tempDir()
+  return (await initProject({dir, template: 'iris'})).project
+}
+
+async function snapshot(p: Project) {
+  return takeSnapshot(p, historyOpener(p), 'test snapshot')
+}
+
+test('the snapshot tree equals git add -A && git write-tree under the same rules', async () => {
+  const p = await project()
+  await write(p.dir, {
+    'src/model.py': 'x = 1\n',
+    'src/deep/er/file.txt': 'deep\n',
+    'data/big.bin': 'ignored by .amlignore\n',
+    'logs/run.log': 'ignored by a nested .gitignore\n',
+    'logs/keep.txt': 'kept\n',
+    'logs/.gitignore': '*.log\n',
+    'outputs/model.json': '{}\n',
+    '__pycache__/x.pyc': 'junk',
+    'notes/.hidden': 'dotfiles are kept\n',
+    'unicode/données é.txt': 'utf-8 names\n',
+  })
+  await fs.appendFile(path.join(p.dir, '.amlignore'), 'data/\n')
+  await fs.writeFile(path.join(p.dir, 'run.sh'), 'echo hi\n', {mode: 0o755})
+  await fs.symlink('src/model.py', path.join(p.dir, 'link-to-model'))
+  await fs.mkdir(path.join(p.dir, 'empty-dir'))
+  const s = await snapshot(p)
+  assert.ok(s.created)
+  assert.is(s.tree, oracleTree(p.dir))
+  const files = shadowGit(p.dir, ['ls-tree', '-r', '--name-only', s.commit]).split('\n')
+  assert.ok(files.includes('logs/keep.txt') && files.includes('link-to-model'))
+  for (const gone of ['data/big.bin', 'logs/run.log', 'outputs/model.json', '__pycache__/x.pyc']) assert.not.ok(files.includes(gone), gone)
+  assert.match(shadowGit(p.dir, ['ls-tree', s.commit, 'run.sh']), /^100755 /)
+  assert.match(shadowGit(p.dir, ['ls-tree', s.commit, 'link-to-model']), /^120000 /)
+  shadowGit(p.dir, ['fsck', '--strict'])
+})
+
+test('an unchanged folder reuses the tip; a change makes one new commit on a linear branch', async () => {
+  const p = await project()
+  const first = await snapshot(p)
+  assert.not.ok(first.created, 'init already snapshotted the template')
+  await write(p.dir, {'train.py': 'print("changed")\n'})
+  const second = await snapshot(p)
+  assert.ok(second.created)
+  assert.is((await snapshot(p)).commit, second.commit)
+  await fs.rm(path.join(p.dir, 'iris.csv'))
+  const third = await snapshot(p)
+  assert.is(third.tree, oracleTree(p.dir), 'a deleted file leaves the tree')
+  const chain = shadowGit(p.dir, ['rev-list', '--parents', historyRef(p)]).split('\n').map((l) => l.split(' '))
+  assert.is(chain.length, 3)
+  assert.ok(chain.every((c, i) => c.length === (i === chain.length - 1 ? 1 : 2)), 'every commit has one parent but the root')
+  assert.is(chain[0][0], third.commit)
+})
+
+test('a file that a new ignore rule covers leaves the next snapshot', async () => {
+  const p = await project()
+  await write(p.dir, {'cache/a.bin': 'a', 'sub/x.tmp': 'x'})
+  const before = await snapshot(p)
+  assert.match(shadowGit(p.dir, ['ls-tree', '-r', '--name-only', before.commit]), /cache\/a\.bin/)
+  await fs.appendFile(path.join(p.dir, '.amlignore'), 'cache/\n')
+  await write(p.dir, {'sub/.gitignore': '*.tmp\n'})
+  const after = await snapshot(p)
+  assert.is(after.tree, oracleTree(p.dir))
+  assert.not.match(shadowGit(p.dir, ['ls-tree', '-r', '--name-only', after.commit]), /cache\/a\.bin|x\.tmp/)
+  await fs.writeFile(path.join(p.dir, '.amlignore'), '')
+  assert.is((await snapshot(p)).tree, oracleTree(p.dir), 'and comes back when the rule goes')
+})
+
+test('a file changed within the same second as the last snapshot is still seen', async () => {
+  const p = await project()
+  for (let i = 0; i < 5; i++) {
+    await write(p.dir, {'train.py': `print(${i})\n`})
+    const s = await snapshot(p)
+    assert.is(shadowGit(p.dir, ['show', `${s.commit}:train.py`]), `print(${i})`)
+  }
+})
+
+test('likely secrets stay out by default, and a ! rule in .amlignore brings one back', async () => {
+  const p = await project()
+  await write(p.dir, {'.env': 'TOKEN=1', '.env.prod': 'x', 'keys/server.pem': 'pem', 'keys/server.key': 'key', '.aws/credentials': 'aws', 'home/.ssh/id_ed25519': 'k', 'id_rsa.pub': 'pub', '.netrc': 'n', 'conf/credentials.json': '{}', 'keys/readme.txt': 'kept'})
+  const s = await snapshot(p)
+  assert.is(s.tree, oracleTree(p.dir))
+  assert.equal(shadowGit(p.dir, ['ls-tree', '-r', '--name-only', s.commit]).split('\n').filter((f) => !['.amlignore', '.gitignore', 'iris.csv', 'run_logger.py', 'train.py'].includes(f)), ['keys/readme.txt'])
+  await fs.appendFile(path.join(p.dir, '.amlignore'), '!keys/server.pem\n')
+  const again = await snapshot(p)
+  assert.is(again.tree, oracleTree(p.dir))
+  assert.match(shadowGit(p.dir, ['ls-tree', '-r', '--name-only', again.commit]), /keys\/server\.pem/)
+  assert.equal(again.secrets, ['.aws/', '.env', '.env.prod', '.netrc', 'conf/credentials.json', 'home/.ssh/', 'id_rsa.pub', 'keys/server.key'])
+})
+
+test.run()

@@ -1,0 +1,182 @@
+import {existsSync, promises as fs, readFileSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+import * as assert from 'uvu/assert'
+import {type Project} from '../../src/core/project/project.js'
+import {initProject} from '../../src/core/setup/init.js'
+import {stageProject, stampRestored, takeSnapshot} from '../../src/core/snapshot/snapshot.js'
+import {cleanup, git, ml, ok, oracleTree, shadowGit, tempDir, timedSuite, write} from '../helpers.js'
+import {historyOpener} from '../../src/core/snapshot/open-history.js'
+
+const test = timedSuite('folder-stamp')
+test.after.each(cleanup)
+
+const stampFile = (p: Project) => path.join(p.dir, '.ml', 'folder-stamp.json')
+
+/** A snapshot taken once the racy window has passed, so that the stamp is trusted. */
+async function settledSnapshot(p: Project) {
+  await sleep(150)
+  return takeSnapshot(p, historyOpener(p), 'test snapshot')
+}
+
+test('every kind of change after a stamped snapshot gives the tree git gives', async () => {
+  const {project: p} = await initProject({dir: tempDir(), template: 'iris'})
+  await write(p.dir, {'src/a.py': 'a = 1\n', 'src/b.py': 'b = 1\n', 'logs/.gitignore': '*.log\n', 'logs/x.log': 'ignored\n', 'keys/.keep': ''})
+  await fs.rm(path.join(p.dir, 'keys/.keep'))
+  await fs.writeFile(path.join(p.dir, 'keys', 'old.log'), 'a folder holding only ignored files\n')
+  await settledSnapshot(p)
+  assert.ok(existsSync(stampFile(p)), 'a stamp is kept after a settled snapshot')
+  const steps: Array<[string, () => Promise<unknown>]> = [
+    ['nothing', async () => undefined],
+    ['edit in place', () => fs.appendFile(path.join(p.dir, 'src/a.py'), 'a = 2\n')],
+    ['edit by rename', async () => {
+      await fs.writeFile(path.join(p.dir, 'src/b.py.tmp'), 'b = 2\n')
+      await fs.rename(path.join(p.dir, 'src/b.py.tmp'), path.join(p.dir, 'src/b.py'))
+    }],
+    ['an ignored file rewritten', () => fs.writeFile(path.join(p.dir, 'logs/x.log'), 'still ignored\n')],
+    ['a new file in a folder of ignored files', () => fs.writeFile(path.join(p.dir, 'logs/new.txt'), 'new\n')],
+    ['a new file where nothing is tracked', () => fs.writeFile(path.join(p.dir, 'keys/new.txt'), 'new\n')],
+    ['a new folder', () => write(p.dir, {'deep/er/est.txt': 'deep\n'})],
+    ['a .gitignore rule', () => fs.appendFile(path.join(p.dir, 'logs/.gitignore'), 'new.txt\n')],
+    ['an .amlignore rule', () => fs.appendFile(path.join(p.dir, '.amlignore'), 'deep/\n')],
+    ['an exec bit', () => fs.chmod(path.join(p.dir, 'src/a.py'), 0o755)],
+    ['a file becomes a symlink', async () => {
+      await fs.rm(path.join(p.dir, 'src/b.py'))
+      await fs.symlink('a.py', path.join(p.dir, 'src/b.py'))
+    }],
+    ['a file removed', () => fs.rm(path.join(p.dir, 'src/a.py'))],
+    ['a file becomes a folder', async () => {
+      await fs.rm(path.join(p.dir, 'src/b.py'))
+      await write(p.dir, {'src/b.py/inner.txt': 'inner\n'})
+    }],
+    ['a global excludes rule', async () => {
+      await fs.mkdir(path.join(process.env.XDG_CONFIG_HOME!, 'git'), {recursive: true})
+      await fs.writeFile(path.join(process.env.XDG_CONFIG_HOME!, 'git', 'ignore'), 'iris.csv\n')
+    }],
+  ]
+  for (const [what, change] of steps) {
+    await change()
+    const snapshot = await settledSnapshot(p)
+    assert.is(snapshot.tree, oracleTree(p.dir), what)
+  }
+  await fs.rm(path.join(process.env.XDG_CONFIG_HOME!, 'git', 'ignore'))
+})
+
+test('a change in the same instant as the snapshot is not hidden by the stamp', async () => {
+  const {project: p} = await initProject({dir: tempDir()})
+  for (let i = 0; i < 5; i++) {
+    await fs.writeFile(path.join(p.dir, 'train.py'), `print(${i})\n`)
+    const snapshot = await takeSnapshot(p, historyOpener(p), 'quick')
+    await fs.writeFile(path.join(p.dir, 'train.py'), `print(${i}, 'again')\n`) // same size, same clock tick
+    assert.is((await settledSnapshot(p)).tree, oracleTree(p.dir))
+    assert.is.not(snapshot.tree, oracleTree(p.dir))
+  }
+})
+
+test('a nested git repository turns the stamp off (its HEAD is part of the snapshot)', async () => {
+  const {project: p} = await initProject({dir: tempDir()})
+  const nested = path.join(p.dir, 'vendor', 'lib')
+  await write(nested, {'x.txt': 'x\n'})
+  git(nested, ['init', '-q'])
+  git(nested, ['add', '-A'])
+  git(nested, ['commit', '-q', '-m', 'one'])
+  await settledSnapshot(p)
+  assert.not.ok(existsSync(stampFile(p)))
+  await fs.writeFile(path.join(nested, 'x.txt'), 'y\n')
+  git(nested, ['commit', '-q', '-am', 'two'])
+  assert.is((await settledSnapshot(p)).tree, oracleTree(p.dir))
+})
+
+test('ml project snapshot reuses the stamped snapshot without reading git', async () => {
+  const dir = tempDir()
+  ok(await ml(dir, ['project', 'init', '.']))
+  await fs.appendFile(path.join(dir, 'train.py'), '# more\n')
+  await sleep(150)
+  const first = ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim()
+  const stamp = JSON.parse(readFileSync(path.join(dir, '.ml', 'folder-stamp.json'), 'utf8'))
+  assert.is(stamp.commit, first)
+  // Trusted as it is: a commit id written into the stamp by hand comes back unread.
+  writeFileSync(path.join(dir, '.ml', 'folder-stamp.json'), JSON.stringify({...stamp, commit: 'f'.repeat(40)}))
+  assert.is(ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim(), 'f'.repeat(40))
+  writeFileSync(path.join(dir, '.ml', 'folder-stamp.json'), JSON.stringify(stamp))
+  assert.match(ok(await ml(dir, ['project', 'snapshot'])).stdout, `Nothing changed since snapshot ${first}`)
+})
+
+test('a stamp kept by a restore plan learns the commit of the next snapshot', async () => {
+  const dir = tempDir()
+  ok(await ml(dir, ['project', 'init', '.']))
+  ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+  const runId = JSON.parse(ok(await ml(dir, ['history', 'last', '-o', 'json'])).stdout).runId as string
+  await fs.appendFile(path.join(dir, 'train.py'), '# changed\n')
+  await sleep(150)
+  ok(await ml(dir, ['project', 'restore', '--dry-run', '--run-id', runId]))
+  const stamp = () => JSON.parse(readFileSync(path.join(dir, '.ml', 'folder-stamp.json'), 'utf8'))
+  assert.is(stamp().commit, '', 'the plan staged the folder but made no commit')
+  const commit = ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim()
+  assert.is(stamp().commit, commit)
+})
+
+test('a restore keeps a stamp, and the snapshots after it are the trees git gives', async () => {
+  const dir = tempDir()
+  ok(await ml(dir, ['project', 'init', '.']))
+  await write(dir, {'src/a.py': 'a = 1\n', 'src/b.py': 'b = 1\n', 'docs/x.md': 'x\n', 'logs/.gitignore': '*.log\n', 'logs/run.log': 'ignored\n'})
+  ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+  const first = JSON.parse(ok(await ml(dir, ['history', 'last', '-o', 'json'])).stdout)
+  await write(dir, {'src/a.py': 'a = 2\n', 'new/deep/n.txt': 'new\n'})
+  await fs.rm(path.join(dir, 'docs/x.md'))
+  ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+  const stampFile = path.join(dir, '.ml', 'folder-stamp.json')
+  const snapshot = async () => ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim()
+
+  ok(await ml(dir, ['project', 'restore', '--yes', '--run-id', first.runId]))
+  assert.ok(existsSync(stampFile), 'the restore left a stamp')
+  const stamp = JSON.parse(readFileSync(stampFile, 'utf8'))
+  assert.is(stamp.tree, shadowGit(dir, ['rev-parse', `${first.snapshotId}^{tree}`]))
+  // What the restore wrote is not trusted (a write racing it would share its stat); the rest is.
+  assert.match(stamp.files['src/a.py'], /:racy$/)
+  assert.match(stamp.files['docs/x.md'], /:racy$/)
+  assert.not.match(stamp.files['train.py'], /:racy$/)
+  assert.not.ok('logs/run.log' in stamp.files, 'ignored files are not in the stamp')
+  const restored = await snapshot()
+  assert.is(shadowGit(dir, ['rev-parse', `${restored}^{tree}`]), oracleTree(dir), 'right after the restore')
+
+  // Changes at once after a restore, to files it wrote and to ones it left alone.
+  const second = JSON.parse(ok(await ml(dir, ['history', 'list', '-o', 'json'])).stdout)[0]
+  ok(await ml(dir, ['project', 'restore', '--yes', '--run-id', second.runId]))
+  await write(dir, {'src/a.py': 'a = 3\n', 'src/b.py': 'b = 3\n', 'src/c.py': 'c\n', 'logs/run.log': 'still ignored\n'})
+  const changed = await snapshot()
+  assert.is(shadowGit(dir, ['rev-parse', `${changed}^{tree}`]), oracleTree(dir), 'changes made at once after the restore')
+  shadowGit(dir, ['fsck', '--strict'])
+})
+
+test('a stamp kept after a restore distrusts everything changed since the restore began, however long ago', async () => {
+  const {project: p} = await initProject({dir: tempDir()})
+  await write(p.dir, {'a.txt': 'a\n', 'b.txt': 'b\n'})
+  await settledSnapshot(p)
+  const since = Date.now()
+  await sleep(20)
+  await fs.appendFile(path.join(p.dir, 'a.txt'), 'changed\n')
+  await sleep(300) // far outside the racy window of a plain snapshot
+  const open = historyOpener(p)
+  const staged = await stageProject(p, open)
+  await stampRestored(p, await open(), staged.tree, staged, [], since)
+  const stamp = JSON.parse(readFileSync(stampFile(p), 'utf8'))
+  assert.match(stamp.files['a.txt'], /:racy$/)
+  assert.not.match(stamp.files['b.txt'], /:racy$/)
+})
+
+test('a restore that changes ignore rules keeps no stamp, and the next snapshot is the tree git gives', async () => {
+  const dir = tempDir()
+  ok(await ml(dir, ['project', 'init', '.']))
+  await write(dir, {'data/a.csv': '1\n', 'data/b.tmp': 'scratch\n'})
+  ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+  const first = JSON.parse(ok(await ml(dir, ['history', 'last', '-o', 'json'])).stdout)
+  await write(dir, {'data/.gitignore': '*.tmp\n'})
+  ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+  ok(await ml(dir, ['project', 'restore', '--yes', '--run-id', first.runId]))
+  assert.not.ok(existsSync(path.join(dir, '.ml', 'folder-stamp.json')))
+  const commit = ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim()
+  assert.is(shadowGit(dir, ['rev-parse', `${commit}^{tree}`]), oracleTree(dir))
+})
+
+test.run()
