@@ -16,6 +16,7 @@ import {takeSnapshot} from '../snapshot/snapshot.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
 import {LARGE_OUTPUTS_DIR, largeOutputPath, ML_DIR, OUTPUTS_DIR} from '../project/layout.js'
 import {historyOpener} from '../snapshot/open-history.js'
+import {crashPoint} from '../../shared/crash-point.js'
 
 export const COMPUTE_TARGETS = ['local']
 
@@ -97,6 +98,7 @@ async function run(project: Project, options: SubmitOptions & {compute: string},
     properties,
   }
   await saveRun(repo, record)
+  crashPoint('run-recorded')
   const push = () => pushQuietly(project, repo, options)
   await push()
   options.onStart?.(record, snapshot.created)
@@ -109,6 +111,7 @@ async function run(project: Project, options: SubmitOptions & {compute: string},
   const logFile = path.join(runDir, LOG_FILE)
   const result = await execute({cwd: project.dir, command, env, logFile, signal: options.signal, onOutput: options.onOutput})
   options.onScriptEnd?.()
+  crashPoint('run-script-ended')
   const ended = new Date()
   const outputs = changedFiles(before, await stampFiles(outputsDir))
 

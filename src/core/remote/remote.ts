@@ -11,6 +11,7 @@ import {redactSecrets, redactUrl, storableUrl} from '../../shared/redact-url.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
 import {PROJECT_REF, RUNS_PREFIX, TRACKING_PREFIX, trackingRef} from '../project/layout.js'
 import {openHistory} from '../snapshot/open-history.js'
+import {crashPoint} from '../../shared/crash-point.js'
 
 export type {AuthOptions} from '../../git/transport.js'
 
@@ -157,6 +158,7 @@ const NOT_FAST_FORWARD = /fast.?forward|fetch first|stale info|not present local
 
 /** Notes what reached the remote in the tracking refs, and sorts out what was refused. */
 async function record(repo: ShadowRepo, results: Array<{ref: string; error?: string}>): Promise<PushResult> {
+  crashPoint('push-sent')
   const result: PushResult = {pushed: [], rejected: []}
   for (const r of results) {
     if (r.error) {

@@ -9,6 +9,7 @@ import type {OnProgress} from '../../shared/progress.js'
 import {findProject, type Project} from '../project/project.js'
 import {finishInterruptedRestore, restoreInterrupted} from './restore-journal.js'
 import {historyOpener, type OpenHistory} from './open-history.js'
+import {crashPoint} from '../../shared/crash-point.js'
 
 /** A snapshot: the commit on the history branch whose tree is the project folder. */
 export interface Snapshot {
@@ -155,7 +156,9 @@ export async function takeSnapshot(project: Project, open: OpenHistory, message:
       if (attempt === 0 && created) checkLimits(project.config.limits, await staged.files(), options.onNotice)
       const commit = created ? await repo.commit(tree, tip ? [tip] : [], message) : tip!
       try {
+        crashPoint('snapshot-commit-written')
         if (created) await repo.updateRef(ref, commit, tip, message)
+        crashPoint('snapshot-branch-moved')
         if (attempt === 0) await staged.remember(commit)
         return {commit, tree, created, secrets: staged.secrets}
       } catch (error) {
