@@ -85,13 +85,18 @@ async function attacker(): Promise<{url: string; requests: string[]; close(): Pr
   return {url: `http://127.0.0.1:${port}/`, requests, close: () => new Promise((resolve) => server.close(() => resolve()))}
 }
 
-/** A real ml remote (a project pushed to a bare repo) with a user branch `master`, its default, holding the project's files and `extra`. */
-async function remoteWithUserFiles(extra: Entry[]): Promise<{root: string; remote: string}> {
+/** A real ml remote (a project pushed to a bare repo), and git plumbing run on that repo. */
+async function mlRemote(): Promise<{root: string; remote: string; bare: (args: string[], input?: string | Buffer) => string}> {
   const root = tempDir()
   const remote = path.join(root, 'remote.git')
   git(root, ['init', '-q', '--bare', remote])
   ok(await ml(root, ['project', 'init', 'origin-project', '-q', '-r', remote]))
-  const bare = (args: string[], input?: string | Buffer) => git(root, args, {GIT_DIR: remote}, input)
+  return {root, remote, bare: (args, input) => git(root, args, {GIT_DIR: remote}, input)}
+}
+
+/** An ml remote with a user branch `master`, its default, holding the project's files and `extra`. */
+async function remoteWithUserFiles(extra: Entry[]): Promise<{root: string; remote: string}> {
+  const {root, remote, bare} = await mlRemote()
   const tree = writeTreeIn(bare, [{name: 'train.py', content: 'print(1)\n'}, ...extra])
   bare(['update-ref', 'refs/heads/master', bare(['commit-tree', tree, '-m', 'planted'])])
   bare(['symbolic-ref', 'HEAD', 'refs/heads/master'])
@@ -126,11 +131,7 @@ for (const [name, entry] of [
 }
 
 test('a clone whose history tip plants .ml/ (and no user branch to check out) is refused and leaves nothing', async () => {
-  const root = tempDir()
-  const remote = path.join(root, 'remote.git')
-  git(root, ['init', '-q', '--bare', remote])
-  ok(await ml(root, ['project', 'init', 'src', '-q', '-r', remote]))
-  const bare = (args: string[], input?: string | Buffer) => git(root, args, {GIT_DIR: remote}, input)
+  const {root, remote, bare} = await mlRemote()
   const branch = bare(['for-each-ref', '--format=%(refname)', 'refs/heads/AzureMLHistory/'])
   const tree = writeTreeIn(bare, [{name: 'train.py', content: 'print(1)\n'}, {name: '.ml', children: [{name: 'project.json', content: '{"schema":1}'}]}])
   bare(['update-ref', branch, bare(['commit-tree', tree, '-p', branch, '-m', 'planted'])])
@@ -140,11 +141,7 @@ test('a clone whose history tip plants .ml/ (and no user branch to check out) is
 })
 
 test('a clone whose project record is not a project file is PROJECT_CORRUPT and leaves nothing', async () => {
-  const root = tempDir()
-  const remote = path.join(root, 'remote.git')
-  git(root, ['init', '-q', '--bare', remote])
-  ok(await ml(root, ['project', 'init', 'src', '-q', '-r', remote]))
-  const bare = (args: string[], input?: string | Buffer) => git(root, args, {GIT_DIR: remote}, input)
+  const {root, remote, bare} = await mlRemote()
   const record = {schema: 1, id: 'x', name: '../../evil', historyBranch: '../../../tmp/evil', createdAt: ''}
   const tree = writeTreeIn(bare, [{name: 'project.json', content: JSON.stringify(record)}])
   bare(['update-ref', 'refs/ml/project', bare(['commit-tree', tree, '-m', 'planted'])])

@@ -4,6 +4,7 @@ import {ShadowRepo} from '../../git/shadow-repo.js'
 import {MlError} from '../../shared/errors.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
 import {ML_DIR, PROJECT_REF} from './layout.js'
+import {pathExists} from '../../shared/path-exists.js'
 
 /** The contents of `.ml/project.json`. */
 export interface ProjectConfig {
@@ -54,7 +55,7 @@ export async function findProject(startDir: string): Promise<Project> {
 /** The folder of the project holding `dir` (itself or a parent), or null. */
 export async function findProjectDir(dir: string): Promise<string | null> {
   for (let current = dir; ; current = path.dirname(current)) {
-    if (await exists(configPath(current))) return current
+    if (await pathExists(configPath(current))) return current
     if (path.dirname(current) === current) return null
   }
 }
@@ -112,13 +113,4 @@ export async function saveProjectRef(repo: ShadowRepo, config: ProjectConfig): P
   const previous = await repo.resolveRef(PROJECT_REF)
   if (previous && (await repo.treeOf(previous)) === tree) return
   await repo.updateRef(PROJECT_REF, await repo.commit(tree, previous ? [previous] : [], `Project ${config.name}`), previous, 'ml project')
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.lstat(p)
-    return true
-  } catch {
-    return false
-  }
 }

@@ -14,6 +14,7 @@ import {type AuthOptions, Transport} from '../../git/transport.js'
 import {openHistory} from '../snapshot/open-history.js'
 import {checkRemoteEmpty, connectRemote, type RemoteSetResult} from '../remote/remote.js'
 import {ML_DIR} from '../project/layout.js'
+import {pathExists} from '../../shared/path-exists.js'
 
 /**
  * templates/<name>/ holds a template's own files; templates/common/ what every project gets.
@@ -66,16 +67,16 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
     const where = existing === dir ? `${dir} is already an ml project` : `${dir} is inside the ml project ${existing}`
     throw new MlError('PROJECT_EXISTS', `${where}; use it as it is, or choose another folder.`)
   }
-  if (await exists(dir) && !(await fs.stat(dir)).isDirectory()) {
+  if (await pathExists(dir) && !(await fs.stat(dir)).isDirectory()) {
     throw new MlError('INVALID_ARGUMENT', `${dir} exists and is not a folder; choose another path.`)
   }
-  if (await exists(path.join(dir, ML_DIR))) {
+  if (await pathExists(path.join(dir, ML_DIR))) {
     throw new MlError('PROJECT_EXISTS', `${dir} has a ${ML_DIR} folder but no project file in it; ml never reuses one it did not make: remove ${path.join(dir, ML_DIR)} (or move it away) and run init again.`)
   }
 
   // What init wrote, to take back if it fails: a failed init leaves the folder as it was.
   const undo: Undo = []
-  if (!(await exists(dir))) undo.push(() => fs.rm(dir, {recursive: true, force: true}))
+  if (!(await pathExists(dir))) undo.push(() => fs.rm(dir, {recursive: true, force: true}))
   await fs.mkdir(dir, {recursive: true})
 
   const config: ProjectConfig = {
@@ -134,7 +135,7 @@ async function copyTemplate(from: string, dir: string, undo: Undo): Promise<stri
     let rel = path.relative(from, source).split(path.sep).join('/')
     if (rel === 'gitignore') rel = '.gitignore'
     const target = path.join(dir, rel)
-    if (await exists(target)) {
+    if (await pathExists(target)) {
       const original = await fs.readFile(target)
       if (rel === '.gitignore' && await mergeLines(source, target)) {
         undo.push(() => fs.writeFile(target, original))
@@ -166,15 +167,6 @@ async function mergeLines(source: string, target: string): Promise<boolean> {
 function sanitizeName(base: string): string {
   const cleaned = base.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64)
   return cleaned || 'project'
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.lstat(p)
-    return true
-  } catch {
-    return false
-  }
 }
 
 /** `ml project init -r URL`: the remote is checked before anything is created. */
