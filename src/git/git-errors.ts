@@ -12,7 +12,7 @@ export const GIT = {
 } as const
 
 /** The libgit2 code of `error`, or undefined when it is not a libgit2 failure. */
-export function gitCode(error: unknown): number | undefined {
+function gitCode(error: unknown): number | undefined {
   const errno = (error as {errno?: unknown} | null)?.errno
   return typeof errno === 'number' ? errno : undefined
 }
@@ -20,4 +20,9 @@ export function gitCode(error: unknown): number | undefined {
 export function isGitError(error: unknown, ...codes: number[]): boolean {
   const code = gitCode(error)
   return code !== undefined && codes.includes(code)
+}
+
+/** libgit2's "the requested type does not match the type in the ODB": GIT_ENOTFOUND too, told apart only by its words. */
+export function isWrongType(error: unknown): boolean {
+  return isGitError(error, GIT.ENOTFOUND) && /does not match the type/i.test((error as Error).message)
 }

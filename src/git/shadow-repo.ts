@@ -4,10 +4,11 @@ import path from 'node:path'
 import type NodeGitModule from 'nodegit'
 import {MlError} from '../shared/errors.js'
 import {isGitignore} from '../shared/git-files.js'
-import {GIT, isGitError} from './git-errors.js'
+import {pathExists} from '../shared/path-exists.js'
+import {GIT, isGitError, isWrongType} from './git-errors.js'
 import {loadNodegit, signatureFor, type NodeGit} from './nodegit.js'
 import type {PushedRef, Transport} from './transport.js'
-import {isWrongType, TreeReader} from './tree-reader.js'
+import {TreeReader} from './tree-reader.js'
 
 /** A file to put into a tree: its bytes, or a file on disk to read them from. */
 export interface TreeFile {
@@ -55,7 +56,7 @@ export class ShadowRepo {
    * an existing folder: its config, hooks or info files would be kept, and they are ml's alone.
    */
   static async create(gitdir: string, workdir: string, branch: string, excludes: string): Promise<ShadowRepo> {
-    if (await fs.lstat(gitdir).then(() => true, () => false)) {
+    if (await pathExists(gitdir)) {
       throw new MlError('PROJECT_EXISTS', `${gitdir} already exists; ml creates the history repository only where there is none.`)
     }
     const Git = await loadNodegit()

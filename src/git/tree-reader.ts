@@ -1,5 +1,5 @@
 import type NodeGitModule from 'nodegit'
-import {GIT, isGitError} from './git-errors.js'
+import {GIT, isGitError, isWrongType} from './git-errors.js'
 import type {NodeGit} from './nodegit.js'
 
 /** A tree entry as a trust check needs it: its mode, its object and that object's real type. */
@@ -52,8 +52,10 @@ export class TreeReader {
       this.sizes.set(oid, (await Git.Blob.lookup(repo, Git.Oid.fromString(oid))).rawsize())
       return 'blob'
     } catch (error) {
-      if (isNotFound(error) && !isWrongType(error)) return null
-      if (!isWrongType(error)) throw error
+      if (!isWrongType(error)) {
+        if (isGitError(error, GIT.ENOTFOUND)) return null
+        throw error
+      }
     }
     const object = await Git.Object.lookup(repo, Git.Oid.fromString(oid), Git.Object.TYPE.ANY)
     return KINDS[object.type()] ?? null
@@ -80,21 +82,11 @@ export class TreeReader {
     let loaded = this.trees.get(oid)
     if (!loaded) {
       loaded = this.repo.getTree(oid).catch((error: unknown) => {
-        if (isNotFound(error) || isWrongType(error)) return null
+        if (isGitError(error, GIT.ENOTFOUND)) return null // missing, or not a tree
         throw error
       })
       this.trees.set(oid, loaded)
     }
     return loaded
   }
-}
-
-/** libgit2's GIT_ENOTFOUND, as nodegit passes it on. */
-export function isNotFound(error: unknown): boolean {
-  return isGitError(error, GIT.ENOTFOUND)
-}
-
-/** libgit2's "the requested type does not match the type in the ODB" (errno GIT_ENOTFOUND, told apart by its text). */
-export function isWrongType(error: unknown): boolean {
-  return /does not match the type/i.test((error as Error)?.message ?? '')
 }

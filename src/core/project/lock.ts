@@ -1,3 +1,4 @@
+import {randomBytes} from 'node:crypto'
 import {promises as fs, rmSync} from 'node:fs'
 import {constants, hostname} from 'node:os'
 import path from 'node:path'
@@ -95,22 +96,12 @@ async function acquire(file: string, options: LockOptions): Promise<boolean> {
   let told = false
   const started = Date.now()
   for (let wait = 20; ; wait = Math.min(wait * 2, 500)) {
-    try {
-      await fs.writeFile(file, me, {flag: 'wx'})
-      return holderDied
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        await fs.rm(file, {force: true}).catch(() => undefined) // a full disk may have left it empty
-        throw error // a read-only or full disk: the command layer says so in words (WRITE_FAILED)
-      }
-    }
+    // A read-only or full disk throws here: the command layer says so in words (WRITE_FAILED).
+    if (await createWhole(file, me)) return holderDied
     const holder = await readHolder(file)
     const unreadable = !holder && Date.now() - ((await fs.stat(file).catch(() => null))?.mtimeMs ?? Date.now()) > STALE_GIT_LOCK_MS
     if (unreadable || (holder && holder.host === hostname() && !isAlive(holder.pid))) {
-      // Only the process that renames it away wins, so two waiters never both clear it.
-      const claimed = `${file}.stale-${process.pid}`
-      if (await fs.rename(file, claimed).then(() => true, () => false)) {
-        await fs.rm(claimed, {force: true})
+      if (await claimStale(file)) {
         holderDied = true
         options.onNotice?.(holder ? `Cleared a lock left by ml process ${holder.pid}, which is gone.` : 'Cleared an unreadable lock file left by an ml process that was stopped.')
       }
@@ -126,6 +117,14 @@ async function acquire(file: string, options: LockOptions): Promise<boolean> {
     }
     await new Promise((resolve) => setTimeout(resolve, wait))
   }
+}
+
+/** Removes a lock or mark whose holder is gone; only the process that renames it away wins, so two waiters never both clear it. */
+async function claimStale(file: string): Promise<boolean> {
+  const claimed = `${file}.stale-${process.pid}`
+  if (!(await fs.rename(file, claimed).then(() => true, () => false))) return false
+  await fs.rm(claimed, {force: true})
+  return true
 }
 
 async function readHolder(file: string): Promise<{pid: number; host: string} | null> {
@@ -178,11 +177,12 @@ const RUN_MARKER = 'in-place-run'
 
 /**
  * Creates `file` holding `text` unless it exists, never leaving it empty or half-written (a
- * process killed between creating a mark and writing it would otherwise leave one nobody can
- * read): the text goes to a file of this process first, which is then hard-linked into place.
+ * process killed between creating a lock and writing it, or a full disk, would otherwise leave
+ * one nobody can read): the text goes to a file of this process first, which is then
+ * hard-linked into place.
  */
 async function createWhole(file: string, text: string): Promise<boolean> {
-  const temp = `${file}.${process.pid}.tmp`
+  const temp = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`
   await fs.writeFile(temp, text)
   try {
     await fs.link(temp, file)
@@ -211,9 +211,7 @@ export async function withInPlaceRun<T>(project: Project, runId: string, fn: () 
       const who = holder ? `Run ${String(holder.runId)} (ml process ${holder.pid}${holder.host === hostname() ? '' : ` on ${holder.host}`})` : 'Another run'
       throw new MlError('RUN_IN_PROGRESS', `${who} is running in this project folder; runs in the folder share outputs/, so wait until it ends (or stop it) before submitting another.`)
     }
-    const claimed = `${file}.stale-${process.pid}`
-    if (await fs.rename(file, claimed).then(() => true, () => false)) {
-      await fs.rm(claimed, {force: true})
+    if (await claimStale(file)) {
       options.onNotice?.(holder ? `Run ${String(holder.runId)} was left unfinished by ml process ${holder.pid}, which is gone; going ahead.` : 'Cleared an unreadable run mark left by an ml process that was stopped.')
     }
   }

@@ -10,9 +10,10 @@ import {openProject, parseProjectConfig, type Project, type ProjectConfig, write
 import {type AuthOptions, pullHistory} from './remote.js'
 import {redactUrl, storableUrl} from '../../shared/redact-url.js'
 import {assertSafeRestore, assertSafeTree} from '../snapshot/safe-paths.js'
-import {ML_DIR, PROJECT_REF, trackingRef} from '../project/layout.js'
+import {ML_DIR, PROJECT_REF, RUNS_PREFIX, trackingRef} from '../project/layout.js'
 import {openHistory} from '../snapshot/open-history.js'
 import {isEmptyDir} from '../../shared/is-empty-dir.js'
+import {historyRef} from '../snapshot/snapshot.js'
 
 export interface CloneResult {
   project: Project
@@ -55,7 +56,7 @@ export async function cloneProject(options: {url: string; dir?: string; cwd: str
     const {remote: _theirs, ...shared} = parseProjectConfig(record.toString('utf8'), source)
     const config: ProjectConfig = {...shared, remote: storableUrl(url)}
     const project: Project = {dir, config}
-    await shadow.setHead(`refs/heads/${config.historyBranch}`)
+    await shadow.setHead(historyRef(project))
     await shadow.setOrigin(config.remote!)
     await shadow.setRef(PROJECT_REF, (await shadow.resolveRef(trackingRef(PROJECT_REF)))!, 'ml clone')
     await writeProjectConfig(project)
@@ -63,14 +64,14 @@ export async function cloneProject(options: {url: string; dir?: string; cwd: str
 
     const fromSnapshot = await isEmptyDir(dir, [ML_DIR, '.git'])
     const repo = await openHistory(project)
-    const tip = await repo.resolveRef(`refs/heads/${config.historyBranch}`)
+    const tip = await repo.resolveRef(historyRef(project))
     const current = await repo.stageFolder()
     if (fromSnapshot && tip) {
       const target = await repo.treeOf(tip)
       await assertSafeRestore(repo, dir, current, target, await repo.diffTrees(current, target))
       await repo.checkoutTree(target, current)
     }
-    const runs = (await repo.listRefs('refs/ml/runs/')).length
+    const runs = (await repo.listRefs(RUNS_PREFIX)).length
     const final = options.dir === undefined ? await moveInto(dir, path.join(options.cwd, config.name)) : dir
     return {project: await openProject(final), runs, fromSnapshot}
   } catch (error) {

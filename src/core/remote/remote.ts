@@ -56,9 +56,7 @@ export async function checkRemoteEmpty(transport: Transport, url: string, projec
   const refs = await transport.listRefs(url)
   // A remote that already holds this project (a mirror, or the same server under a new URL) is fine.
   if (refs.has(`refs/heads/AzureMLHistory/${projectId}`)) return
-  const taken = [...refs.keys()].filter((ref) =>
-    ref === 'refs/heads/master' || ref === 'refs/heads/main' ||
-    (ref.startsWith('refs/heads/AzureMLHistory/') && ref !== `refs/heads/AzureMLHistory/${projectId}`))
+  const taken = [...refs.keys()].filter((ref) => ref === 'refs/heads/master' || ref === 'refs/heads/main' || ref.startsWith('refs/heads/AzureMLHistory/'))
   if (taken.length > 0) {
     throw new MlError('REMOTE_NOT_EMPTY', `The remote ${redactUrl(url)} is not empty (it has ${taken.map((r) => r.replace(/^refs\/heads\//, '')).join(', ')}); use a new, empty repository for this project.`)
   }

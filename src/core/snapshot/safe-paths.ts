@@ -48,10 +48,8 @@ export async function assertSafeRestore(repo: ShadowRepo, dir: string, current: 
   const ancestors = new Set<string>()
   const sizes = new Map<string, number>()
   for (const file of written) {
-    const reason = unsafeReason(file, {snapshot: true})
-    if (reason) refuseUnsafe(file, reason)
     const entry = await trees.entry(target, file)
-    if (!entry) refuseUnsafe(file, 'is not where the snapshot says it is')
+    if (!entry) refuseUnsafe(file, unsafeReason(file, {snapshot: true}) ?? 'is not where the snapshot says it is')
     const problem = await entryProblem(trees, dir, file, entry, {snapshot: true})
     if (problem) refuseUnsafe(file, problem)
     sizes.set(file, trees.size(entry.oid))
