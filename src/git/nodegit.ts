@@ -114,3 +114,9 @@ export async function signatureFor(repo: NodeGitModule.Repository): Promise<Node
     return Git.Signature.now('ml', 'ml@localhost')
   }
 }
+
+/** nodegit and an open repository, as the functions that work on ShadowRepo's behalf take them. */
+export interface RepoHandle {
+  Git: NodeGit
+  repo: NodeGitModule.Repository
+}

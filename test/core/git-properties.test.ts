@@ -1,7 +1,7 @@
 import path from 'node:path'
 import * as assert from 'uvu/assert'
 import {gitProperties} from '../../src/core/runs/git-properties.js'
-import {redactUrl} from '../../src/shared/redact-url.js'
+import {redactUrl} from '../../src/shared/remote-url.js'
 import {cleanup, git, tempDir, timedSuite, write} from '../helpers.js'
 
 const test = timedSuite('git-properties')

@@ -5,7 +5,7 @@ import {git, ml, ok, oracleTree, type Result, shadowGit, tempDir, timedSuite, wr
 
 /**
  * Deterministic crashes (ML_TEST_CRASH_AT, see src/shared/crash-point.ts) at each step of a
- * snapshot, a run's recording and a push: the process is SIGKILLed there, and the next command
+ * snapshot, a run's recording, a push and a clone: the process is SIGKILLed there, and the next command
  * must find a clean history (`git fsck --strict`), the folder as it was, and nothing lost. The
  * restore's points are in hostile-remote.test.ts.
  */
@@ -74,5 +74,24 @@ test('a push killed after the remote took the refs: the next push records them, 
   assertLinearAndClean(dir)
   assert.not.ok(existsSync(path.join(dir, '.ml', 'lock')), 'no lock is left')
 })
+
+for (const point of ['clone-checked-out', 'clone-history-fetched']) {
+  test(`a clone killed at ${point} leaves its target untouched, and the next clone there completes and clears the leftover`, async () => {
+    const root = tempDir()
+    git(root, ['init', '-q', '--bare', 'remote.git'])
+    const remote = path.join(root, 'remote.git')
+    ok(await ml(root, ['project', 'init', 'p', '-q', '-r', remote]))
+    ok(await ml(path.join(root, 'p'), ['experiment', 'submit', '-q', 'train.py']))
+    const copies = tempDir()
+    await fs.mkdir(path.join(copies, 'copy'))
+    killed(await ml(copies, ['project', 'clone', remote, 'copy'], {ML_TEST_CRASH_AT: point}), point)
+    assert.equal(await fs.readdir(path.join(copies, 'copy')), [], 'the empty target folder is as it was')
+    assert.is((await fs.readdir(copies)).filter((n) => n.startsWith('.ml-clone-')).length, 1, 'the killed clone was made beside it')
+    ok(await ml(copies, ['project', 'clone', remote, 'copy']))
+    assert.equal(await fs.readdir(copies), ['copy'], 'the killed clone\'s folder is gone')
+    assert.is(JSON.parse(ok(await ml(path.join(copies, 'copy'), ['history', 'list', '-o', 'json'])).stdout).length, 1)
+    assertLinearAndClean(path.join(copies, 'copy'))
+  })
+}
 
 test.run()

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {updateProjectRemote} from '../../core/remote/remote.js'
-import {storableUrl} from '../../shared/redact-url.js'
+import {storableUrl} from '../../shared/remote-url.js'
 import {MlCommand} from '../../cli/ml-command.js'
 import {reportRemote} from '../../render/remote.js'
 

@@ -2,7 +2,8 @@ import {createHash} from 'node:crypto'
 import {createReadStream, existsSync, promises as fs} from 'node:fs'
 import {constants, hostname} from 'node:os'
 import path from 'node:path'
-import type {ShadowRepo, TreeFile} from '../../git/shadow-repo.js'
+import type {ShadowRepo} from '../../git/shadow-repo.js'
+import type {TreeFile} from '../../git/trees.js'
 import {MlError} from '../../shared/errors.js'
 import {changedFiles, execute, stampFiles, startableCommand, type OutputStream} from './executor.js'
 import {gitProperties} from '../runs/git-properties.js'
@@ -14,7 +15,7 @@ import {formatMetrics, lastValues, METRICS_FILE, parseMetrics} from '../runs/met
 import {LOG_FILE, newRunId, saveRun, type RunRecord} from '../runs/runs.js'
 import {takeSnapshot} from '../snapshot/snapshot.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
-import {LARGE_OUTPUTS_DIR, largeOutputPath, ML_DIR, OUTPUTS_DIR} from '../project/layout.js'
+import {largeOutputPath, mlName, mlPath, OUTPUTS_DIR} from '../project/layout.js'
 import {historyOpener} from '../snapshot/open-history.js'
 import {crashPoint} from '../../shared/crash-point.js'
 
@@ -61,7 +62,7 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
   const script = await resolveScript(project.dir, options.cwd, options.script)
   const outputsDir = path.join(project.dir, OUTPUTS_DIR)
   const runId = newRunId(project.config.name)
-  const runDir = path.join(project.dir, ML_DIR, 'runs', runId)
+  const runDir = mlPath(project.dir, 'runs', runId)
   const metricsFile = path.join(runDir, METRICS_FILE)
   const pythonPath = [options.env.PYTHONPATH, options.runLoggerDir].filter(Boolean).join(path.delimiter)
   const env = {...options.env, ML_RUN_ID: runId, ML_PROJECT_DIR: project.dir, ML_OUTPUTS_DIR: outputsDir, ML_METRICS_FILE: metricsFile, PYTHONUNBUFFERED: '1', PYTHONPATH: pythonPath}
@@ -140,7 +141,7 @@ async function run(project: Project, options: SubmitOptions & {compute: string},
     }
   }
   if (large.length > 0) {
-    options.onWarning?.(`${large.join(', ')} ${large.length === 1 ? 'is' : 'are'} over ${LARGE_OUTPUT_BYTES / 2 ** 20} MB: kept in ${ML_DIR}/${LARGE_OUTPUTS_DIR}/ with size and sha256 in the run record, not in the history, so not pushed to the remote.`)
+    options.onWarning?.(`${large.join(', ')} ${large.length === 1 ? 'is' : 'are'} over ${LARGE_OUTPUT_BYTES / 2 ** 20} MB: kept in ${mlName('largeOutputs')}/ with size and sha256 in the run record, not in the history, so not pushed to the remote.`)
   }
   await saveRun(repo, record, files)
   await fs.rm(runDir, {recursive: true, force: true})
@@ -165,14 +166,12 @@ async function pushQuietly(project: Project, repo: ShadowRepo, options: SubmitOp
  * at every run; the names told are kept in .ml/ (deleting that file names them all again).
  */
 async function secretsNotNamedYet(project: Project, secrets: string[]): Promise<string[]> {
-  const file = path.join(project.dir, ML_DIR, SECRETS_NAMED_FILE)
+  const file = mlPath(project.dir, 'secretsNamed')
   const named = new Set<unknown>(await fs.readFile(file, 'utf8').then((text) => [JSON.parse(text)].flat()).catch(() => []))
   const fresh = secrets.filter((s) => !named.has(s))
   if (fresh.length > 0) await writeAtomically(file, JSON.stringify([...named, ...fresh]), {cache: true})
   return fresh
 }
-
-const SECRETS_NAMED_FILE = 'secrets-named.json'
 
 /** Outputs larger than this stay out of git history. */
 export const LARGE_OUTPUT_BYTES = 50 * 2 ** 20

@@ -1,9 +1,9 @@
 import path from 'node:path'
 
 /**
- * Where ml keeps things: the names of the refs of the history repo and of the folders a run
- * writes, in one place, so that every layer names them the same way and none has to import a
- * higher one for a name.
+ * Where ml keeps things: the names of the refs of the history repo, of the folders a run
+ * writes and of every file under .ml/, in one place, so that every layer names them the same
+ * way and none has to import a higher one for a name.
  */
 export const ML_DIR = '.ml'
 /** A ref whose tree holds project.json (without the remote), pushed so that a clone can rebuild .ml/. */
@@ -16,8 +16,42 @@ export const BACKUPS_PREFIX = 'refs/ml/backups/'
 export const TRACKING_PREFIX = 'refs/ml/origin/'
 /** The folder a run writes its outputs into, captured with the run and never snapshotted. */
 export const OUTPUTS_DIR = 'outputs'
-/** Under .ml/: outputs too large for the history, by their sha256. */
-export const LARGE_OUTPUTS_DIR = 'large-outputs'
+
+/** What .ml/ holds, by what it is for. */
+const ML_ENTRIES = {
+  /** The project record (id, name, history branch, remote). */
+  project: 'project.json',
+  /** The hidden history repository. */
+  history: 'history.git',
+  /** The folder's state at the last snapshot, so an unchanged folder is not staged again. */
+  stamp: 'folder-stamp.json',
+  /** A restore in progress, replayed or undone by the next command. */
+  journal: 'restore-in-progress.json',
+  /** Held while a command changes the history or the folder. */
+  lock: 'lock',
+  /** Held while a run executes in the project folder. */
+  inPlaceRun: 'in-place-run',
+  /** Run records read from the history, for fast listings. */
+  runCache: 'runs-cache.ndjson',
+  /** The likely secrets a submit has already named. */
+  secretsNamed: 'secrets-named.json',
+  /** A running run's log and metrics, until they are recorded: `runs/<run-id>/`. */
+  runs: 'runs',
+  /** Where `history download` puts a run's files by default: `downloads/<run-id>/`. */
+  downloads: 'downloads',
+  /** Outputs too large for the history, by their sha256. */
+  largeOutputs: 'large-outputs',
+} as const
+
+/** The path of one of .ml/'s entries in the project folder `projectDir`, and below it. */
+export function mlPath(projectDir: string, entry: keyof typeof ML_ENTRIES, ...below: string[]): string {
+  return path.join(projectDir, ML_DIR, ML_ENTRIES[entry], ...below)
+}
+
+/** The same path relative to the project folder, for messages. */
+export function mlName(entry: keyof typeof ML_ENTRIES): string {
+  return `${ML_DIR}/${ML_ENTRIES[entry]}`
+}
 
 export function runRef(runId: string): string {
   return `${RUNS_PREFIX}${runId}`
@@ -28,5 +62,5 @@ export function trackingRef(ref: string): string {
 }
 
 export function largeOutputPath(projectDir: string, sha256: string): string {
-  return path.join(projectDir, ML_DIR, LARGE_OUTPUTS_DIR, sha256)
+  return mlPath(projectDir, 'largeOutputs', sha256)
 }

@@ -5,9 +5,8 @@ import path from 'node:path'
 import {MlError} from '../../shared/errors.js'
 import type {OnProgress} from '../../shared/progress.js'
 import {historyDir, type Project} from './project.js'
-import {ML_DIR} from './layout.js'
+import {mlPath} from './layout.js'
 
-const LOCK_FILE = 'lock'
 /** Waiting this long for another process's lock is said, with who holds it. */
 const NOTICE_AFTER_MS = 1000
 /** A git lock file this old was left by a killed process (live ones last milliseconds). */
@@ -62,7 +61,7 @@ function guardProcess(on: boolean): void {
  * files such a process left behind. Re-entrant within one process.
  */
 export async function withProjectLock<T>(project: Project, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
-  const file = path.join(project.dir, ML_DIR, LOCK_FILE)
+  const file = mlPath(project.dir, 'lock')
   const depth = held.get(file) ?? 0
   let holderDied = false
   if (depth === 0) {
@@ -173,7 +172,6 @@ async function clearStaleGitLocks(project: Project, options: LockOptions, holder
   }
 }
 
-const RUN_MARKER = 'in-place-run'
 
 /**
  * Creates `file` holding `text` unless it exists, never leaving it empty or half-written (a
@@ -201,7 +199,7 @@ async function createWhole(file: string, text: string): Promise<boolean> {
  * names the run and its pid while it lasts; a run whose process is gone does not block the next.
  */
 export async function withInPlaceRun<T>(project: Project, runId: string, fn: () => Promise<T>, options: Pick<LockOptions, 'onNotice'> = {}): Promise<T> {
-  const file = path.join(project.dir, ML_DIR, RUN_MARKER)
+  const file = mlPath(project.dir, 'inPlaceRun')
   const me = JSON.stringify({runId, pid: process.pid, host: hostname(), since: new Date().toISOString()})
   for (;;) {
     if (await createWhole(file, me)) break

@@ -3,7 +3,7 @@ import path from 'node:path'
 import {ShadowRepo} from '../../git/shadow-repo.js'
 import {MlError} from '../../shared/errors.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
-import {ML_DIR, PROJECT_REF} from './layout.js'
+import {mlPath, PROJECT_REF} from './layout.js'
 import {pathExists} from '../../shared/path-exists.js'
 
 /** The contents of `.ml/project.json`. */
@@ -36,11 +36,11 @@ export interface Project {
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
 export function configPath(dir: string): string {
-  return path.join(dir, ML_DIR, 'project.json')
+  return mlPath(dir, 'project')
 }
 
 export function historyDir(project: Project): string {
-  return path.join(project.dir, ML_DIR, 'history.git')
+  return mlPath(project.dir, 'history')
 }
 
 /** Finds the project holding `startDir` (itself or a parent). */

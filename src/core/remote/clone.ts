@@ -8,12 +8,14 @@ import {MlError} from '../../shared/errors.js'
 import {BUILTIN_EXCLUDES} from '../snapshot/ignore-rules.js'
 import {openProject, parseProjectConfig, type Project, type ProjectConfig, writeProjectConfig} from '../project/project.js'
 import {type AuthOptions, pullHistory} from './remote.js'
-import {redactUrl, storableUrl} from '../../shared/redact-url.js'
+import {redactUrl, storableUrl} from '../../shared/remote-url.js'
 import {assertSafeRestore, assertSafeTree} from '../snapshot/safe-paths.js'
-import {ML_DIR, PROJECT_REF, RUNS_PREFIX, trackingRef} from '../project/layout.js'
+import {ML_DIR, mlPath, PROJECT_REF, RUNS_PREFIX, trackingRef} from '../project/layout.js'
 import {openHistory} from '../snapshot/open-history.js'
 import {isEmptyDir} from '../../shared/is-empty-dir.js'
 import {historyRef} from '../snapshot/snapshot.js'
+import {isAlive} from '../project/lock.js'
+import {crashPoint} from '../../shared/crash-point.js'
 
 export interface CloneResult {
   project: Project
@@ -25,14 +27,13 @@ export interface CloneResult {
 /**
  * `ml project clone URL [DIR]`: clones the user's repo (its default branch), then rebuilds
  * .ml/ from the remote's history: the same project id and branch, every pushed run. Without
- * DIR, the folder is named after the project, known only once its record is fetched: the clone
- * is made in a hidden folder beside it and renamed at the end.
+ * DIR, the folder is named after the project, known only once its record is fetched.
  */
 export async function cloneProject(options: {url: string; dir?: string; cwd: string; auth: AuthOptions}): Promise<CloneResult> {
   const {url, auth} = options
-  const dir = path.resolve(options.cwd, options.dir ?? `.ml-clone-${randomBytes(4).toString('hex')}`)
-  if (!(await isEmptyDir(dir))) {
-    throw new MlError('DESTINATION_EXISTS', `${dir} already exists and is not empty; name another folder.`)
+  const target = options.dir === undefined ? undefined : path.resolve(options.cwd, options.dir)
+  if (target && !(await isEmptyDir(target))) {
+    throw new MlError('DESTINATION_EXISTS', `${target} already exists and is not empty; name another folder.`)
   }
   const transport = new Transport(auth)
   const refs = await transport.listRefs(url)
@@ -41,14 +42,21 @@ export async function cloneProject(options: {url: string; dir?: string; cwd: str
     throw new MlError('NOT_AN_ML_REMOTE', `${redactUrl(url)} holds no ml project history; check the URL, or create the project with \`ml project init -r URL\`.`)
   }
 
-  const existed = await fs.stat(dir).then(() => true, () => false)
+  // The clone is made in a hidden folder beside its target and renamed into it when complete,
+  // so that a clone that fails, or is killed, never leaves a half-made project where one is
+  // expected (a killed one's folder is removed by the next clone made there).
+  const parent = path.dirname(target ?? path.resolve(options.cwd, 'x'))
+  await fs.mkdir(parent, {recursive: true})
+  await removeAbandonedClones(parent)
+  const dir = path.join(parent, `${CLONE_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`)
   try {
     // The user's branch is checked, name by name, before a file of it is written: it must not
     // plant a .ml folder (a config that runs commands or sends tokens elsewhere) or write outside.
     const user = await uncheckedClone(await transport.clone(url, dir))
     if (user.tree) await assertSafeTree(user.trees, dir, user.tree, `The branch of ${redactUrl(url)} cannot be cloned`)
     await user.checkout()
-    const shadow = await ShadowRepo.create(path.join(dir, ML_DIR, 'history.git'), dir, 'AzureMLHistory/pending', BUILTIN_EXCLUDES)
+    crashPoint('clone-checked-out')
+    const shadow = await ShadowRepo.create(mlPath(dir, 'history'), dir, 'AzureMLHistory/pending', BUILTIN_EXCLUDES)
     await shadow.fetch(transport, url, [`+${PROJECT_REF}:${trackingRef(PROJECT_REF)}`])
     const record = await shadow.readFile((await shadow.resolveRef(trackingRef(PROJECT_REF)))!, 'project.json')
     const source = `The project record (${PROJECT_REF}) of ${redactUrl(url)}`
@@ -61,26 +69,33 @@ export async function cloneProject(options: {url: string; dir?: string; cwd: str
     await shadow.setRef(PROJECT_REF, (await shadow.resolveRef(trackingRef(PROJECT_REF)))!, 'ml clone')
     await writeProjectConfig(project)
     await pullHistory(project, shadow, auth)
+    crashPoint('clone-history-fetched')
 
     const fromSnapshot = await isEmptyDir(dir, [ML_DIR, '.git'])
     const repo = await openHistory(project)
     const tip = await repo.resolveRef(historyRef(project))
     const current = await repo.stageFolder()
     if (fromSnapshot && tip) {
-      const target = await repo.treeOf(tip)
-      await assertSafeRestore(repo, dir, current, target, await repo.diffTrees(current, target))
-      await repo.checkoutTree(target, current)
+      const snapshot = await repo.treeOf(tip)
+      await assertSafeRestore(repo, dir, current, snapshot, await repo.diffTrees(current, snapshot))
+      await repo.checkoutTree(snapshot, current)
     }
     const runs = (await repo.listRefs(RUNS_PREFIX)).length
-    const final = options.dir === undefined ? await moveInto(dir, path.join(options.cwd, config.name)) : dir
+    const final = await moveInto(dir, target ?? path.join(options.cwd, config.name))
     return {project: await openProject(final), runs, fromSnapshot}
   } catch (error) {
-    if (existed) {
-      for (const entry of await fs.readdir(dir)) await fs.rm(path.join(dir, entry), {recursive: true, force: true})
-    } else {
-      await fs.rm(dir, {recursive: true, force: true})
-    }
+    await fs.rm(dir, {recursive: true, force: true})
     throw error
+  }
+}
+
+const CLONE_PREFIX = '.ml-clone-'
+
+/** Removes the hidden folders of clones whose process is gone (killed before it could clean up). */
+async function removeAbandonedClones(parent: string): Promise<void> {
+  for (const name of await fs.readdir(parent)) {
+    const pid = /^\.ml-clone-(\d+)-[0-9a-f]{8}$/.exec(name)?.[1]
+    if (pid && !isAlive(Number(pid))) await fs.rm(path.join(parent, name), {recursive: true, force: true})
   }
 }
 
@@ -89,7 +104,9 @@ async function moveInto(dir: string, target: string): Promise<string> {
   if (!(await isEmptyDir(target))) {
     throw new MlError('DESTINATION_EXISTS', `${target} already exists and is not empty; name another folder: \`ml project clone URL DIR\`.`)
   }
-  await fs.rm(target, {recursive: true, force: true})
+  await fs.rmdir(target).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error
+  })
   await fs.rename(dir, target)
   return target
 }

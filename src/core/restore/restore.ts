@@ -1,4 +1,5 @@
-import type {ShadowRepo, TreeChange} from '../../git/shadow-repo.js'
+import type {ShadowRepo} from '../../git/shadow-repo.js'
+import type {TreeChange} from '../../git/trees.js'
 import {MlError} from '../../shared/errors.js'
 import {isGitignore} from '../../shared/git-files.js'
 import type {OnProgress} from '../../shared/progress.js'

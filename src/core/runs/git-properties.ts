@@ -1,5 +1,5 @@
 import {readUserRepo} from '../../git/user-repo.js'
-import {redactUrl} from '../../shared/redact-url.js'
+import {redactUrl} from '../../shared/remote-url.js'
 
 /**
  * The git properties of a run, under the names Azure ML and MLflow use, read from the user's

@@ -11,7 +11,7 @@ import {findProject, type Project} from '../project/project.js'
 import {cachedRunList, type ListedRun} from './run-cache.js'
 import {isEmptyDir} from '../../shared/is-empty-dir.js'
 import {getRun, getRunFile, LOG_FILE, readRun, resolveRunId, type RunRecord, type RunStatus} from './runs.js'
-import {largeOutputPath, ML_DIR, OUTPUTS_DIR, runRef} from '../project/layout.js'
+import {largeOutputPath, mlPath, OUTPUTS_DIR, runRef} from '../project/layout.js'
 import {openHistory} from '../snapshot/open-history.js'
 
 export type {ListedRun} from './run-cache.js'
@@ -80,7 +80,7 @@ async function runLog(project: Project, repo: ShadowRepo, runId: string): Promis
 
 /** Where a running run writes its log (see experiment.ts); runId passed isRunId. */
 function liveLogPath(project: Project, runId: string): string {
-  return path.join(project.dir, ML_DIR, 'runs', runId, LOG_FILE)
+  return mlPath(project.dir, 'runs', runId, LOG_FILE)
 }
 
 /** The last `count` lines of `log` (a last line without a newline counts). */
@@ -223,7 +223,6 @@ export interface Download {
 }
 
 /** Where `ml history download` writes without --dir: under .ml/, which snapshots never hold. */
-export const DOWNLOADS_DIR = 'downloads'
 
 /**
  * Writes a run's log, metrics and outputs into `dir`, or into .ml/downloads/<run-id>/ so that
@@ -234,7 +233,7 @@ export async function downloadRun(cwd: string, runIdOrPrefix: string, dir?: stri
   const project = await findProject(cwd)
   const repo = await openHistory(project)
   const run = await getRun(repo, await resolveRunId(repo, runIdOrPrefix))
-  const target = dir === undefined ? path.join(project.dir, ML_DIR, DOWNLOADS_DIR, run.runId) : path.resolve(cwd, dir)
+  const target = dir === undefined ? mlPath(project.dir, 'downloads', run.runId) : path.resolve(cwd, dir)
   if (!(await isEmptyDir(target))) throw new MlError('DESTINATION_EXISTS', `${target} already exists and is not empty; remove it or name another folder with --dir.`)
   const commit = (await repo.resolveRef(runRef(run.runId)))!
   const result: Download = {dir: target, files: [], missing: []}

@@ -1,12 +1,11 @@
 import {promises as fs} from 'node:fs'
 import {hostname} from 'node:os'
-import path from 'node:path'
 import {refStamp} from '../../git/ref-stamp.js'
 import {isAlive} from '../project/lock.js'
 import {historyDir, type Project} from '../project/project.js'
 import {readRun, type RunRecord} from './runs.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
-import {ML_DIR, RUNS_PREFIX, trackingRef} from '../project/layout.js'
+import {mlPath, RUNS_PREFIX, trackingRef} from '../project/layout.js'
 import {openHistory} from '../snapshot/open-history.js'
 
 /** A run as listed: its record, and whether the remote has its latest state (when there is a remote). */
@@ -19,7 +18,6 @@ export type ListedRun = RunRecord & {pushed?: boolean}
  * line, newest first, so `--last N` parses only N lines. The cache is only ever a copy: when the
  * stamp differs it is rebuilt from the refs, re-reading only the runs whose commit moved.
  */
-const CACHE_FILE = 'runs-cache.ndjson'
 /** 2: records passed the trust gate (trust/run-record.ts) before they were cached. */
 const VERSION = 2
 const RUN_FOLDERS = ['refs/ml/runs', 'refs/ml/origin/ml/runs']
@@ -46,7 +44,7 @@ function listed(project: Project, {run, commit, tracked}: Line): ListedRun {
 }
 
 function cacheFile(project: Project): string {
-  return path.join(project.dir, ML_DIR, CACHE_FILE)
+  return mlPath(project.dir, 'runCache')
 }
 
 interface Cache {

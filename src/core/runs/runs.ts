@@ -1,6 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import {hostname} from 'node:os'
-import type {ShadowRepo, TreeFile} from '../../git/shadow-repo.js'
+import type {ShadowRepo} from '../../git/shadow-repo.js'
+import type {TreeFile} from '../../git/trees.js'
 import {isMlError, MlError} from '../../shared/errors.js'
 import {isAlive} from '../project/lock.js'
 import type {RunRecord} from '../trust/run-record.js'

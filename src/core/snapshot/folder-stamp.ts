@@ -7,7 +7,7 @@ import {isGitignore} from '../../shared/git-files.js'
 import {AMLIGNORE, BUILTIN_EXCLUDES, SECRET_RULES} from './ignore-rules.js'
 import {historyDir, type Project} from '../project/project.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
-import {ML_DIR} from '../project/layout.js'
+import {mlPath} from '../project/layout.js'
 
 /**
  * What the last snapshot saw of the folder, so that the next one can tell without loading git
@@ -48,7 +48,6 @@ export type StampCheck =
 const VERSION = 1
 /** libgit2 walks at most 100 levels, the root's included ("directory nesting too deep"). */
 const MAX_DEPTH = 100
-const STAMP_FILE = 'folder-stamp.json'
 /** A stat this close to the time it was read could hide a write in the same clock tick. */
 const RACY_MS = 100
 
@@ -64,7 +63,7 @@ const namesHash = (rel: string, names: string[]): string =>
 const withSlash = (root: string): string => (root.endsWith('/') ? root : `${root}/`)
 
 function stampFile(project: Project): string {
-  return path.join(project.dir, ML_DIR, STAMP_FILE)
+  return mlPath(project.dir, 'stamp')
 }
 
 export async function readStamp(project: Project): Promise<FolderStamp | null> {

@@ -1,7 +1,8 @@
 import {randomBytes} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import type {ShadowRepo, TreeChange} from '../../git/shadow-repo.js'
+import type {ShadowRepo} from '../../git/shadow-repo.js'
+import type {TreeChange} from '../../git/trees.js'
 import type {OnProgress} from '../../shared/progress.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
 import {crashPoint, crashPointArmed} from '../../shared/crash-point.js'
@@ -10,7 +11,7 @@ import type {LockOptions} from '../project/lock.js'
 import {type Project} from '../project/project.js'
 import {assertSafeRestore} from './safe-paths.js'
 import {isGitOid} from '../trust/ids.js'
-import {BACKUPS_PREFIX, ML_DIR} from '../project/layout.js'
+import {BACKUPS_PREFIX, mlPath} from '../project/layout.js'
 
 /**
  * The part of a restore that must survive a crash: the backups it takes before writing, and the
@@ -32,7 +33,7 @@ export interface Journal {
 }
 
 function journalPath(project: Project): string {
-  return path.join(project.dir, ML_DIR, 'restore-in-progress.json')
+  return mlPath(project.dir, 'journal')
 }
 
 /** `tree` (the folder as staged) plus the ignored files a restore would overwrite, so that a backup of it keeps them too. */

@@ -1,6 +1,7 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {MODE, type ShadowRepo, type TreeChange} from '../../git/shadow-repo.js'
+import type {ShadowRepo} from '../../git/shadow-repo.js'
+import {MODE, type TreeChange} from '../../git/trees.js'
 import type {EntryInfo, TreeReader} from '../../git/tree-reader.js'
 import {MlError} from '../../shared/errors.js'
 import {PATH_MAX, type PathCheck, unsafeReason} from '../trust/tree-path.js'

@@ -1,4 +1,5 @@
-import type {ShadowRepo, TreeChange} from '../../git/shadow-repo.js'
+import type {ShadowRepo} from '../../git/shadow-repo.js'
+import type {TreeChange} from '../../git/trees.js'
 import {isMlError} from '../../shared/errors.js'
 import {checkStamp, contextSignature, dropStamp, type FolderScan, poisoned, readStamp, saveStamp, scanFolder, settleScan, sizeOf, splitScan} from './folder-stamp.js'
 import {isGitignore} from '../../shared/git-files.js'

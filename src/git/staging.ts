@@ -1,0 +1,153 @@
+import {createHash} from 'node:crypto'
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import type NodeGitModule from 'nodegit'
+import {isGitignore} from '../shared/git-files.js'
+import type {RepoHandle} from './nodegit.js'
+import {MODE} from './trees.js'
+
+export interface StageOptions {
+  /** Told of each file added (for progress); without it libgit2 adds with no per-file callback. */
+  onFile?: (file: string) => void
+  /** For a first snapshot (an empty index): two groups of paths covering the folder, to stage on two cores. */
+  split?: () => [string[], string[]] | undefined
+  /** The folder's .gitignore files, when known: saves reading every index entry for the ignore fingerprint. */
+  gitignores?: string[]
+}
+
+const FINGERPRINT_FILE = 'ml-ignore-fingerprint'
+
+/**
+ * Staging the folder into the history repo's index, which is the stat cache that makes a
+ * snapshot of an unchanged folder cheap. `rules` are the ignore rules added in this process;
+ * `openOther` opens a second handle on the same repo with them (for staging on two cores).
+ */
+export class Staging {
+  constructor(private readonly h: RepoHandle, private readonly gitdir: string, private readonly rules: () => string, private readonly openOther: () => Promise<RepoHandle>) {}
+
+  /**
+   * Brings the index up to date with the folder, as `git add -A` does, and returns the tree id.
+   * When the in-memory ignore rules or any .gitignore changed since the last time, the index
+   * is rebuilt from scratch, because files already in an index stay there even when a new
+   * rule ignores them.
+   */
+  async stageFolder(options: StageOptions = {}): Promise<string> {
+    const {onFile} = options
+    const index = await this.h.repo.refreshIndex()
+    const wasEmpty = index.entryCount() === 0
+    const split = wasEmpty ? options.split?.() : undefined
+    if (split) await this.addAllSplit(index, split, onFile)
+    else await this.addAll(index, onFile)
+    const fingerprintPath = path.join(this.gitdir, FINGERPRINT_FILE)
+    const fingerprint = ignoreFingerprint(index, this.rules(), options.gitignores)
+    const previous = await fs.readFile(fingerprintPath, 'utf8').catch(() => '')
+    if (previous !== fingerprint && !wasEmpty) {
+      await index.clear()
+      await this.addAll(index, onFile)
+    }
+    const tree = await index.writeTree()
+    await index.write()
+    if (previous !== fingerprint) await fs.writeFile(fingerprintPath, fingerprint)
+    return tree.tostrS()
+  }
+
+  /** Adds these paths to the index whatever the ignore rules say, and returns the new tree id. */
+  async stagePaths(paths: string[]): Promise<string> {
+    const index = await this.h.repo.refreshIndex()
+    for (const p of paths) await index.addByPath(p)
+    const tree = await index.writeTree()
+    await index.write()
+    return tree.tostrS()
+  }
+
+  /** Every file of the index (the last staged folder) with its size in bytes. */
+  async stagedFiles(): Promise<Array<{path: string; size: number}>> {
+    const index = await this.h.repo.refreshIndex()
+    const files: Array<{path: string; size: number}> = []
+    // One entry at a time: index.entries() would hold a native wrapper for every file at once.
+    for (let i = 0, count = index.entryCount(); i < count; i++) {
+      const entry = index.getByIndex(i)
+      files.push({path: entry.path, size: entry.fileSize})
+    }
+    return files
+  }
+
+  /**
+   * `git add -A` into `index`. libgit2 cannot add a git repository nested in the folder (it
+   * fails on it), so when there is one, the files are added around it and the repository is
+   * recorded as git does: a gitlink to its HEAD commit (one with no commit yet is left out,
+   * where git would refuse the whole add). Without `onFile` (told of each file added, for
+   * progress), the fast path stays free of per-file callbacks.
+   */
+  private async addAll(index: NodeGitModule.Index, onFile?: (file: string) => void): Promise<void> {
+    const {Git, repo} = this.h
+    const each = addCallback(onFile)
+    try {
+      await index.addAll(undefined, Git.Index.ADD_OPTION.ADD_DEFAULT, each)
+      return
+    } catch (error) {
+      if (!/invalid path|directory/i.test((error as Error).message)) throw error
+    }
+    const gitlinks = new Set(index.entries().filter((e) => e.mode === MODE.GITLINK).map((e) => e.path))
+    const nested: string[] = []
+    await index.addAll(undefined, Git.Index.ADD_OPTION.ADD_DEFAULT, (file: string) => {
+      if (!file.endsWith('/') && !gitlinks.has(file)) return each?.(file) ?? 0
+      nested.push(file.replace(/\/$/, ''))
+      return 1
+    })
+    for (const file of nested) {
+      let head: NodeGitModule.Oid
+      try {
+        head = await Git.Reference.nameToId(await Git.Repository.open(path.join(repo.workdir(), file)), 'HEAD')
+      } catch {
+        if (gitlinks.has(file)) await index.removeByPath(file)
+        continue
+      }
+      const zero = {seconds: 0, nanoseconds: 0}
+      await index.add({path: file, id: head, mode: MODE.GITLINK, flags: 0, flagsExtended: 0, ctime: zero, mtime: zero, dev: 0, ino: 0, uid: 0, gid: 0, fileSize: 0} as unknown as NodeGitModule.IndexEntry)
+    }
+  }
+
+  /**
+   * The first `git add -A` of a large folder, on two cores: libgit2 hashes and compresses on one
+   * thread per call, so two repository handles each add one group of paths (`split` covers the
+   * whole folder), and the second's entries are merged into `index`. Falls back to one addAll
+   * if anything goes wrong (a nested repository, say).
+   */
+  private async addAllSplit(index: NodeGitModule.Index, split: [string[], string[]], onFile?: (file: string) => void): Promise<void> {
+    const literal = this.h.Git.Index.ADD_OPTION.ADD_DISABLE_PATHSPEC_MATCH
+    const each = addCallback(onFile)
+    try {
+      const other = await this.openOther()
+      const otherIndex = await other.repo.refreshIndex()
+      await Promise.all([index.addAll(split[0], literal, each), otherIndex.addAll(split[1], literal, each)])
+      // In chunks: all 10,000 entries of a half at once would cost 40 MB more.
+      for (let start = 0, count = otherIndex.entryCount(); start < count; start += 500) {
+        const chunk: NodeGitModule.IndexEntry[] = []
+        for (let i = start; i < Math.min(count, start + 500); i++) chunk.push(otherIndex.getByIndex(i))
+        await Promise.all(chunk.map((entry) => index.add(entry)))
+      }
+    } catch {
+      await index.clear()
+      await this.addAll(index)
+    }
+  }
+}
+
+function ignoreFingerprint(index: NodeGitModule.Index, rules: string, gitignores?: string[]): string {
+  const hash = createHash('sha1').update(rules)
+  const files = gitignores ? [...gitignores].sort() : index.entries().map((e) => e.path).filter(isGitignore)
+  for (const file of files) {
+    const entry = index.getByPath(file, 0)
+    if (entry) hash.update(`\0${file}\0${entry.id.tostrS()}`)
+  }
+  return hash.digest('hex')
+}
+
+/** addAll's per-file callback for `onFile`: told of the file, and 0 so that libgit2 adds it. */
+function addCallback(onFile?: (file: string) => void): ((file: string) => number) | undefined {
+  return onFile && ((file) => {
+    onFile(file)
+    return 0
+  })
+}
