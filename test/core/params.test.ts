@@ -1,10 +1,15 @@
+import {execFile} from 'node:child_process'
+import {readFileSync} from 'node:fs'
+import path from 'node:path'
+import {promisify} from 'node:util'
 import * as assert from 'uvu/assert'
 import {type ErrorCode, isMlError} from '../../src/shared/errors.js'
 import {parseMetrics} from '../../src/core/runs/metrics.js'
 import {mergeParams, paramChanges, type Params, PARAMS_FILES, paramsFromArgs, paramsFromFile, paramsFromLog, paramText, paramValue} from '../../src/core/runs/params.js'
-import {timedSuite} from '../helpers.js'
+import {ROOT, tempDir, cleanup, timedSuite} from '../helpers.js'
 
 const test = timedSuite('params', 30_000)
+test.after.each(cleanup)
 
 /** The MlError that `fn` throws; fails if it throws nothing, or another error or code. */
 function thrown(fn: () => unknown, code: ErrorCode): Error {
@@ -211,6 +216,25 @@ test('paramChanges: added, removed and changed parameters, by name; a type chang
   const [added, removed] = paramChanges({gone: 1}, {added: 2}).sort((a, b) => (a.name < b.name ? -1 : 1))
   assert.ok(!('before' in added) && !('after' in removed), 'a side that has no value has no key')
   assert.equal(paramChanges(before, {...before}), [])
+})
+
+test('run_logger.log_param, from Python, is read back by paramsFromLog; its metrics still by parseMetrics', async () => {
+  const file = path.join(tempDir(), 'metrics.jsonl')
+  const script = [
+    'from run_logger import log, log_param',
+    'log_param("lr", 0.001)',
+    'log_param("optimizer", "adam")',
+    'log_param("cuda", False)',
+    'log_param("warmup", None)',
+    'log_param("layers", [64, 32])',
+    'log_param("far", float("inf"))',
+    'log("loss", 0.5, step=1)',
+  ].join('\n')
+  const {stdout} = await promisify(execFile)('python3', ['-c', script], {env: {...process.env, ML_METRICS_FILE: file, PYTHONPATH: path.join(ROOT, 'templates', 'common')}})
+  assert.match(stdout, /^param lr = 0\.001\nparam optimizer = adam\n/)
+  const text = readFileSync(file, 'utf8')
+  assert.equal(paramsFromLog(text), {params: {lr: 0.001, optimizer: 'adam', cuda: false, warmup: null, layers: '[64,32]', far: 'inf'}, warnings: []})
+  assert.equal(parseMetrics(text), {points: [{name: 'loss', value: 0.5, step: 1}], warnings: []})
 })
 
 test.run()
