@@ -1,3 +1,5 @@
+import {isParamLine} from './params.js'
+
 /** One logged value of a metric: a line `{"name", "value", "step"}` of ML_METRICS_FILE. */
 export interface MetricPoint {
   name: string
@@ -9,7 +11,9 @@ export const METRICS_FILE = 'metrics.jsonl'
 
 /**
  * Parses the lines a run appended to ML_METRICS_FILE. A line that is not a JSON object with a
- * string name and a finite number value is skipped with a warning naming its line number.
+ * string name and a finite number value is skipped with a warning naming its line number. A
+ * param line (`{"param", "value"}`, run_logger's log_param) is skipped without one: it is
+ * paramsFromLog's, which warns about it if it is malformed.
  */
 export function parseMetrics(text: string): {points: MetricPoint[]; warnings: string[]} {
   const points: MetricPoint[] = []
@@ -23,6 +27,7 @@ export function parseMetrics(text: string): {points: MetricPoint[]; warnings: st
       warnings.push(`metrics line ${i + 1} is not JSON and was skipped: ${line.slice(0, 80)}`)
       return
     }
+    if (isParamLine(parsed)) return
     const {name, value, step} = (parsed ?? {}) as Record<string, unknown>
     if (typeof name !== 'string' || !name || typeof value !== 'number' || !Number.isFinite(value) || (step != null && typeof step !== 'number')) {
       warnings.push(`metrics line ${i + 1} needs {"name": string, "value": number, "step": number or null} and was skipped: ${line.slice(0, 80)}`)
