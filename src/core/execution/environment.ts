@@ -1,0 +1,442 @@
+import {type ChildProcessByStdio, spawn} from 'node:child_process'
+import {constants as fsConstants, promises as fs} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import type {Readable} from 'node:stream'
+import {checkRunEnvironment, MAX_ENVIRONMENT_STRING, MAX_GPUS, type RunEnvironment, type RunGpu} from '../trust/run-environment.js'
+import {findOnPath} from './executor.js'
+
+export type {RunEnvironment, RunGpu} from '../trust/run-environment.js'
+
+/** The files of a run's record that say where it ran. */
+export const ENVIRONMENT_FILE = 'environment.json'
+export const REQUIREMENTS_FILE = 'requirements.txt'
+export const CONDA_FILE = 'conda.txt'
+
+export interface CollectedEnvironment {
+  environment: RunEnvironment
+  /** Files to keep in the run's record beside environment.json: requirements.txt, conda.txt. */
+  files: Array<{path: string; data: string}>
+}
+
+export interface CollectEnvironmentOptions {
+  /** The script, relative to `cwd`: a script run directly names its interpreter in its #! line. */
+  script: string
+  /** What ml runs, as `startableCommand` gives it: its program is the interpreter asked. */
+  command: [string, string[]]
+  /** The run's environment: its PATH finds the same python3 (and conda) that the script gets. */
+  env: NodeJS.ProcessEnv
+  /** The project folder: tools that pick a version by folder (pyenv) pick the run's. */
+  cwd: string
+  mlVersion: string
+  /** How long each tool may take before it is killed and left out (15 s). */
+  timeoutMs?: number
+  /** Aborting kills every tool still running; what they would have told is left out. */
+  signal?: AbortSignal
+}
+
+const DEFAULT_TIMEOUT_MS = 15_000
+/** More output than this from one tool is not a version or a package list: it is left out. */
+const MAX_TOOL_OUTPUT = 8 << 20
+
+/**
+ * Python's version and sys.executable in one start. The project folder (sys.path[0] for -c) is
+ * dropped first, so that a module of the project named like one of the standard library's is
+ * never run by the probe.
+ */
+const PYTHON_PROBE = [
+  'import sys',
+  "if sys.path and sys.path[0] in ('', '.'): del sys.path[0]",
+  'import json',
+  "print(json.dumps({'version': sys.version.split()[0], 'executable': sys.executable}))",
+].join('\n')
+
+/**
+ * Where a run runs: the machine, the interpreter the script is run with, GPUs, and the installed
+ * packages. Every tool is asked at once, each in a process group of its own that is killed when
+ * it takes longer than `timeoutMs`; a missing, failing or slow tool is left out, never an error.
+ * Nothing here waits synchronously, so that a submit can start it beside the script and take the
+ * result when the script ends.
+ */
+export async function collectEnvironment(options: CollectEnvironmentOptions): Promise<CollectedEnvironment> {
+  const run: ProbeOptions = {cwd: options.cwd, env: options.env, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, signal: options.signal}
+  const interpreter = await interpreterOf(options)
+  const resolved = interpreter ? await resolveCommand(interpreter, run) : null
+  const python = interpreter && isPython(interpreter) ? resolved : null
+  const condaPrefix = options.env.CONDA_PREFIX || undefined
+  const [interpreterInfo, requirements, gpus, condaList] = await Promise.all([
+    interpreter ? describeInterpreter(interpreter, resolved, run) : undefined,
+    python ? probe(python, ['-m', 'pip', 'freeze'], {...run, env: {...run.env, PIP_DISABLE_PIP_VERSION_CHECK: '1', PIP_NO_INPUT: '1'}}) : null,
+    listGpus(run),
+    condaPrefix ? listConda(condaPrefix, run) : null,
+  ])
+  const environment: RunEnvironment = {
+    schema: 1,
+    ...machine(options.env),
+    node: cap(process.version),
+    ml: cap(options.mlVersion),
+  }
+  if (interpreterInfo) environment.interpreter = interpreterInfo
+  if (gpus) environment.gpus = gpus
+  if (condaPrefix) environment.conda = {prefix: cap(condaPrefix)}
+  const files: CollectedEnvironment['files'] = []
+  if (requirements) files.push({path: REQUIREMENTS_FILE, data: requirements.stdout})
+  if (condaList) files.push({path: CONDA_FILE, data: condaList.stdout})
+  return {environment, files}
+}
+
+/** The operating system, CPUs, memory and user, from Node itself: nothing to spawn. */
+function machine(env: NodeJS.ProcessEnv): Pick<RunEnvironment, 'os' | 'cpu' | 'memoryBytes' | 'hostname' | 'user'> {
+  const cpus = os.cpus()
+  let user: string
+  try {
+    user = os.userInfo().username
+  } catch {
+    // A uid with no passwd entry (a container's arbitrary user) has no name but what the shell says.
+    user = env.USER ?? env.LOGNAME ?? ''
+  }
+  return {
+    os: {platform: os.platform(), release: cap(os.release()), type: cap(os.type()), arch: os.arch()},
+    cpu: {count: cpus.length, model: cap(cpus[0]?.model.trim() ?? '')},
+    memoryBytes: os.totalmem(),
+    hostname: cap(os.hostname()),
+    user: cap(user),
+  }
+}
+
+/**
+ * The program that interprets the script. A script run directly is never asked for its
+ * `--version` (that would start the run a second time): its #! line names its interpreter.
+ */
+async function interpreterOf(options: CollectEnvironmentOptions): Promise<string | null> {
+  const [command] = options.command
+  const script = path.resolve(options.cwd, options.script)
+  if (path.resolve(options.cwd, command) !== script) return command
+  const start = await readStart(script)
+  const line = /^#!(.*)/.exec(start.split('\n')[0])
+  if (!line) return null
+  const [program, ...rest] = line[1].trim().split(/\s+/)
+  if (!program) return null
+  // `#!/usr/bin/env [-S] [VAR=value] python3 -u`: the first word that is neither an option nor a setting.
+  if (path.basename(program) === 'env') return rest.find((word) => !word.startsWith('-') && !word.includes('=')) ?? null
+  return program
+}
+
+function isPython(command: string): boolean {
+  return path.basename(command).startsWith('python')
+}
+
+/** The interpreter's version: Python's and its sys.executable, ml's own node's, or another's `--version`. */
+async function describeInterpreter(command: string, resolved: string | null, run: ProbeOptions): Promise<RunEnvironment['interpreter']> {
+  const info: NonNullable<RunEnvironment['interpreter']> = {command: cap(command)}
+  if (!resolved) return info
+  info.path = cap(resolved)
+  if (resolved === process.execPath) {
+    info.version = process.version
+    info.executable = cap(process.execPath)
+  } else if (isPython(command)) {
+    const result = await probe(resolved, ['-c', PYTHON_PROBE], run)
+    const reported = result && parseLastJsonLine(result.stdout)
+    if (typeof reported?.version === 'string') info.version = cap(reported.version)
+    if (typeof reported?.executable === 'string' && reported.executable) info.executable = cap(reported.executable)
+  } else {
+    const result = await probe(resolved, ['--version'], run)
+    // Some print it on stderr (R before 4.0).
+    const line = result && firstLine(result.stdout || result.stderr)
+    if (line) info.version = cap(line)
+  }
+  return info
+}
+
+/** `command` as a path: found on the run's PATH, or relative to the project if it names a folder; null if it is not there. */
+async function resolveCommand(command: string, run: ProbeOptions): Promise<string | null> {
+  if (!command.includes('/')) return findOnPath(command, run.env.PATH)
+  const file = path.resolve(run.cwd, command)
+  return (await fs.access(file, fsConstants.X_OK).then(() => true, () => false)) ? file : null
+}
+
+async function listGpus(run: ProbeOptions): Promise<RunGpu[] | undefined> {
+  const smi = await findOnPath('nvidia-smi', run.env.PATH)
+  if (!smi) return undefined
+  const result = await probe(smi, ['--query-gpu=name,memory.total,driver_version', '--format=csv,noheader'], run)
+  const gpus = result ? parseGpus(result.stdout) : []
+  return gpus.length > 0 ? gpus : undefined
+}
+
+/** `name, memory.total, driver_version` lines; a name with a comma in it keeps it. */
+function parseGpus(csv: string): RunGpu[] {
+  const gpus: RunGpu[] = []
+  for (const line of csv.split('\n')) {
+    const fields = line.split(',').map((field) => field.trim())
+    if (fields.length < 3 || !fields[0]) continue
+    const [memoryTotal, driverVersion] = fields.slice(-2)
+    gpus.push({name: cap(fields.slice(0, -2).join(', ')), memoryTotal: cap(memoryTotal), driverVersion: cap(driverVersion)})
+  }
+  return gpus.slice(0, MAX_GPUS)
+}
+
+/**
+ * `conda list --export` of the active environment. conda is often a shell function, so the
+ * executable is CONDA_EXE, which `conda activate` sets, before any conda on PATH.
+ */
+async function listConda(prefix: string, run: ProbeOptions): Promise<ProbeResult | null> {
+  const exe = run.env.CONDA_EXE
+  const conda = exe && path.isAbsolute(exe) ? exe : await findOnPath('conda', run.env.PATH)
+  if (!conda) return null
+  return probe(conda, ['list', '--export', '--prefix', prefix], run)
+}
+
+interface ProbeOptions {
+  cwd: string
+  env: NodeJS.ProcessEnv
+  timeoutMs: number
+  signal?: AbortSignal
+}
+
+interface ProbeResult {
+  stdout: string
+  stderr: string
+}
+
+/**
+ * Runs a tool to its end: its output if it exits 0, null if it cannot start, fails, or outlives
+ * `timeoutMs` or the signal. The tool gets a process group of its own, so that a tool that is
+ * killed takes whatever it started with it and no pipe is left open behind it.
+ */
+function probe(file: string, args: string[], options: ProbeOptions): Promise<ProbeResult | null> {
+  if (options.signal?.aborted) return Promise.resolve(null)
+  return new Promise((resolve) => {
+    let child: ChildProcessByStdio<null, Readable, Readable>
+    try {
+      child = spawn(file, args, {cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true})
+    } catch {
+      // An argument spawn refuses outright (a NUL in the environment): the tool is left out too.
+      resolve(null)
+      return
+    }
+    const stdout: Buffer[] = []
+    const stderr: Buffer[] = []
+    let size = 0
+    let done = false
+    const finish = (result: ProbeResult | null) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      options.signal?.removeEventListener('abort', stop)
+      resolve(result)
+    }
+    function stop() {
+      try {
+        // Without a pid the tool never started: there is no group to kill.
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
+      } catch {
+        // Already gone.
+      }
+      child.stdout.destroy()
+      child.stderr.destroy()
+      finish(null)
+    }
+    const timer = setTimeout(stop, options.timeoutMs)
+    options.signal?.addEventListener('abort', stop, {once: true})
+    const keep = (chunks: Buffer[]) => (chunk: Buffer) => {
+      size += chunk.length
+      if (size > MAX_TOOL_OUTPUT) stop()
+      else chunks.push(chunk)
+    }
+    child.stdout.on('data', keep(stdout))
+    child.stderr.on('data', keep(stderr))
+    child.on('error', () => finish(null))
+    child.on('close', (code) => finish(code === 0 ? {stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8')} : null))
+  })
+}
+
+function parseLastJsonLine(text: string): Record<string, unknown> | null {
+  const line = text.trim().split('\n').pop() ?? ''
+  try {
+    const value: unknown = JSON.parse(line)
+    return value && typeof value === 'object' ? (value as Record<string, unknown>) : null
+  } catch {
+    return null
+  }
+}
+
+function firstLine(text: string): string {
+  return text.split('\n').map((line) => line.trim()).find(Boolean) ?? ''
+}
+
+/** The first bytes of the script, or nothing if it cannot be read (collecting never fails). */
+async function readStart(file: string): Promise<string> {
+  const handle = await fs.open(file, 'r').catch(() => null)
+  if (!handle) return ''
+  try {
+    const {buffer, bytesRead} = await handle.read(Buffer.alloc(256), 0, 256, 0)
+    return buffer.subarray(0, bytesRead).toString('utf8')
+  } catch {
+    return ''
+  } finally {
+    await handle.close().catch(() => undefined)
+  }
+}
+
+/** A string as environment.json may hold it (see trust/run-environment.ts). */
+function cap(text: string): string {
+  return text.length > MAX_ENVIRONMENT_STRING ? text.slice(0, MAX_ENVIRONMENT_STRING) : text
+}
+
+/** environment.json of a run, read from its record (untrusted): null unless it passes the gate. */
+export function parseEnvironment(data: Buffer | string | null): RunEnvironment | null {
+  return checkRunEnvironment(data)
+}
+
+/** One line for `history info`: `Linux 6.1.0 x64, 2 CPUs (Intel Xeon), 7.8 GB, Python 3.11.2, node v20.11.0`. */
+export function environmentSummary(env: RunEnvironment): string {
+  const parts = [osText(env), `${plural(env.cpu.count, 'CPU')}${env.cpu.model ? ` (${env.cpu.model})` : ''}`, gigabytes(env.memoryBytes)]
+  const interpreter = interpreterText(env)
+  if (interpreter) parts.push(interpreter)
+  parts.push(`node ${env.node}`)
+  if (env.gpus?.length) parts.push(`${plural(env.gpus.length, 'GPU')}: ${gpusText(env.gpus, false)}`)
+  return parts.join(', ')
+}
+
+function osText(env: RunEnvironment): string {
+  return `${env.os.type} ${env.os.release} ${env.os.arch}`
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`
+}
+
+/** In GiB (what `free -h` shows), labelled GB as people say it, with one decimal. */
+function gigabytes(bytes: number): string {
+  return `${(bytes / 2 ** 30).toFixed(1)} GB`
+}
+
+/** `Python 3.11.2`, `bash 5.2.15(1)-release`; nothing for ml's own node (it has its own part) or an unknown version. */
+function interpreterText(env: RunEnvironment): string | null {
+  const interpreter = env.interpreter
+  if (!interpreter?.version) return null
+  if (isPython(interpreter.command)) return `Python ${interpreter.version}`
+  if (path.basename(interpreter.command).startsWith('node') && interpreter.version === env.node) return null
+  return `${path.basename(interpreter.command)} ${shortVersion(interpreter.version)}`
+}
+
+/** The version number of a `--version` line: `GNU bash, version 5.2.15(1)-release (x86_64)` is `5.2.15(1)-release`. */
+function shortVersion(line: string): string {
+  return /\d+(?:\.\d+)+\S*/.exec(line)?.[0] ?? line
+}
+
+/** Identical GPUs once with their count: `2 x Tesla T4 (15 GB), NVIDIA A100 (80 GB)`. */
+function gpusText(gpus: RunGpu[], withDriver: boolean): string {
+  const counts = new Map<string, number>()
+  for (const gpu of gpus) {
+    const text = `${gpu.name} (${gpuMemory(gpu.memoryTotal)}${withDriver ? `, driver ${gpu.driverVersion}` : ''})`
+    counts.set(text, (counts.get(text) ?? 0) + 1)
+  }
+  return [...counts].map(([text, count]) => (count === 1 ? text : `${count} x ${text}`)).join(', ')
+}
+
+/** nvidia-smi's `81920 MiB` as `80 GB`; any other text as it is. */
+function gpuMemory(memoryTotal: string): string {
+  const mib = /^(\d+(?:\.\d+)?)\s*MiB$/i.exec(memoryTotal)
+  if (!mib) return memoryTotal
+  const gb = Number(mib[1]) / 1024
+  return `${gb >= 10 ? Math.round(gb) : gb.toFixed(1)} GB`
+}
+
+/** What `environmentChanges` compares of one run: its environment.json and requirements.txt, either possibly absent. */
+export interface EnvironmentSide {
+  environment?: RunEnvironment
+  requirements?: string
+}
+
+/**
+ * What changed between two runs' environments, one plain line each, for `history diff`: the
+ * machine (`memory: 7.8 GB -> 15.6 GB`), the interpreter and ml, then the packages of
+ * requirements.txt (`+ numpy 1.26.4`, `- pandas 2.1.0`, `~ torch 2.1.0 -> 2.2.0`). Empty when
+ * nothing did.
+ */
+export function environmentChanges(before: EnvironmentSide, after: EnvironmentSide): string[] {
+  const lines: string[] = []
+  const change = (label: string, a: string, b: string) => {
+    if (a !== b) lines.push(`${label}: ${a} -> ${b}`)
+  }
+  const a = before.environment
+  const b = after.environment
+  if (a && b) {
+    change('os', osText(a), osText(b))
+    change('cpu', `${a.cpu.count} x ${a.cpu.model || 'unknown'}`, `${b.cpu.count} x ${b.cpu.model || 'unknown'}`)
+    change('memory', gigabytes(a.memoryBytes), gigabytes(b.memoryBytes))
+    change('hostname', a.hostname, b.hostname)
+    if (a.interpreter && b.interpreter && isPython(a.interpreter.command) && isPython(b.interpreter.command)) {
+      change('python', a.interpreter.version ?? 'unknown', b.interpreter.version ?? 'unknown')
+    } else {
+      change('interpreter', interpreterLabel(a), interpreterLabel(b))
+    }
+    change('node', a.node, b.node)
+    change('ml', a.ml, b.ml)
+    change('gpus', a.gpus?.length ? gpusText(a.gpus, true) : 'none', b.gpus?.length ? gpusText(b.gpus, true) : 'none')
+  } else if (a || b) {
+    change('environment', a ? 'recorded' : 'not recorded', b ? 'recorded' : 'not recorded')
+  }
+  if (before.requirements !== undefined && after.requirements !== undefined) {
+    lines.push(...packageChanges(parseRequirements(before.requirements), parseRequirements(after.requirements)))
+  } else if (before.requirements !== undefined || after.requirements !== undefined) {
+    const described = (text?: string) => (text === undefined ? 'not recorded' : plural(parseRequirements(text).size, 'package'))
+    change(REQUIREMENTS_FILE, described(before.requirements), described(after.requirements))
+  }
+  return lines
+}
+
+function interpreterLabel(env: RunEnvironment): string {
+  const interpreter = env.interpreter
+  if (!interpreter) return 'none'
+  const name = isPython(interpreter.command) ? 'Python' : path.basename(interpreter.command)
+  return `${name} ${interpreter.version ? shortVersion(interpreter.version) : '(version unknown)'}`
+}
+
+interface Requirement {
+  name: string
+  /** `1.26.4`, or `@ <url>` / `-e <url>` for a package installed from a URL or a folder. */
+  version: string
+}
+
+/**
+ * The packages of a `pip freeze`, keyed by name as PEP 503 normalises it (case, runs of `-`,
+ * `_`, `.`), so that `Pillow` and `pillow`, `typing_extensions` and `typing-extensions` are one.
+ */
+function parseRequirements(text: string): Map<string, Requirement> {
+  const packages = new Map<string, Requirement>()
+  for (const raw of text.split('\n')) {
+    const line = raw.trim()
+    const requirement = requirementOf(line)
+    if (requirement) packages.set(normalisedName(requirement.name), {name: cap(requirement.name), version: cap(requirement.version)})
+  }
+  return packages
+}
+
+/** `name==1.0` (or `===`), `name @ url`, `-e url#egg=name`; null for a comment or an option. */
+function requirementOf(line: string): Requirement | null {
+  const pinned = /^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*===?\s*(\S+)/.exec(line)
+  if (pinned) return {name: pinned[1], version: pinned[2]}
+  const direct = /^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*@\s*(\S+)/.exec(line)
+  if (direct) return {name: direct[1], version: `@ ${direct[2]}`}
+  const editable = /^(?:-e|--editable)\s+(\S+)/.exec(line)
+  const egg = editable && /[#&]egg=([A-Za-z0-9._-]+)/.exec(editable[1])
+  return editable && egg ? {name: egg[1], version: `-e ${editable[1]}`} : null
+}
+
+function normalisedName(name: string): string {
+  return name.replace(/[-_.]+/g, '-').toLowerCase()
+}
+
+function packageChanges(before: Map<string, Requirement>, after: Map<string, Requirement>): string[] {
+  const lines: string[] = []
+  for (const key of [...new Set([...before.keys(), ...after.keys()])].sort()) {
+    const a = before.get(key)
+    const b = after.get(key)
+    if (!a && b) lines.push(`+ ${b.name} ${b.version}`)
+    else if (a && !b) lines.push(`- ${a.name} ${a.version}`)
+    else if (a && b && a.version !== b.version) lines.push(`~ ${b.name} ${a.version} -> ${b.version}`)
+  }
+  return lines
+}
