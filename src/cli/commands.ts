@@ -1,4 +1,5 @@
 import ExperimentSubmit from '../commands/experiment/submit.js'
+import ExperimentSweep from '../commands/experiment/sweep.js'
 import HistoryCompare from '../commands/history/compare.js'
 import HistoryDiff from '../commands/history/diff.js'
 import HistoryDownload from '../commands/history/download.js'
@@ -15,6 +16,10 @@ import ProjectInit from '../commands/project/init.js'
 import ProjectRestore from '../commands/project/restore.js'
 import ProjectSnapshot from '../commands/project/snapshot.js'
 import ProjectUpdate from '../commands/project/update.js'
+import QueueRemove from '../commands/queue/remove.js'
+import QueueStart from '../commands/queue/start.js'
+import QueueStatus from '../commands/queue/status.js'
+import QueueStop from '../commands/queue/stop.js'
 
 /**
  * Every command by its id: oclif's "explicit" discovery, which lets `npm run build` bundle the
@@ -23,6 +28,7 @@ import ProjectUpdate from '../commands/project/update.js'
  */
 export const COMMANDS = {
   'experiment:submit': ExperimentSubmit,
+  'experiment:sweep': ExperimentSweep,
   'history:compare': HistoryCompare,
   'history:diff': HistoryDiff,
   'history:download': HistoryDownload,
@@ -39,4 +45,8 @@ export const COMMANDS = {
   'project:restore': ProjectRestore,
   'project:snapshot': ProjectSnapshot,
   'project:update': ProjectUpdate,
+  'queue:remove': QueueRemove,
+  'queue:start': QueueStart,
+  'queue:status': QueueStatus,
+  'queue:stop': QueueStop,
 }

@@ -56,3 +56,15 @@ async function withoutPaths(h: RepoHandle, tree: string, paths: string[]): Promi
   }
   return (await builder.write()).tostrS()
 }
+
+/**
+ * Writes the files of `tree` into `dir` (a new folder, not the project), leaving the index,
+ * which is the project folder's stat cache, alone: a private checkout for an isolated run.
+ */
+export async function checkoutInto(h: RepoHandle, tree: string, dir: string): Promise<void> {
+  const {Git, repo} = h
+  // Read at run time: @types/nodegit's const enums may not be libgit2 1.9's values.
+  const {FORCE, DONT_UPDATE_INDEX} = (Git.Checkout as unknown as {STRATEGY: Record<string, number>}).STRATEGY
+  const options = {checkoutStrategy: FORCE | DONT_UPDATE_INDEX, targetDirectory: dir, baseline: await repo.getTree(EMPTY_TREE)}
+  await Git.Checkout.tree(repo, await repo.getTree(tree), options as NodeGitModule.CheckoutOptions)
+}

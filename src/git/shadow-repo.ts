@@ -3,7 +3,7 @@ import path from 'node:path'
 import type NodeGitModule from 'nodegit'
 import {MlError} from '../shared/errors.js'
 import {pathExists} from '../shared/path-exists.js'
-import {checkoutTree} from './checkout.js'
+import {checkoutInto, checkoutTree} from './checkout.js'
 import type {FileStat} from './diff-stats.js'
 import {GIT, isGitError} from './git-errors.js'
 import {loadNodegit, signatureFor, type NodeGit, type RepoHandle} from './nodegit.js'
@@ -273,6 +273,11 @@ export class ShadowRepo {
   /** See checkout.ts. */
   checkoutTree(tree: string, baseline: string, onProgress?: (done: number, total: number) => void, everyFile = false): Promise<boolean> {
     return checkoutTree(this.h, tree, baseline, onProgress, everyFile)
+  }
+
+  /** See checkout.ts. */
+  checkoutInto(tree: string, dir: string): Promise<void> {
+    return checkoutInto(this.h, tree, dir)
   }
 }
 

@@ -4,6 +4,7 @@ import type {MetricPoint} from '../core/runs/metrics.js'
 import type {Backup} from '../core/restore/restore.js'
 import type {RunRecord} from '../core/runs/runs.js'
 import {escapeControl} from './escape-control.js'
+import {type ParamValue, paramText} from '../core/runs/params.js'
 import {type Column, extent, formatDuration, formatNumber, formatTime, shortId, sparkline} from './output.js'
 
 const RUN_COLUMNS: Column<ListedRun>[] = [
@@ -17,10 +18,18 @@ const RUN_COLUMNS: Column<ListedRun>[] = [
   {header: 'DIRTY', value: (r) => r.properties['azureml.git.dirty'] ?? ''},
 ]
 
-/** The columns of `ml history list`: the run's fields, one per metric (last value), and PUSHED for a project with a remote. */
+/**
+ * The columns of `ml history list`: the run's fields, one per parameter, one per metric (last
+ * value), and PUSHED for a project with a remote.
+ */
 export function runColumns(runs: ListedRun[]): Column<ListedRun>[] {
+  const params = [...new Set(runs.flatMap((r) => Object.keys(r.params ?? {})))]
   const metrics = [...new Set(runs.flatMap((r) => Object.keys(r.metrics ?? {})))]
-  const columns = [...RUN_COLUMNS, ...metrics.map((name) => ({header: name.toUpperCase(), value: (r: ListedRun) => formatNumber(r.metrics?.[name])}))]
+  const columns = [
+    ...RUN_COLUMNS,
+    ...params.map((name) => ({header: name.toUpperCase(), value: (r: ListedRun) => paramCell(r, name)})),
+    ...metrics.map((name) => ({header: name.toUpperCase(), value: (r: ListedRun) => formatNumber(r.metrics?.[name])})),
+  ]
   if (runs.some((r) => r.pushed !== undefined)) columns.push({header: 'PUSHED', value: (r) => (r.pushed ? 'yes' : 'no')})
   return columns
 }
@@ -30,8 +39,14 @@ export interface Field {
   value: string
 }
 
-/** A run as name/value rows, for `ml history info`: its fields, metrics, then every property. */
-export function runFields(run: RunRecord): Field[] {
+/** A run's parameter as a cell: empty when the run has none of that name. */
+function paramCell(run: RunRecord, name: string): string {
+  const params = run.params ?? {}
+  return Object.hasOwn(params, name) ? paramText(params[name]) : ''
+}
+
+/** A run as name/value rows, for `ml history info`: its fields, environment, parameters, metrics, then every property. */
+export function runFields(run: RunRecord, environment?: string): Field[] {
   const fields: Field[] = [
     {name: 'Run id', value: run.runId},
     {name: 'Status', value: run.status},
@@ -45,7 +60,12 @@ export function runFields(run: RunRecord): Field[] {
     {name: 'Snapshot', value: run.snapshotId},
     {name: 'Host', value: run.host},
     {name: 'Outputs', value: run.outputs.map((o) => o.path).join(', ')},
+    {name: 'Sweep', value: run.sweepId ?? ''},
+    {name: 'Queued', value: formatTime(run.queuedTimeUtc)},
+    {name: 'Isolated', value: run.isolated ? 'yes' : ''},
+    {name: 'Environment', value: environment ?? ''},
   ]
+  for (const name of Object.keys(run.params ?? {})) fields.push({name: `Param ${name}`, value: paramCell(run, name)})
   for (const [name, value] of Object.entries(run.metrics ?? {})) fields.push({name: `Metric ${name}`, value: formatNumber(value)})
   for (const [name, value] of Object.entries(run.properties)) fields.push({name, value})
   return fields.filter((f) => f.value !== '')
@@ -58,9 +78,13 @@ export const FIELD_COLUMNS: Column<Field>[] = [
 
 type Row = {field: string; values: string[]}
 
-/** `ml history compare`: one row per field and metric, one column per run; the best value of each metric has a `*`. */
+/**
+ * `ml history compare`: one row per field, parameter and metric, one column per run; a
+ * parameter whose value differs between the runs is marked with `≠`, the best value of each
+ * metric with a `*`.
+ */
 export function comparisonTable(comparison: Comparison): {rows: Row[]; columns: Column<Row>[]} {
-  const {runs, best} = comparison
+  const {runs, best, params} = comparison
   const rows: Row[] = [
     {field: 'Status', values: runs.map((r) => r.status)},
     {field: 'Duration', values: runs.map((r) => formatDuration(r.durationMs))},
@@ -69,6 +93,7 @@ export function comparisonTable(comparison: Comparison): {rows: Row[]; columns: 
     {field: 'Dirty', values: runs.map((r) => r.properties['azureml.git.dirty'] ?? '')},
     {field: 'Snapshot', values: runs.map((r) => shortId(r.snapshotId))},
   ]
+  for (const {name, differs} of params) rows.push({field: `${differs ? '≠ ' : ''}param ${name}`, values: runs.map((r) => paramCell(r, name))})
   for (const name of Object.keys(best)) {
     rows.push({field: name, values: runs.map((r) => {
       const value = r.metrics?.[name]
@@ -110,9 +135,21 @@ export function metricSummaries(points: MetricPoint[]): string {
   }).join('')
 }
 
-/** `git diff --stat`-like lines, then the change of each metric. */
+/** The parameters and the environment that changed, then `git diff --stat`-like lines (or the patch), then the change of each metric. */
 export function diffSummary(diff: RunDiff, stat: boolean): string {
   let out = ''
+  if (diff.params.length > 0) {
+    out += `Parameters, ${diff.a.runId} -> ${diff.b.runId}:\n`
+    const width = extent(diff.params.map((p) => p.name.length)).max
+    for (const p of diff.params) {
+      const show = (value: ParamValue | undefined) => (value === undefined ? '-' : escapeControl(paramText(value)))
+      out += `  ${escapeControl(p.name.padEnd(width))}  ${show(p.before)} -> ${show(p.after)}\n`
+    }
+  }
+  if (diff.environment.length > 0) {
+    out += `Environment, ${diff.a.runId} -> ${diff.b.runId}:\n${diff.environment.map((line) => `  ${escapeControl(line)}\n`).join('')}`
+  }
+  if (out) out += '\n'
   if (stat) {
     const width = extent([0, ...diff.files.map((f) => f.path.length)]).max
     for (const f of diff.files) out += ` ${escapeControl(f.path.padEnd(width))} | ${f.binary ? 'Bin' : `${f.additions + f.deletions} ${'+'.repeat(Math.min(f.additions, 40))}${'-'.repeat(Math.min(f.deletions, 40))}`}\n`

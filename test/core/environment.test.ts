@@ -3,9 +3,8 @@ import {existsSync, promises as fs, readFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import * as assert from 'uvu/assert'
-import {
-  collectEnvironment, CONDA_FILE, environmentChanges, environmentSummary, parseEnvironment, REQUIREMENTS_FILE, type RunEnvironment,
-} from '../../src/core/execution/environment.js'
+import {collectEnvironment} from '../../src/core/execution/environment.js'
+import {CONDA_FILE, environmentChanges, environmentSummary, parseEnvironment, REQUIREMENTS_FILE, type RunEnvironment} from '../../src/core/runs/run-environment.js'
 import {cleanup, tempDir, timedSuite, within, write} from '../helpers.js'
 
 const test = timedSuite('environment', 60_000)
@@ -326,10 +325,10 @@ test('parseEnvironment accepts what collectEnvironment wrote and refuses crafted
   const {environment: e} = await collectEnvironment({script: 'train.py', command: ['python3', ['train.py']], env: baseEnv({PATH: bin, CONDA_PREFIX: '/opt/conda'}), cwd: dir, mlVersion: '1'})
   assert.ok(e.gpus && e.conda && e.interpreter, 'every optional part is there')
   const json = JSON.stringify(e, null, 2)
-  assert.equal(parseEnvironment(json), e)
-  assert.equal(parseEnvironment(Buffer.from(json)), e)
+  assert.equal(await parseEnvironment(json), e)
+  assert.equal(await parseEnvironment(Buffer.from(json)), e)
   // A field ml does not know is dropped, not shown.
-  assert.equal(parseEnvironment(JSON.stringify({...e, extra: 'x'.repeat(10)})), e)
+  assert.equal(await parseEnvironment(JSON.stringify({...e, extra: 'x'.repeat(10)})), e)
 
   const valid = environment()
   const junk: unknown[] = [
@@ -350,9 +349,9 @@ test('parseEnvironment accepts what collectEnvironment wrote and refuses crafted
   ]
   for (const item of junk) {
     const data = item === null ? null : typeof item === 'string' ? item : JSON.stringify(item)
-    assert.is(parseEnvironment(data), null, String(data).slice(0, 100))
+    assert.is(await parseEnvironment(data), null, String(data).slice(0, 100))
   }
-  assert.equal(parseEnvironment(JSON.stringify(valid)), valid)
+  assert.equal(await parseEnvironment(JSON.stringify(valid)), valid)
 })
 
 test.run()

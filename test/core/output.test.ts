@@ -86,7 +86,7 @@ test('run ids are never cut to fit a terminal of 80 or 100 columns; other column
     const list = render('table', runs, runs, {columns: runColumns(runs), width}).split('\n')
     for (const [i, r] of runs.entries()) assert.ok(list[i + 2].startsWith(`${r.runId}  `), list[i + 2])
     assert.match(list[2], /…/, 'the other columns were cut instead')
-    const {rows, columns} = comparisonTable({runs, best: {loss: runs[0].runId}})
+    const {rows, columns} = comparisonTable({runs, best: {loss: runs[0].runId}, params: []})
     const compare = render('table', {}, rows, {columns, width})
     for (const r of runs) assert.ok(compare.split('\n')[0].includes(r.runId), compare)
     const info = render('table', runs[0], runFields(runs[0]), {columns: FIELD_COLUMNS, width})

@@ -14,15 +14,19 @@ export default class ExperimentSubmit extends MlCommand {
 .py runs with python3, .js/.mjs with node, .sh with bash, .R with Rscript, .jl with julia, .ipynb with jupyter nbconvert --execute (the executed notebook goes to outputs/); anything else is executed directly and needs its executable bit. A script that cannot start is an error (SCRIPT_NOT_EXECUTABLE, INTERPRETER_NOT_FOUND) before anything is recorded. Everything after SCRIPT is passed to it unchanged. The script sees ML_RUN_ID, ML_PROJECT_DIR, ML_OUTPUTS_DIR and ML_METRICS_FILE (append JSON lines {"name", "value", "step"} to log metrics; \`from run_logger import log\` does it for Python: ml puts its run_logger.py on PYTHONPATH). ml exits with the script's exit code.
 Ctrl-C (or SIGINT/SIGTERM to ml) cancels the run: the script's process group gets SIGINT (Python's KeyboardInterrupt), then SIGTERM after 10 s and SIGKILL after 20 s; the run is recorded as Canceled and ml exits 130 (143 for SIGTERM).
 One run at a time runs in the project folder, since runs there share outputs/: a submit while another run of the project is running is refused (RUN_IN_PROGRESS, naming that run and its pid) before anything is recorded. A run whose ml process is gone does not block the next.
+With --isolated the script runs in a private checkout of its snapshot, .ml/work/<run-id>/ (removed after the run unless --keep-workdir): edits you make meanwhile cannot change what it reads, and isolated runs never write over each other, so several can run at once. What the snapshot leaves out by ignore rules (data sets) is linked there to the originals, never copied; outputs/, the log and metrics are recorded as for a run in the folder. With --queue the run is snapshotted and recorded as Queued now, and \`ml queue start\` runs it (isolated).
+Every run records its parameters (params.yaml or params.json in the project root, flattened to dotted names; then the script's --name value, --name=value and name=value arguments; then what it logs with run_logger's log_param) and its environment (environment.json: OS, CPUs, memory, the interpreter and its version, pip freeze as requirements.txt, conda, GPUs), collected while the script runs.
 A snapshot that takes more than a second shows a progress bar on a terminal (not with -q).
 When the project has a remote, the snapshot and the run are pushed before the script starts and again when it ends (not with --no-push). A failed push never fails the run: it is reported, and \`ml history push\` or the next submit sends it.`
 
   static examples = [
     '<%= config.bin %> <%= command.id %> train.py',
     '<%= config.bin %> <%= command.id %> -c local train.py --epochs 10 --lr 0.01',
+    '<%= config.bin %> <%= command.id %> --isolated train.py --lr 0.1',
+    '<%= config.bin %> <%= command.id %> --queue train.py --lr 0.3',
   ]
 
-  static usage = '<%= command.id %> [-c local] [--no-push] [-q] SCRIPT [ARGS...]'
+  static usage = '<%= command.id %> [-c local] [--isolated [--keep-workdir] | --queue] [--no-push] [-q] SCRIPT [ARGS...]'
 
   static strict = false
 
@@ -32,6 +36,9 @@ When the project has a remote, the snapshot and the run are pushed before the sc
 
   static flags = {
     compute: Flags.string({char: 'c', description: 'Compute target to run on.', default: 'local'}),
+    isolated: Flags.boolean({description: 'Run in a private checkout of the snapshot (.ml/work/<run-id>/), not in the project folder.'}),
+    'keep-workdir': Flags.boolean({description: "Keep an isolated run's checkout after it ends.", dependsOn: ['isolated']}),
+    queue: Flags.boolean({description: 'Record the run as Queued; `ml queue start` runs it.', exclusive: ['isolated']}),
     'no-push': Flags.boolean({description: "Do not push the run to the project's remote."}),
     quiet: quietFlag,
   }
@@ -58,6 +65,10 @@ When the project has a remote, the snapshot and the run are pushed before the sc
         script: script!,
         args: scriptArgs,
         compute: flags.compute,
+        isolated: flags.isolated,
+        keepWorkdir: flags['keep-workdir'],
+        queue: flags.queue,
+        mlVersion: this.config.version,
         env: process.env,
         runLoggerDir: path.join(templatesDir(), 'common'),
         signal: controller.signal,
@@ -74,6 +85,11 @@ When the project has a remote, the snapshot and the run are pushed before the sc
         },
         onScriptEnd: () => (phase = 'recording'),
       })
+      if (run.status === 'Queued') {
+        progress.stop()
+        this.logToStderr(`Run ${run.runId} queued (snapshot ${shortId(run.snapshotId)}); \`ml queue start\` runs it.`)
+        return
+      }
       const how = run.status === 'Completed' ? '' : ` (exit code ${run.exitCode}${run.error ? `: ${run.error.replace(/\.$/, '')}` : ''})`
       this.logToStderr(`Run ${run.runId} ${run.status} in ${formatDuration(run.durationMs)}${how}.`)
       process.exitCode = run.status === 'Canceled' ? 128 + constants.signals[received ?? 'SIGINT'] : run.exitCode

@@ -5,7 +5,7 @@ import {diffSummary} from '../../render/runs.js'
 
 export default class HistoryDiff extends MlCommand {
   static summary = 'Show what changed in the project between the snapshots of two runs.'
-  static description = 'A unified diff of the two snapshots (what `git diff` prints for the same two commits), or a --stat summary, followed by the change of each metric. Paths after -- limit the diff to them. -o json prints the changed files with their line counts, the patch and the metric changes.'
+  static description = 'The parameters that changed and what changed in the recorded environment (Python version, packages added, removed or changed), then a unified diff of the two snapshots (what `git diff` prints for the same two commits), or a --stat summary, followed by the change of each metric. Paths after -- limit the diff to them. -o json prints the parameter and environment changes, the changed files with their line counts, the patch and the metric changes.'
   static examples = [
     '<%= config.bin %> <%= command.id %> iris_1795313437375 iris_1795313438318',
     '<%= config.bin %> <%= command.id %> RUN_A RUN_B --stat',
@@ -30,6 +30,6 @@ export default class HistoryDiff extends MlCommand {
       process.stdout.write(diffSummary(diff, flags.stat))
       return
     }
-    this.print(flags, {a: diff.a.runId, b: diff.b.runId, files: diff.files, metrics: diff.metrics, patch: diff.patch})
+    this.print(flags, {a: diff.a.runId, b: diff.b.runId, params: diff.params, environment: diff.environment, files: diff.files, metrics: diff.metrics, patch: diff.patch})
   }
 }

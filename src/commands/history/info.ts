@@ -19,8 +19,8 @@ export default class HistoryInfo extends MlCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(HistoryInfo)
-    const {run, logTail} = await historyInfo(process.cwd(), runIdOf(args.run, flags['run-id']))
-    this.print(flags, run, runFields(run), FIELD_COLUMNS)
+    const {run, environment, logTail} = await historyInfo(process.cwd(), runIdOf(args.run, flags['run-id']))
+    this.print(flags, run, runFields(run, environment), FIELD_COLUMNS)
     if (logTail && flags.output === 'table' && flags.query === undefined) {
       process.stdout.write(`\nLast ${FAILED_LOG_LINES} lines of output.log:\n${escapeControl(logTail.toString('utf8'), true)}`)
     }

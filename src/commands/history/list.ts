@@ -6,13 +6,15 @@ import {BACKUP_COLUMNS, runColumns} from '../../render/runs.js'
 
 export default class HistoryList extends MlCommand {
   static summary = "List the project's runs, newest first."
-  static description = `The table shows each run's id, status, start time, duration, script, snapshot, git commit of your repo, whether it was dirty, and the last value of every metric. -o json prints the full run records; --query filters them with JMESPath first.
+  static description = `The table shows each run's id, status, start time, duration, script, snapshot, git commit of your repo, whether it was dirty, every parameter, and the last value of every metric. -o json prints the full run records; --query filters them with JMESPath first.
 For a project with a remote, PUSHED (and "pushed" in JSON) tells whether the remote has the run's latest state.`
 
   static examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --last 5 -o json',
     '<%= config.bin %> <%= command.id %> --sort-by accuracy --desc --status completed',
+    '<%= config.bin %> <%= command.id %> --sweep sweep_1795313437375 --sort-by lr',
+    '<%= config.bin %> <%= command.id %> --query "[?params.lr > `0.01`]"',
     '<%= config.bin %> <%= command.id %> --query "[?metrics.accuracy > `0.9`].runId" -o tsv',
     '<%= config.bin %> <%= command.id %> --backups',
   ]
@@ -20,10 +22,11 @@ For a project with a remote, PUSHED (and "pushed" in JSON) tells whether the rem
   static flags = {
     ...outputFlags,
     last: Flags.integer({description: 'Show only the first N runs (after filtering and sorting).', min: 1}),
-    'sort-by': Flags.string({description: 'Sort by the last value of this metric (ascending; see --desc).'}),
+    'sort-by': Flags.string({description: 'Sort by the last value of this metric, or by this parameter (ascending; see --desc).'}),
     desc: Flags.boolean({description: 'With --sort-by: largest first.', dependsOn: ['sort-by']}),
     status: Flags.string({description: `Only runs with this status (${RUN_STATUSES.join(', ')}).`}),
     script: Flags.string({description: 'Only runs of this script (its path in the project, or its file name).'}),
+    sweep: Flags.string({description: 'Only the runs of this sweep (its id or a unique prefix).'}),
     backups: Flags.boolean({description: 'List the pre-restore backups instead of runs (newest last; `ml project restore --undo` takes it).'}),
   }
 
@@ -34,7 +37,7 @@ For a project with a remote, PUSHED (and "pushed" in JSON) tells whether the rem
       this.print(flags, backups, backups, BACKUP_COLUMNS)
       return
     }
-    const runs = await historyList(process.cwd(), {last: flags.last, sortBy: flags['sort-by'], desc: flags.desc, status: flags.status, script: flags.script})
+    const runs = await historyList(process.cwd(), {last: flags.last, sortBy: flags['sort-by'], desc: flags.desc, status: flags.status, script: flags.script, sweep: flags.sweep})
     if (runs.length === 0 && flags.output === 'table' && flags.query === undefined) {
       this.logToStderr('No runs match; start one with `ml experiment submit <script>`.')
       return

@@ -41,6 +41,10 @@ const ML_ENTRIES = {
   downloads: 'downloads',
   /** Outputs too large for the history, by their sha256. */
   largeOutputs: 'large-outputs',
+  /** An isolated run's private checkout of its snapshot: `work/<run-id>/`. */
+  work: 'work',
+  /** The queue worker's record and log. */
+  queue: 'queue',
 } as const
 
 /** The path of one of .ml/'s entries in the project folder `projectDir`, and below it. */

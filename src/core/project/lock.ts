@@ -199,19 +199,52 @@ async function createWhole(file: string, text: string): Promise<boolean> {
  * names the run and its pid while it lasts; a run whose process is gone does not block the next.
  */
 export async function withInPlaceRun<T>(project: Project, runId: string, fn: () => Promise<T>, options: Pick<LockOptions, 'onNotice'> = {}): Promise<T> {
-  const file = mlPath(project.dir, 'inPlaceRun')
-  const me = JSON.stringify({runId, pid: process.pid, host: hostname(), since: new Date().toISOString()})
+  return withMarker(mlPath(project.dir, 'inPlaceRun'), {runId}, fn, {
+    busy: (holder) => {
+      const who = holder ? `Run ${String(holder.runId)} (ml process ${holder.pid}${holder.host === hostname() ? '' : ` on ${holder.host}`})` : 'Another run'
+      return new MlError('RUN_IN_PROGRESS', `${who} is running in this project folder; runs in the folder share outputs/, so wait until it ends (or stop it) before submitting another.`)
+    },
+    onCleared: (holder) => options.onNotice?.(holder ? `Run ${String(holder.runId)} was left unfinished by ml process ${holder.pid}, which is gone; going ahead.` : 'Cleared an unreadable run mark left by an ml process that was stopped.'),
+  })
+}
+
+/** The queue worker of a project, as .ml/queue/worker.json names it while it runs. */
+export interface QueueWorker {
+  pid: number
+  host: string
+  since: string
+  jobs: number
+}
+
+/** Runs `fn` as the project's one queue worker; a second one is QUEUE_WORKER_RUNNING, naming the first. */
+export async function withQueueWorker<T>(project: Project, jobs: number, fn: () => Promise<T>): Promise<T> {
+  const file = mlPath(project.dir, 'queue', 'worker.json')
+  await fs.mkdir(path.dirname(file), {recursive: true})
+  return withMarker(file, {jobs}, fn, {
+    busy: (holder) => new MlError('QUEUE_WORKER_RUNNING', holder
+      ? `A queue worker already runs this project's queue (ml process ${holder.pid}${holder.host === hostname() ? '' : ` on ${holder.host}`}, since ${String(holder.since)}); see \`ml queue status\`, or stop it with \`ml queue stop\`.`
+      : `A queue worker is starting for this project; see \`ml queue status\`.`),
+  })
+}
+
+/** The project's live queue worker, or null when none runs (a killed one's file does not count). */
+export async function readQueueWorker(project: Project): Promise<QueueWorker | null> {
+  const holder = await readHolder(mlPath(project.dir, 'queue', 'worker.json')) as QueueWorker | null
+  return holder && (holder.host !== hostname() || isAlive(holder.pid)) ? holder : null
+}
+
+/**
+ * Runs `fn` holding the marker `file`, which names this process (and `extra`) while it lasts;
+ * a live holder's marker is refused with `busy`, a dead one's is cleared.
+ */
+async function withMarker<T>(file: string, extra: object, fn: () => Promise<T>, how: {busy: (holder: Record<string, unknown> & {pid: number; host: string} | null) => MlError; onCleared?: (holder: Record<string, unknown> & {pid: number; host: string} | null) => void}): Promise<T> {
+  const me = JSON.stringify({...extra, pid: process.pid, host: hostname(), since: new Date().toISOString()})
   for (;;) {
     if (await createWhole(file, me)) break
-    const holder = await readHolder(file) as {pid: number; host: string; runId?: unknown} | null
+    const holder = await readHolder(file) as Record<string, unknown> & {pid: number; host: string} | null
     const young = Date.now() - ((await fs.stat(file).catch(() => null))?.mtimeMs ?? 0) < STALE_GIT_LOCK_MS
-    if (holder ? holder.host !== hostname() || isAlive(holder.pid) : young) {
-      const who = holder ? `Run ${String(holder.runId)} (ml process ${holder.pid}${holder.host === hostname() ? '' : ` on ${holder.host}`})` : 'Another run'
-      throw new MlError('RUN_IN_PROGRESS', `${who} is running in this project folder; runs in the folder share outputs/, so wait until it ends (or stop it) before submitting another.`)
-    }
-    if (await claimStale(file)) {
-      options.onNotice?.(holder ? `Run ${String(holder.runId)} was left unfinished by ml process ${holder.pid}, which is gone; going ahead.` : 'Cleared an unreadable run mark left by an ml process that was stopped.')
-    }
+    if (holder ? holder.host !== hostname() || isAlive(holder.pid) : young) throw how.busy(holder)
+    if (await claimStale(file)) how.onCleared?.(holder)
   }
   runMarkers.add(file)
   removeOnExit()

@@ -13,26 +13,31 @@ import {isEmptyDir} from '../../shared/is-empty-dir.js'
 import {getRun, getRunFile, LOG_FILE, readRun, resolveRunId, type RunRecord, type RunStatus} from './runs.js'
 import {largeOutputPath, mlPath, OUTPUTS_DIR, runRef} from '../project/layout.js'
 import {openHistory} from '../snapshot/open-history.js'
+import {paramChanges, type ParamChange} from './params.js'
+import {ENVIRONMENT_FILE, environmentChanges, environmentSummary, parseEnvironment, REQUIREMENTS_FILE} from './run-environment.js'
 
 export type {ListedRun} from './run-cache.js'
 
-export const RUN_STATUSES: RunStatus[] = ['Running', 'Completed', 'Failed', 'Canceled', 'Corrupt']
+export const RUN_STATUSES: RunStatus[] = ['Queued', 'Running', 'Completed', 'Failed', 'Canceled', 'Corrupt']
 
 export interface ListOptions {
   last?: number
   status?: string
   /** Only runs of this script (its path in the project, or just its file name). */
   script?: string
-  /** A metric to sort by (ascending, or descending with `desc`); runs without it come last. */
+  /** A metric or parameter to sort by (ascending, or descending with `desc`); runs without it come last. */
   sortBy?: string
   desc?: boolean
+  /** Only the runs of this sweep (its id or a unique prefix). */
+  sweep?: string
 }
 
 /** The project's runs, newest first, filtered, sorted and cut as asked. */
 export async function historyList(cwd: string, options: ListOptions = {}): Promise<ListedRun[]> {
   const project = await findProject(cwd)
-  const filtered = options.status || options.script || options.sortBy
+  const filtered = options.status || options.script || options.sortBy || options.sweep
   let runs = await cachedRunList(project, filtered ? undefined : options.last)
+  if (options.sweep) runs = sweepRuns(runs, options.sweep)
   if (options.status) {
     const status = RUN_STATUSES.find((s) => s.toLowerCase() === options.status!.toLowerCase())
     if (!status) throw new MlError('INVALID_ARGUMENT', `There is no run status "${options.status}"; use one of: ${RUN_STATUSES.join(', ')}.`)
@@ -41,33 +46,56 @@ export async function historyList(cwd: string, options: ListOptions = {}): Promi
   if (options.script) runs = runs.filter((r) => r.script === options.script || path.posix.basename(r.script) === options.script)
   if (options.sortBy) {
     const name = options.sortBy
-    if (runs.length > 0 && !runs.some((r) => r.metrics?.[name] !== undefined)) {
-      const known = [...new Set(runs.flatMap((r) => Object.keys(r.metrics ?? {})))]
-      throw new MlError('INVALID_ARGUMENT', `No run logged a metric named "${name}"; ${known.length ? `the metrics are: ${known.join(', ')}` : 'no run logged any metric'}.`)
+    const valueOf = (r: ListedRun): number | string | undefined => {
+      const value = r.metrics?.[name] ?? r.params?.[name]
+      return value === null || typeof value === 'boolean' ? String(value) : value
+    }
+    if (runs.length > 0 && !runs.some((r) => valueOf(r) !== undefined)) {
+      const known = [...new Set(runs.flatMap((r) => [...Object.keys(r.metrics ?? {}), ...Object.keys(r.params ?? {})]))]
+      throw new MlError('INVALID_ARGUMENT', `No run has a metric or parameter named "${name}"; ${known.length ? `the names are: ${known.join(', ')}` : 'no run logged any metric or parameter'}.`)
     }
     const sign = options.desc ? -1 : 1
     runs.sort((a, b) => {
-      const x = a.metrics?.[name]
-      const y = b.metrics?.[name]
+      const x = valueOf(a)
+      const y = valueOf(b)
       if (x === undefined || y === undefined) return x === y ? 0 : x === undefined ? 1 : -1
-      return sign * (x - y)
+      // Numbers before text, each in its own order.
+      if (typeof x !== typeof y) return typeof x === 'number' ? -1 : 1
+      return sign * (typeof x === 'number' ? x - (y as number) : x.localeCompare(y as string))
     })
   }
   if (options.last !== undefined) runs = runs.slice(0, options.last)
   return runs
 }
 
+/** The runs of the sweep whose id is `idOrPrefix` or starts with it (one sweep, never several). */
+function sweepRuns(runs: ListedRun[], idOrPrefix: string): ListedRun[] {
+  const ids = [...new Set(runs.map((r) => r.sweepId).filter((id): id is string => id !== undefined))]
+  const matches = ids.includes(idOrPrefix) ? [idOrPrefix] : ids.filter((id) => id.startsWith(idOrPrefix))
+  if (matches.length !== 1) {
+    throw new MlError('SWEEP_NOT_FOUND', matches.length === 0
+      ? `No sweep id starts with "${idOrPrefix}"; ${ids.length ? `the sweeps are: ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', ...' : ''}` : 'the project has no sweeps yet (`ml experiment sweep`)'}.`
+      : `"${idOrPrefix}" matches ${matches.length} sweeps (${matches.slice(0, 5).join(', ')}); give more of the sweep id.`)
+  }
+  return runs.filter((r) => r.sweepId === matches[0])
+}
+
 /** How many lines of its log `ml history info` shows with a failed run. */
 export const FAILED_LOG_LINES = 20
 
-/** One run, by its id or a unique prefix of it; for a failed run, the end of its log too. */
-export async function historyInfo(cwd: string, runIdOrPrefix: string): Promise<{run: RunRecord; logTail?: Buffer}> {
+/**
+ * One run, by its id or a unique prefix of it, with a one-line summary of its environment; for
+ * a failed run, the end of its log too.
+ */
+export async function historyInfo(cwd: string, runIdOrPrefix: string): Promise<{run: RunRecord; environment?: string; logTail?: Buffer}> {
   const project = await findProject(cwd)
   const repo = await openHistory(project)
   const run = await readRun(repo, await resolveRunId(repo, runIdOrPrefix))
-  if (run.status !== 'Failed') return {run}
+  const recorded = run.status === 'Corrupt' ? null : await parseEnvironment(await getRunFile(repo, run.runId, ENVIRONMENT_FILE))
+  const environment = recorded ? environmentSummary(recorded) : undefined
+  if (run.status !== 'Failed') return {run, environment}
   const log = await runLog(project, repo, run.runId)
-  return {run, logTail: log ? lastLines(log, FAILED_LOG_LINES) : undefined}
+  return {run, environment, logTail: log ? lastLines(log, FAILED_LOG_LINES) : undefined}
 }
 
 /**
@@ -78,7 +106,7 @@ async function runLog(project: Project, repo: ShadowRepo, runId: string): Promis
   return (await getRunFile(repo, runId, LOG_FILE)) ?? fs.readFile(liveLogPath(project, runId)).catch(() => null)
 }
 
-/** Where a running run writes its log (see experiment.ts); runId passed isRunId. */
+/** Where a running run writes its log (see execution/execute-run.ts); runId passed isRunId. */
 function liveLogPath(project: Project, runId: string): string {
   return mlPath(project.dir, 'runs', runId, LOG_FILE)
 }
@@ -144,12 +172,19 @@ export interface Comparison {
   runs: RunRecord[]
   /** For each metric, the id of the run with the best last value (lowest for losses and errors). */
   best: Record<string, string>
+  /** Every parameter any of the runs has, and whether the runs differ in it. */
+  params: Array<{name: string; differs: boolean}>
 }
 
-/** Several runs side by side, with the best value of each metric. */
-export async function historyCompare(cwd: string, ids: string[]): Promise<Comparison> {
-  if (ids.length < 2) throw new MlError('INVALID_ARGUMENT', 'Compare needs at least two runs; give two or more run ids.')
-  const repo = await openHistory(await findProject(cwd))
+/** Several runs side by side (those named, or all runs of `sweep`), with the best value of each metric. */
+export async function historyCompare(cwd: string, ids: string[], options: {sweep?: string} = {}): Promise<Comparison> {
+  const project = await findProject(cwd)
+  if (options.sweep) {
+    if (ids.length > 0) throw new MlError('INVALID_ARGUMENT', 'Give run ids or --sweep, not both.')
+    ids = sweepRuns(await cachedRunList(project), options.sweep).map((r) => r.runId).reverse()
+  }
+  if (ids.length < 2) throw new MlError('INVALID_ARGUMENT', options.sweep ? `Sweep ${options.sweep} has fewer than two runs to compare.` : 'Compare needs at least two runs; give two or more run ids, or --sweep ID.')
+  const repo = await openHistory(project)
   const runs = await Promise.all(ids.map(async (id) => readRun(repo, await resolveRunId(repo, id))))
   const best: Record<string, string> = {}
   for (const name of new Set(runs.flatMap((r) => Object.keys(r.metrics ?? {})))) {
@@ -163,7 +198,11 @@ export async function historyCompare(cwd: string, ids: string[]): Promise<Compar
     }
     if (winner) best[name] = winner.runId
   }
-  return {runs, best}
+  const params = [...new Set(runs.flatMap((r) => Object.keys(r.params ?? {})))].map((name) => {
+    const values = new Set(runs.map((r) => JSON.stringify(r.params?.[name] ?? '(none)')))
+    return {name, differs: values.size > 1}
+  })
+  return {runs, best, params}
 }
 
 export interface MetricChange {
@@ -180,6 +219,9 @@ export interface RunDiff {
   patch: string
   files: FileStat[]
   metrics: MetricChange[]
+  params: ParamChange[]
+  /** What changed in the environment the runs recorded (Python version, packages...), one line each. */
+  environment: string[]
 }
 
 /** What changed in the project between the snapshots of two runs, and in their metrics. */
@@ -196,7 +238,11 @@ export async function historyDiff(cwd: string, idA: string, idB: string, paths: 
     const y = b.metrics?.[name]
     return {name, a: x, b: y, change: x !== undefined && y !== undefined ? y - x : undefined}
   })
-  return {a, b, patch, files, metrics}
+  const environments = await Promise.all([a, b].map(async (run) => ({
+    environment: (await parseEnvironment(await getRunFile(repo, run.runId, ENVIRONMENT_FILE))) ?? undefined,
+    requirements: (await getRunFile(repo, run.runId, REQUIREMENTS_FILE))?.toString('utf8'),
+  })))
+  return {a, b, patch, files, metrics, params: paramChanges(a.params ?? {}, b.params ?? {}), environment: environmentChanges(environments[0], environments[1])}
 }
 
 /** A run's metric values by step, all of them or those of one name. */
@@ -221,8 +267,6 @@ export interface Download {
   /** Large outputs whose bytes are not on this machine (they stay where the run was made). */
   missing: string[]
 }
-
-/** Where `ml history download` writes without --dir: under .ml/, which snapshots never hold. */
 
 /**
  * Writes a run's log, metrics and outputs into `dir`, or into .ml/downloads/<run-id>/ so that

@@ -1,13 +1,14 @@
 import {createRequire} from 'node:module'
 import type YamlModule from 'yaml'
 import {MlError} from '../../shared/errors.js'
+import type {ParamValue} from '../trust/run-record.js'
 
 /** yaml takes some 70 ms to load: only reading a params file or typing a value loads it. */
 let yamlModule: typeof YamlModule | undefined
 const yaml = (): typeof YamlModule => (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof YamlModule)
 
 /** One parameter's value: only scalars, so that every run's parameters compare and print alike. */
-export type ParamValue = string | number | boolean | null
+export type {ParamValue}
 
 /**
  * A run's parameters by name; nested names are dotted (`train.lr`). Names keep the order they
@@ -219,13 +220,20 @@ export function paramText(value: ParamValue): string {
   return value === null ? 'null' : String(value)
 }
 
+/** A parameter added (no `before`), removed (no `after`) or changed between two runs. */
+export interface ParamChange {
+  name: string
+  before?: ParamValue
+  after?: ParamValue
+}
+
 /**
  * The parameters added (`after` only), removed (`before` only) and changed (both) from one run to
  * another, by name. A value is compared with its type: `1` and `"1"` differ.
  */
-export function paramChanges(before: Params, after: Params): Array<{name: string; before?: ParamValue; after?: ParamValue}> {
+export function paramChanges(before: Params, after: Params): ParamChange[] {
   const names = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-  const changes: Array<{name: string; before?: ParamValue; after?: ParamValue}> = []
+  const changes: ParamChange[] = []
   for (const name of names) {
     const had = Object.hasOwn(before, name)
     const has = Object.hasOwn(after, name)

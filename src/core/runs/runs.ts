@@ -23,11 +23,11 @@ export function newRunId(projectName: string, now = Date.now()): string {
  * is the run's snapshot, so that pushing a run's ref always carries its snapshot along.
  */
 export async function saveRun(repo: ShadowRepo, record: RunRecord, files: TreeFile[] = []): Promise<string> {
-  return commitRun(repo, await repo.resolveRef(runRef(record.runId)), record, files)
+  return saveRunOver(repo, await repo.resolveRef(runRef(record.runId)), record, files)
 }
 
 /** Saves `record` on its ref only if the ref still points at `previous` (CONCURRENT_UPDATE otherwise). */
-async function commitRun(repo: ShadowRepo, previous: string | null, record: RunRecord, files: TreeFile[] = []): Promise<string> {
+export async function saveRunOver(repo: ShadowRepo, previous: string | null, record: RunRecord, files: TreeFile[] = []): Promise<string> {
   const tree = await repo.writeTree([{path: RUN_FILE, data: `${JSON.stringify(record, null, 2)}\n`}, ...files])
   const commit = await repo.commit(tree, [previous ?? record.snapshotId], `${record.status}: ${record.runId}`)
   await repo.updateRef(runRef(record.runId), commit, previous, `run ${record.status}`)
@@ -45,6 +45,15 @@ export async function readRun(repo: ShadowRepo, runId: string): Promise<RunRecor
   const {checkRunRecord} = await import('../trust/run-record.js')
   const checked = checkRunRecord(await repo.readFile(commit, RUN_FILE), runId)
   return 'reason' in checked ? corruptRun(runId, checked.reason) : settle(repo, commit, checked.record)
+}
+
+/** A run's record with the commit it was read from, to change it only if nobody else did meanwhile. */
+export async function readRunAt(repo: ShadowRepo, runId: string): Promise<{run: RunRecord; commit: string}> {
+  const commit = await repo.resolveRef(runRef(runId))
+  if (!commit) throw new MlError('RUN_NOT_FOUND', `There is no run with id ${runId}; list runs with \`ml history list\`.`)
+  const {checkRunRecord} = await import('../trust/run-record.js')
+  const checked = checkRunRecord(await repo.readFile(commit, RUN_FILE), runId)
+  return {run: 'reason' in checked ? corruptRun(runId, checked.reason) : checked.record, commit}
 }
 
 /** A run whose record ml acts on (restore, download, diff): a Corrupt one is RUN_CORRUPT. */
@@ -73,7 +82,7 @@ async function settle(repo: ShadowRepo, commit: string, run: RunRecord): Promise
   if (run.status !== 'Running' || run.host !== hostname() || run.pid === undefined || isAlive(run.pid)) return run
   const settled: RunRecord = {...run, status: 'Failed', error: `The ml process (pid ${run.pid}) ended before the run did: it was killed or the machine stopped.`}
   try {
-    await commitRun(repo, commit, settled)
+    await saveRunOver(repo, commit, settled)
   } catch (error) {
     if (!isMlError(error, 'CONCURRENT_UPDATE')) throw error
     // another process settled it first; the record says the same

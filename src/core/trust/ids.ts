@@ -18,3 +18,8 @@ export function isSha256(hash: unknown): hash is string {
 export function isGitOid(id: unknown): id is string {
   return typeof id === 'string' && GIT_OID.test(id)
 }
+
+/** A sweep's id, `sweep_<epoch-ms>_<4 hex>` when ml makes one; shown and matched, never used in a path. */
+export function isSweepId(id: unknown): id is string {
+  return isRunId(id)
+}

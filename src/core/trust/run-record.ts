@@ -1,10 +1,13 @@
 import en from 'zod/v4/locales/en.js'
 import * as z from 'zod/mini'
-import {isGitOid, isRunId, isSha256} from './ids.js'
+import {isGitOid, isRunId, isSha256, isSweepId} from './ids.js'
 import {unsafeReason} from './tree-path.js'
 
 /** `Corrupt` is never stored: it is how a run whose run.json fails the trust gate is listed. */
-export type RunStatus = 'Running' | 'Completed' | 'Failed' | 'Canceled' | 'Corrupt'
+export type RunStatus = 'Queued' | 'Running' | 'Completed' | 'Failed' | 'Canceled' | 'Corrupt'
+
+/** A parameter's value, typed as YAML reads it. */
+export type ParamValue = string | number | boolean | null
 
 /**
  * One captured output file of a run. Its bytes are in the run's tree under `outputs/`, except
@@ -38,6 +41,14 @@ export interface RunRecord {
   outputs: RunOutput[]
   /** The last value of each metric the run logged (all values are in metrics.jsonl). */
   metrics?: Record<string, number>
+  /** The run's parameters: from params.yaml/json, its arguments, and what it logged (see runs/params.ts). */
+  params?: Record<string, ParamValue>
+  /** The sweep the run is part of (`ml experiment sweep`). */
+  sweepId?: string
+  /** When it was queued (`--queue`); its start time is when a worker started it. */
+  queuedTimeUtc?: string
+  /** True when it ran in a private checkout of its snapshot (.ml/work/<run-id>/), not in the project folder. */
+  isolated?: boolean
   properties: Record<string, string>
 }
 
@@ -65,7 +76,7 @@ const record = z.object({
   script: z.string(),
   arguments: z.array(z.string()),
   compute: z.string(),
-  status: z.enum(['Running', 'Completed', 'Failed', 'Canceled']),
+  status: z.enum(['Queued', 'Running', 'Completed', 'Failed', 'Canceled']),
   startTimeUtc: isoTime,
   endTimeUtc: z.optional(isoTime),
   durationMs: z.optional(z.number().check(z.nonnegative())),
@@ -76,6 +87,10 @@ const record = z.object({
   pid: z.optional(z.number().check(z.int(), z.positive())),
   outputs: z.array(output).check(z.refine(distinctFiles, {message: 'has the same file twice, or a file inside another file'})),
   metrics: z.optional(z.record(z.string(), z.number())),
+  params: z.optional(z.record(z.string().check(z.minLength(1), z.maxLength(200)), z.union([z.string().check(z.maxLength(10_000)), z.number(), z.boolean(), z.null()]))),
+  sweepId: z.optional(z.string().check(z.refine(isSweepId, {message: 'is not a valid sweep id'}))),
+  queuedTimeUtc: z.optional(isoTime),
+  isolated: z.optional(z.boolean()),
   properties: z.record(z.string(), z.string()),
 })
 

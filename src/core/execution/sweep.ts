@@ -1,0 +1,126 @@
+import {randomBytes, randomInt} from 'node:crypto'
+import type {ShadowRepo} from '../../git/shadow-repo.js'
+import {MlError} from '../../shared/errors.js'
+import {findProject} from '../project/project.js'
+import {mergeParams, paramsFromArgs} from '../runs/params.js'
+import {newRunId, saveRun, type RunRecord} from '../runs/runs.js'
+import {executeRun, pushQuietly, type RunOptions} from './execute-run.js'
+import {checkCompute, fileParams, newRecord, queued, resolveScript, snapshotForRuns} from './experiment.js'
+import {startableCommand} from './executor.js'
+import {combinationCount, parseGrid, parseRange, planSweep, sweepArgs} from './sweep-plan.js'
+
+/** More runs than this need `--yes`: a typo in a grid should not start thousands of runs. */
+export const MAX_UNCONFIRMED_RUNS = 1000
+
+export interface SweepOptions extends RunOptions {
+  cwd: string
+  script: string
+  /** The arguments every run gets, before its own `--name value` pairs. */
+  args: string[]
+  compute?: string
+  /** `name=v1,v2,...` specs: every combination of their values is run. */
+  grid: string[]
+  /** `name=lo:hi[:log]` specs, sampled by `random` runs. */
+  ranges: string[]
+  random?: number
+  seed?: number
+  /** How many runs at once. */
+  jobs: number
+  /** Record the runs as Queued instead of running them. */
+  queue?: boolean
+  /** Allows more than MAX_UNCONFIRMED_RUNS runs. */
+  yes?: boolean
+  /** Told of the sweep once it is planned and snapshotted, before any run starts. */
+  onPlanned?: (sweep: {sweepId: string; runs: RunRecord[]; seed?: number; snapshotCreated: boolean}) => void
+  /** Told of each run as it ends (or is canceled before it started). */
+  onRunEnd?: (run: RunRecord) => void
+}
+
+export interface SweepResult {
+  sweepId: string
+  runs: RunRecord[]
+  /** The seed the random plan was drawn with (so it can be drawn again). */
+  seed?: number
+}
+
+/**
+ * `ml experiment sweep`: one snapshot, one isolated run per combination of the grid (or per
+ * random draw from the ranges), each with its `--name value` pairs after the fixed arguments,
+ * `jobs` at once. Aborting `signal` cancels the running scripts (SIGINT first) and records the
+ * runs not started yet as Canceled, so every planned run is recorded with how it ended.
+ */
+export async function sweepExperiment(options: SweepOptions): Promise<SweepResult> {
+  const project = await findProject(options.cwd)
+  const compute = checkCompute(options.compute)
+  if (!Number.isInteger(options.jobs) || options.jobs < 1) {
+    throw new MlError('INVALID_ARGUMENT', `-j ${options.jobs} is not a number of runs at once; give a whole number of 1 or more.`)
+  }
+  const grid = options.grid.map(parseGrid)
+  const ranges = options.ranges.map(parseRange)
+  const count = combinationCount(grid, options.random)
+  if (count > MAX_UNCONFIRMED_RUNS && !options.yes) {
+    throw new MlError('CONFIRMATION_REQUIRED', `This sweep has ${count} runs (more than ${MAX_UNCONFIRMED_RUNS}); check the --grid values, or add --yes to run them all.`)
+  }
+  const seed = options.random === undefined ? undefined : options.seed ?? randomInt(2 ** 31)
+  const plan = planSweep({grid, ranges, random: options.random, seed})
+  if (plan.length === 0) throw new MlError('INVALID_ARGUMENT', 'The sweep has no runs; give at least one --grid, or --random N with --range.')
+  const script = await resolveScript(project.dir, options.cwd, options.script)
+  await startableCommand(project.dir, script, options.env, process.execPath)
+
+  const sweepId = `sweep_${Date.now()}_${randomBytes(2).toString('hex')}`
+  const {snapshot, repo, properties} = await snapshotForRuns(project, `Snapshot for sweep ${sweepId}`, options)
+  const fromFile = await fileParams(repo, snapshot)
+  const ids = new Set<string>()
+  const runs = plan.map((combination) => {
+    const args = [...options.args, ...sweepArgs(combination)]
+    let runId = newRunId(project.config.name)
+    while (ids.has(runId)) runId = newRunId(project.config.name)
+    ids.add(runId)
+    const sweepProperties = seed === undefined ? properties : {...properties, 'ml.sweep.seed': String(seed)}
+    return newRecord(project, {runId, script, args, compute, snapshot, properties: sweepProperties, params: mergeParams(fromFile, paramsFromArgs(args)), isolated: true, sweepId})
+  })
+  if (options.queue) {
+    for (const run of runs) await saveRun(repo, queued(run))
+    await pushQuietly(project, repo, options)
+    options.onPlanned?.({sweepId, runs, seed, snapshotCreated: snapshot.created})
+    return {sweepId, runs, seed}
+  }
+  options.onPlanned?.({sweepId, runs, seed, snapshotCreated: snapshot.created})
+  const ended = await runPool(runs, options.jobs, async (run) => {
+    if (options.signal?.aborted) return cancelUnstarted(repo, run, 'The sweep was canceled before this run started.')
+    return executeRun(project, repo, run, {...options, snapshotCreated: snapshot.created})
+  }, options.onRunEnd)
+  return {sweepId, runs: ended, seed}
+}
+
+/**
+ * Runs `fn` on each item, `jobs` at once, in order. A failure of one (a full disk while
+ * recording it, say) does not stop the others: the first is thrown once all have ended.
+ */
+export async function runPool<T, R>(items: T[], jobs: number, fn: (item: T) => Promise<R>, onEach?: (result: R) => void): Promise<R[]> {
+  const results: R[] = []
+  const failures: unknown[] = []
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      try {
+        results[i] = await fn(items[i])
+        onEach?.(results[i])
+      } catch (error) {
+        failures.push(error)
+      }
+    }
+  }
+  await Promise.all(Array.from({length: Math.min(jobs, items.length)}, worker))
+  if (failures.length > 0) throw failures[0]
+  return results
+}
+
+/** Records a run that never started as Canceled, with the reason. */
+export async function cancelUnstarted(repo: ShadowRepo, run: RunRecord, reason: string): Promise<RunRecord> {
+  const now = new Date().toISOString()
+  Object.assign(run, {status: 'Canceled', endTimeUtc: now, durationMs: 0, error: reason})
+  await saveRun(repo, run)
+  return run
+}

@@ -1,0 +1,38 @@
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import type {ShadowRepo} from '../../git/shadow-repo.js'
+import {ML_DIR, mlPath, OUTPUTS_DIR} from '../project/layout.js'
+import type {Project} from '../project/project.js'
+import {assertSafeTree} from '../snapshot/safe-paths.js'
+
+/** What an isolated run never sees of the project folder: ml's own folder, git's, and the outputs of other runs. */
+const NOT_LINKED = new Set([`${ML_DIR}/`, '.git/', '.git', `${OUTPUTS_DIR}/`])
+
+/**
+ * A private checkout of the snapshot `tree` for the run `runId`, in .ml/work/<run-id>/: edits
+ * the user makes while the run goes on cannot change what it reads, and runs never write over
+ * each other. What the snapshot leaves out by ignore rules (data sets, secrets) is linked to
+ * the originals, never copied: the run reads the same data as an in-place run would.
+ */
+export async function createWorkdir(project: Project, repo: ShadowRepo, tree: string, runId: string): Promise<string> {
+  const dir = mlPath(project.dir, 'work', runId)
+  await assertSafeTree(repo.treeReader(), dir, tree, `The snapshot of run ${runId} cannot be checked out`)
+  await fs.mkdir(dir, {recursive: true})
+  await repo.checkoutInto(tree, dir)
+  for (const ignored of await repo.ignoredPaths()) {
+    if (NOT_LINKED.has(ignored)) continue
+    const name = ignored.replace(/\/$/, '')
+    const link = path.join(dir, name)
+    await fs.mkdir(path.dirname(link), {recursive: true})
+    await fs.symlink(path.join(project.dir, name), link)
+  }
+  return dir
+}
+
+/** Removes a run's private checkout (and .ml/work/ once empty). */
+export async function removeWorkdir(dir: string): Promise<void> {
+  await fs.rm(dir, {recursive: true, force: true})
+  await fs.rmdir(path.dirname(dir)).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOTEMPTY' && error.code !== 'ENOENT') throw error
+  })
+}
