@@ -28,12 +28,13 @@ test('init -> submit -> change -> submit -> list -> restore -> undo', async () =
   assert.is(runs.length, 2)
   assert.equal(runs.map((r: {arguments: string[]}) => r.arguments), [['--epochs', '10'], ['--epochs', '20']], 'newest first')
   assert.ok(runs.every((r: {status: string}) => r.status === 'Completed'))
+  assert.equal(runs.map((r: {params: unknown}) => r.params), [{epochs: 10}, {epochs: 20}], 'the arguments are the parameters, typed')
   assert.is.not(runs[0].snapshotId, runs[1].snapshotId)
   assert.is(runs[0].properties['azureml.git.commit'], git(dir, ['rev-parse', 'HEAD']))
   assert.is(runs[0].properties['azureml.git.dirty'], 'True')
 
   const table = ok(await ml(dir, ['history', 'list'])).stdout.split('\n')
-  assert.match(table[0], /^RUN ID\s+STATUS\s+STARTED\s+DURATION\s+SCRIPT\s+SNAPSHOT\s+GIT COMMIT\s+DIRTY\s+LOSS\s+ACCURACY$/)
+  assert.match(table[0], /^RUN ID\s+STATUS\s+STARTED\s+DURATION\s+SCRIPT\s+SNAPSHOT\s+GIT COMMIT\s+DIRTY\s+EPOCHS\s+LOSS\s+ACCURACY$/)
   assert.ok(table[2].startsWith(runs[0].runId) && table[3].startsWith(runs[1].runId))
   assert.ok(table[2].includes(runs[0].snapshotId.slice(0, 8)))
   const tsv = ok(await ml(dir, ['history', 'list', '--last', '1', '-o', 'tsv'])).stdout

@@ -5,6 +5,7 @@ import path from 'node:path'
 import type {ShadowRepo} from '../../git/shadow-repo.js'
 import type {TreeFile} from '../../git/trees.js'
 import {crashPoint} from '../../shared/crash-point.js'
+import {MlError} from '../../shared/errors.js'
 import type {OnProgress} from '../../shared/progress.js'
 import {largeOutputPath, mlName, mlPath, OUTPUTS_DIR} from '../project/layout.js'
 import type {Project} from '../project/project.js'
@@ -56,15 +57,28 @@ export const LARGE_OUTPUT_BYTES = 50 * 2 ** 20
  */
 export async function executeRun(project: Project, repo: ShadowRepo, record: RunRecord, options: RunOptions & {snapshotCreated?: boolean; claim?: string}): Promise<RunRecord> {
   const {runId} = record
-  const workdir = record.isolated ? await createWorkdir(project, repo, await repo.treeOf(record.snapshotId), runId) : project.dir
+  let workdir = project.dir
   try {
     const runDir = mlPath(project.dir, 'runs', runId)
-    const outputsDir = path.join(workdir, OUTPUTS_DIR)
-    const metricsFile = path.join(runDir, METRICS_FILE)
-    const pythonPath = [options.env.PYTHONPATH, options.runLoggerDir].filter(Boolean).join(path.delimiter)
-    const env = {...options.env, ML_RUN_ID: runId, ML_PROJECT_DIR: workdir, ML_OUTPUTS_DIR: outputsDir, ML_METRICS_FILE: metricsFile, PYTHONUNBUFFERED: '1', PYTHONPATH: pythonPath}
-    const base = await startableCommand(workdir, record.script, env, process.execPath)
-    const command: [string, string[]] = [base[0], [...base[1], ...record.arguments]]
+    let command: [string, string[]]
+    let env: NodeJS.ProcessEnv
+    try {
+      if (record.isolated) workdir = await createWorkdir(project, repo, await repo.treeOf(record.snapshotId), runId)
+      const pythonPath = [options.env.PYTHONPATH, options.runLoggerDir].filter(Boolean).join(path.delimiter)
+      env = {...options.env, ML_RUN_ID: runId, ML_PROJECT_DIR: workdir, ML_OUTPUTS_DIR: path.join(workdir, OUTPUTS_DIR), ML_METRICS_FILE: path.join(runDir, METRICS_FILE), PYTHONUNBUFFERED: '1', PYTHONPATH: pythonPath}
+      const base = await startableCommand(workdir, record.script, env, process.execPath)
+      command = [base[0], [...base[1], ...record.arguments]]
+    } catch (error) {
+      // A queued or swept run whose checkout or interpreter fails is recorded as Failed, so
+      // that it is neither tried again forever nor missing from its sweep.
+      if (!record.isolated || !(error instanceof MlError)) throw error
+      const now = new Date().toISOString()
+      Object.assign(record, {status: 'Failed', startTimeUtc: now, endTimeUtc: now, durationMs: 0, exitCode: 127, error: error.message, host: hostname(), pid: process.pid})
+      await (options.claim ? saveRunOver(repo, options.claim, record) : saveRun(repo, record))
+      return record
+    }
+    const outputsDir = env.ML_OUTPUTS_DIR!
+    const metricsFile = env.ML_METRICS_FILE!
 
     const started = new Date()
     Object.assign(record, {status: 'Running', startTimeUtc: started.toISOString(), host: hostname(), pid: process.pid})
@@ -126,7 +140,7 @@ export async function executeRun(project: Project, repo: ShadowRepo, record: Run
     await push()
     return record
   } finally {
-    if (record.isolated && !options.keepWorkdir) await removeWorkdir(workdir)
+    if (workdir !== project.dir && !options.keepWorkdir) await removeWorkdir(workdir)
   }
 }
 
