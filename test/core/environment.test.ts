@@ -118,6 +118,25 @@ test('a python3 whose pip fails: no requirements.txt, and no error', async () =>
   assert.equal(e.interpreter, {command: 'python3', path: path.join(bin, 'python3'), version: '3.0.1', executable: '/fake/python'})
 })
 
+test('pip freeze is kept in pipCache and reused while the sys.path folders are unchanged', async () => {
+  const dir = tempDir()
+  await write(dir, {'train.py': ''})
+  const site = tempDir('ml-test-site-')
+  // A fake python3 that reports `site` as its one sys.path folder (with its real mtime) and counts its pip runs.
+  const runs = `${site}.pip-runs`
+  const bin = await fakeTools({python3: `if [ "$1" = -m ]; then n=0; [ -f ${runs} ] && n=$(<${runs}); n=$((n + 1)); echo $n > ${runs}; echo "pkg==$n"; exit 0; fi
+echo "{\\"version\\": \\"3.0.1\\", \\"executable\\": \\"/fake/python\\", \\"paths\\": [[\\"${site}\\", $(/usr/bin/stat -c %Y ${site})]]}"`})
+  const pipCache = path.join(tempDir(), 'pip-freeze-cache.json')
+  const collect = () => collectEnvironment({script: 'train.py', command: ['python3', ['train.py']], env: baseEnv({PATH: bin}), cwd: dir, mlVersion: '1', pipCache})
+  const requirements = async () => (await collect()).files.find((f) => f.path === REQUIREMENTS_FILE)?.data
+  assert.is(await requirements(), 'pkg==1\n')
+  assert.is(await requirements(), 'pkg==1\n', 'reused: pip did not run again')
+  await fs.utimes(site, new Date(), new Date(Date.now() + 5000))
+  assert.is(await requirements(), 'pkg==2\n', 'a package folder changed: pip ran again')
+  await fs.writeFile(pipCache, '{damaged')
+  assert.is(await requirements(), 'pkg==3\n', 'a damaged cache is written again')
+})
+
 test('a missing interpreter and no tools on PATH: no version, no files, no error', async () => {
   const dir = tempDir()
   await write(dir, {'train.py': ''})

@@ -1,10 +1,12 @@
 import {type ChildProcessByStdio, spawn} from 'node:child_process'
+import {createHash} from 'node:crypto'
 import {constants as fsConstants, promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type {Readable} from 'node:stream'
 import {MAX_GPUS, type RunEnvironment, type RunGpu} from '../trust/run-environment.js'
 import {cap, CONDA_FILE, isPython, REQUIREMENTS_FILE} from '../runs/run-environment.js'
+import {writeAtomically} from '../../shared/write-atomically.js'
 import {findOnPath} from './executor.js'
 
 
@@ -29,6 +31,12 @@ export interface CollectEnvironmentOptions {
   timeoutMs?: number
   /** Aborting kills every tool still running; what they would have told is left out. */
   signal?: AbortSignal
+  /**
+   * Where the last `pip freeze` is kept with the state of the folders it read: a run whose
+   * interpreter and package folders are unchanged (the usual case) reuses it instead of
+   * spending a second of CPU on pip.
+   */
+  pipCache?: string
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000
@@ -43,8 +51,11 @@ const MAX_TOOL_OUTPUT = 8 << 20
 const PYTHON_PROBE = [
   'import sys',
   "if sys.path and sys.path[0] in ('', '.'): del sys.path[0]",
-  'import json',
-  "print(json.dumps({'version': sys.version.split()[0], 'executable': sys.executable}))",
+  'import json, os',
+  'def mtime(p):',
+  '    try: return os.stat(p).st_mtime_ns',
+  '    except OSError: return None',
+  "print(json.dumps({'version': sys.version.split()[0], 'executable': sys.executable, 'paths': [[p, mtime(p)] for p in sys.path]}))",
 ].join('\n')
 
 /**
@@ -60,9 +71,10 @@ export async function collectEnvironment(options: CollectEnvironmentOptions): Pr
   const resolved = interpreter ? await resolveCommand(interpreter, run) : null
   const python = interpreter && isPython(interpreter) ? resolved : null
   const condaPrefix = options.env.CONDA_PREFIX || undefined
+  const described = interpreter ? describeInterpreter(interpreter, resolved, run) : Promise.resolve(undefined)
   const [interpreterInfo, requirements, gpus, condaList] = await Promise.all([
-    interpreter ? describeInterpreter(interpreter, resolved, run) : undefined,
-    python ? probe(python, ['-m', 'pip', 'freeze'], {...run, env: {...run.env, PIP_DISABLE_PIP_VERSION_CHECK: '1', PIP_NO_INPUT: '1'}}) : null,
+    described.then((d) => d?.info),
+    python ? described.then((d) => pipFreeze(python, d?.pathsStamp, run, options.pipCache)) : null,
     listGpus(run),
     condaPrefix ? listConda(condaPrefix, run) : null,
   ])
@@ -76,7 +88,7 @@ export async function collectEnvironment(options: CollectEnvironmentOptions): Pr
   if (gpus) environment.gpus = gpus
   if (condaPrefix) environment.conda = {prefix: cap(condaPrefix)}
   const files: CollectedEnvironment['files'] = []
-  if (requirements) files.push({path: REQUIREMENTS_FILE, data: requirements.stdout})
+  if (requirements !== null) files.push({path: REQUIREMENTS_FILE, data: requirements})
   if (condaList) files.push({path: CONDA_FILE, data: condaList.stdout})
   return {environment, files}
 }
@@ -119,10 +131,15 @@ async function interpreterOf(options: CollectEnvironmentOptions): Promise<string
 }
 
 
-/** The interpreter's version: Python's and its sys.executable, ml's own node's, or another's `--version`. */
-async function describeInterpreter(command: string, resolved: string | null, run: ProbeOptions): Promise<RunEnvironment['interpreter']> {
+/**
+ * The interpreter's version: Python's and its sys.executable, ml's own node's, or another's
+ * `--version`. For Python also a stamp of its sys.path folders, which change when a package is
+ * installed or removed.
+ */
+async function describeInterpreter(command: string, resolved: string | null, run: ProbeOptions): Promise<{info: NonNullable<RunEnvironment['interpreter']>; pathsStamp?: string}> {
   const info: NonNullable<RunEnvironment['interpreter']> = {command: cap(command)}
-  if (!resolved) return info
+  let pathsStamp: string | undefined
+  if (!resolved) return {info}
   info.path = cap(resolved)
   if (resolved === process.execPath) {
     info.version = process.version
@@ -132,13 +149,46 @@ async function describeInterpreter(command: string, resolved: string | null, run
     const reported = result && parseLastJsonLine(result.stdout)
     if (typeof reported?.version === 'string') info.version = cap(reported.version)
     if (typeof reported?.executable === 'string' && reported.executable) info.executable = cap(reported.executable)
+    if (Array.isArray(reported?.paths)) pathsStamp = JSON.stringify([resolved, reported.executable, reported.paths])
   } else {
     const result = await probe(resolved, ['--version'], run)
     // Some print it on stderr (R before 4.0).
     const line = result && firstLine(result.stdout || result.stderr)
     if (line) info.version = cap(line)
   }
-  return info
+  return {info, pathsStamp}
+}
+
+/**
+ * `pip freeze` of `python`, or null when pip does not work. Kept in `cache` with the stamp of
+ * the interpreter's sys.path folders, and reused while the stamp is the same.
+ */
+async function pipFreeze(python: string, stamp: string | undefined, run: ProbeOptions, cache?: string): Promise<string | null> {
+  const key = stamp && createHash('sha256').update(stamp).digest('hex')
+  if (key && cache) {
+    const kept = await readCache(cache)
+    if (kept?.key === key && typeof kept.requirements === 'string') return kept.requirements
+  }
+  const result = await probe(python, ['-m', 'pip', 'freeze'], {...run, env: {...run.env, PIP_DISABLE_PIP_VERSION_CHECK: '1', PIP_NO_INPUT: '1'}})
+  if (!result) return null
+  if (key && cache) await writeAtomically(cache, JSON.stringify({key, requirements: result.stdout}), {cache: true})
+  return result.stdout
+}
+
+/** The pip cache's content; null when there is none or it is damaged (it is then written again). */
+async function readCache(file: string): Promise<{key?: unknown; requirements?: unknown} | null> {
+  let text: string
+  try {
+    text = await fs.readFile(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw error
+  }
+  try {
+    return JSON.parse(text) as {key?: unknown; requirements?: unknown}
+  } catch {
+    return null
+  }
 }
 
 /** `command` as a path: found on the run's PATH, or relative to the project if it names a folder; null if it is not there. */

@@ -93,7 +93,7 @@ export async function executeRun(project: Project, repo: ShadowRepo, record: Run
     const before = await stampFiles(outputsDir)
     const logFile = path.join(runDir, LOG_FILE)
     // Alongside the script, never before it: a slow `pip freeze` must not delay the start.
-    const environment = collectEnvironment({script: record.script, command, env, cwd: workdir, mlVersion: options.mlVersion ?? 'unknown', signal: options.signal})
+    const environment = collectEnvironment({script: record.script, command, env, cwd: workdir, mlVersion: options.mlVersion ?? 'unknown', signal: options.signal, pipCache: mlPath(project.dir, 'pipFreeze')})
     const result = await execute({cwd: workdir, command, env, logFile, signal: options.signal, onOutput: options.onOutput})
     options.onScriptEnd?.()
     crashPoint('run-script-ended')

@@ -43,6 +43,8 @@ const ML_ENTRIES = {
   largeOutputs: 'large-outputs',
   /** An isolated run's private checkout of its snapshot: `work/<run-id>/`. */
   work: 'work',
+  /** The last `pip freeze` with the state of the folders it read (see execution/environment.ts). */
+  pipFreeze: 'pip-freeze-cache.json',
   /** The queue worker's record and log. */
   queue: 'queue',
 } as const
