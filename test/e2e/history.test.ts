@@ -9,7 +9,7 @@ const test = timedSuite('history')
 test.after.each(cleanup)
 
 
-type Run = {runId: string; status: string; snapshotId: string; metrics?: Record<string, number>; script: string; properties: Record<string, string>}
+type Run = {runId: string; status: string; snapshotId: string; metrics?: Record<string, number>; params: Record<string, unknown>; script: string; properties: Record<string, string>}
 
 async function list(dir: string, ...args: string[]): Promise<Run[]> {
   return JSON.parse(ok(await ml(dir, ['history', 'list', '-o', 'json', ...args])).stdout)
@@ -116,12 +116,16 @@ test('diff between two snapshots is what git diff says for the same two commits'
   await fs.writeFile(path.join(dir, 'train.py'), `${await fs.readFile(path.join(dir, 'train.py'), 'utf8')}# tuned\n`)
   ok(await ml(dir, ['experiment', 'submit', 'train.py', '--epochs', '5']))
   const [third] = await list(dir)
-  const patch = ok(await ml(dir, ['history', 'diff', good.runId, third.runId])).stdout
+  // The parameters that changed come first, then the patch git prints for the same two commits.
+  const params = `Parameters, ${good.runId} -> ${third.runId}:\n  epochs  ${good.params.epochs} -> 5\n\n`
+  const withParams = ok(await ml(dir, ['history', 'diff', good.runId, third.runId])).stdout
+  assert.ok(withParams.startsWith(params), withParams)
+  const patch = withParams.slice(params.length)
   const expected = shadowGit(dir, ['diff', good.snapshotId, third.snapshotId])
   assert.ok(patch.startsWith(`${expected}\n`), `${patch}\n---\n${expected}`)
   assert.match(patch, /\nMetrics, .*\n\s+loss\s+\S+ -> \S+\s+\([+-]/)
   const only = ok(await ml(dir, ['history', 'diff', good.runId, third.runId, '--', 'train.py'])).stdout
-  assert.ok(only.startsWith(`${shadowGit(dir, ['diff', good.snapshotId, third.snapshotId, '--', 'train.py'])}\n`))
+  assert.ok(only.startsWith(`${params}${shadowGit(dir, ['diff', good.snapshotId, third.snapshotId, '--', 'train.py'])}\n`))
   assert.not.match(only, /notes\.md|sub\/a\.txt/)
   const stat = ok(await ml(dir, ['history', 'diff', poor.runId, third.runId, '--stat'])).stdout
   assert.match(stat, /sub\/a\.txt \| 1 \+/)

@@ -118,7 +118,7 @@ export async function runPool<T, R>(items: T[], jobs: number, fn: (item: T) => P
 }
 
 /** Records a run that never started as Canceled, with the reason. */
-export async function cancelUnstarted(repo: ShadowRepo, run: RunRecord, reason: string): Promise<RunRecord> {
+async function cancelUnstarted(repo: ShadowRepo, run: RunRecord, reason: string): Promise<RunRecord> {
   const now = new Date().toISOString()
   Object.assign(run, {status: 'Canceled', endTimeUtc: now, durationMs: 0, error: reason})
   await saveRun(repo, run)
