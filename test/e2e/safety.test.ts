@@ -123,7 +123,7 @@ test('size limits: a warning over the soft limit, SNAPSHOT_TOO_LARGE over the ha
   const warned = ok(await ml(dir, ['experiment', 'submit', 'run.sh']))
   assert.match(warned.stderr, /Warning: The snapshot holds \d+ files/)
   await fs.rm(path.join(dir, 'ran.marker'))
-  await write(dir, {'big/data.bin': 'y'.repeat(60_000), 'big/other.bin': 'z'.repeat(1000)})
+  await write(dir, {'big/data.bin': 'y'.repeat(60_000), 'big/other.bin': 'z'.repeat(3000)})
   const refs = shadowRefs(dir)
   const r = await ml(dir, ['experiment', 'submit', 'run.sh'])
   assert.is(errorCode(r), 'SNAPSHOT_TOO_LARGE', r.stderr)
