@@ -608,7 +608,8 @@ test('sweep arguments: a malformed --grid/--range is INVALID_ARGUMENT naming the
   // 7 x 11 x 13 = 1001 runs.
   const values = (n: number) => Array.from({length: n}, (_, i) => i + 1).join(',')
   const big = ['--grid', `a=${values(7)}`, '--grid', `b=${values(11)}`, '--grid', `c=${values(13)}`]
-  for (const args of [big, [...big, '--queue'], ['--random', '1001', '--range', 'lr=0:1']]) {
+  // --queue first: were the check missing, those would only record runs, not start 1001 of them.
+  for (const args of [[...big, '--queue'], ['--random', '1001', '--range', 'lr=0:1', '--queue'], big, ['--random', '1001', '--range', 'lr=0:1']]) {
     const r = await ml(d, ['experiment', 'sweep', ...args, 's.py'])
     assert.is(errorCode(r), 'CONFIRMATION_REQUIRED', `${args.join(' ')}: ${r.stderr}`)
     assert.match(r.stderr, /1001 runs/)
@@ -701,6 +702,31 @@ test('queue: a detached worker runs 2 queued runs at once, a run queued while it
   }
 })
 
+test('queue start --watch: a detached worker runs what is queued after it started, stays idle without warnings (12 s, a dozen polls), and ends on `queue stop`', async () => {
+  const state = dir('ml-exp-state-')
+  const d = await project({'q.py': QUEUE_SCRIPT})
+  const env = {STATE: state}
+  await fs.writeFile(path.join(state, 'go-all'), '')
+  let pid: number | undefined
+  try {
+    pid = await detachWorker(d, ['--watch'], env)
+    ok(await ml(d, ['experiment', 'submit', '--queue', 'q.py', '--n', '1']))
+    const [queued] = await runs(d)
+    await until('the watching worker to run it', async () => byId(await runs(d), queued.runId).status === 'Completed', 60_000, 500)
+    assert.ok(alive(pid), 'a watching worker waits for more')
+    // Idle: it looks for new runs every second. That must not pile anything up.
+    await sleep(12_000)
+    const log = await fs.readFile(path.join(d, '.ml', 'queue', 'worker.log'), 'utf8')
+    assert.not.match(log, /Warning/, `an idle worker's log stays clean:\n${log}`)
+    assert.is((await queueStatus(d)).worker?.pid, pid)
+    ok(await ml(d, ['queue', 'stop']))
+    await workerExit(d, pid, 'the idle watching worker to end on `queue stop`')
+    assert.is((await queueStatus(d)).worker, null)
+  } finally {
+    kill(pid)
+  }
+})
+
 test('queue: a second `queue start` while a worker runs is QUEUE_WORKER_RUNNING naming its pid, with and without --detach', async () => {
   const state = dir('ml-exp-state-')
   const d = await project({'q.py': QUEUE_SCRIPT})
@@ -742,8 +768,10 @@ test('queue: a worker killed with SIGKILL leaves its running run Failed (the ml 
     pid = status.worker?.pid
     assert.is(pid, printed)
     assert.ok(pid)
-    const scriptPid = await until('the oldest run to start', () => started(state, '1'))
-    assert.not.ok(started(state, '2'), 'one at a time, oldest first')
+    const first = await until('a run to start', () => readdirSync(state).find((n) => n.startsWith('started-')))
+    assert.is(first, 'started-1', 'the oldest run first')
+    const scriptPid = started(state, '1')!
+    assert.not.ok(started(state, '2') || started(state, '3'), 'one at a time')
     const running = await queueStatus(d)
     assert.equal(running.running.map((run) => run.runId), [ids['1']])
     assert.equal(running.queued.map((run) => run.runId), [ids['2'], ids['3']], 'oldest first')
