@@ -61,18 +61,31 @@ export async function startQueue(options: QueueOptions): Promise<RunRecord[]> {
         running.add(task)
       }
       if (running.size === 0 && (!options.watch || stopped())) break
-      const wake = new AbortController()
-      await Promise.race([...running, sleep(options.pollMs ?? 1000, undefined, {signal: wake.signal}).catch(() => undefined), abortOf(options.stop), abortOf(options.signal)])
-      wake.abort()
+      await nextEvent(running, options.pollMs ?? 1000, [options.stop, options.signal])
     }
     if (failures.length > 0) throw failures[0]
     return ended
   })
 }
 
-/** A promise that settles when `signal` aborts (never without one). */
-function abortOf(signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => (signal?.aborted ? resolve() : signal?.addEventListener('abort', () => resolve(), {once: true})))
+/**
+ * Waits until a run ends, `ms` pass, or one of `signals` that has not yet fired does. A signal
+ * that fired before is not waited for (it would end every wait at once, and the loop would spin
+ * without letting the scripts' ends be seen), and every listener is removed again.
+ */
+async function nextEvent(running: Set<Promise<void>>, ms: number, signals: Array<AbortSignal | undefined>): Promise<void> {
+  const wake = new AbortController()
+  const onAbort = () => wake.abort()
+  const live = signals.filter((signal): signal is AbortSignal => signal !== undefined && !signal.aborted)
+  for (const signal of live) signal.addEventListener('abort', onAbort, {once: true})
+  try {
+    await Promise.race([...running, sleep(ms, undefined, {signal: wake.signal}).catch((error: Error) => {
+      if (error.name !== 'AbortError') throw error
+    })])
+  } finally {
+    wake.abort()
+    for (const signal of live) signal.removeEventListener('abort', onAbort)
+  }
 }
 
 /** The runs queued on this machine, oldest first (another machine's queued runs are its own). */
