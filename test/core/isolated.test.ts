@@ -33,6 +33,20 @@ test('an isolated run reads its snapshot in .ml/work/<run-id>/, reaches ignored 
   assert.not.match(shadowGit(dir, ['ls-tree', '-r', '--name-only', run.snapshotId]), /data\//)
 })
 
+test('the checkout a killed run left is removed by the next isolated run; a kept one, a queued run\'s and an unknown one stay', async () => {
+  const dir = tempDir()
+  await initProject({dir})
+  await write(dir, {'job.sh': 'true\n'})
+  const ended = await submitExperiment({...quiet, cwd: dir, script: 'job.sh', args: []})
+  const kept = await submitExperiment({...quiet, cwd: dir, script: 'job.sh', args: [], isolated: true, keepWorkdir: true})
+  const queued = await submitExperiment({...quiet, cwd: dir, script: 'job.sh', args: [], queue: true})
+  const work = path.join(dir, '.ml', 'work')
+  assert.ok(existsSync(path.join(work, kept.runId, 'job.sh')), '--keep-workdir keeps the checkout')
+  for (const id of [ended.runId, queued.runId, 'not-a-run-yet']) await write(path.join(work, id), {'left.txt': 'x'})
+  await submitExperiment({...quiet, cwd: dir, script: 'job.sh', args: [], isolated: true})
+  assert.equal((await fs.readdir(work)).sort(), [kept.runId, `${kept.runId}.kept`, queued.runId, 'not-a-run-yet'].sort())
+})
+
 test('a queued run that can no longer start is recorded as Failed with the reason, and the worker goes on', async () => {
   const dir = tempDir()
   await initProject({dir})

@@ -16,7 +16,7 @@ import {LOG_FILE, saveRun, saveRunOver, type RunRecord} from '../runs/runs.js'
 import {ENVIRONMENT_FILE} from '../runs/run-environment.js'
 import {collectEnvironment} from './environment.js'
 import {changedFiles, execute, stampFiles, startableCommand, type OutputStream} from './executor.js'
-import {createWorkdir, removeWorkdir} from './workdir.js'
+import {createWorkdir, keepWorkdir, removeWorkdir} from './workdir.js'
 
 /** What every run's execution takes, however it was started (submit, sweep, queue). */
 export interface RunOptions {
@@ -140,7 +140,7 @@ export async function executeRun(project: Project, repo: ShadowRepo, record: Run
     await push()
     return record
   } finally {
-    if (workdir !== project.dir && !options.keepWorkdir) await removeWorkdir(workdir)
+    if (workdir !== project.dir) await (options.keepWorkdir ? keepWorkdir(workdir) : removeWorkdir(workdir))
   }
 }
 

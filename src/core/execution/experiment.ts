@@ -14,6 +14,7 @@ import {historyOpener} from '../snapshot/open-history.js'
 import {type Snapshot, takeSnapshot} from '../snapshot/snapshot.js'
 import {executeRun, pushQuietly, type RunOptions} from './execute-run.js'
 import {startableCommand} from './executor.js'
+import {removeAbandonedWorkdirs} from './workdir.js'
 
 export const COMPUTE_TARGETS = ['local']
 
@@ -43,6 +44,7 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
   const runId = newRunId(project.config.name)
   const isolated = Boolean(options.isolated || options.queue)
   const go = async () => {
+    if (options.isolated) await removeAbandonedWorkdirs(project)
     const {snapshot, repo, properties} = await snapshotForRuns(project, `Snapshot for run ${runId}`, options)
     const record = newRecord(project, {runId, script, args: options.args, compute, snapshot, properties, params: mergeParams(await fileParams(repo, snapshot), paramsFromArgs(options.args)), isolated})
     if (!options.queue) return executeRun(project, repo, record, {...options, snapshotCreated: snapshot.created})

@@ -7,6 +7,7 @@ import {cachedRunList} from '../runs/run-cache.js'
 import {readRunAt, resolveRunId, saveRunOver, type RunRecord} from '../runs/runs.js'
 import {openHistory} from '../snapshot/open-history.js'
 import {executeRun, type RunOptions} from './execute-run.js'
+import {removeAbandonedWorkdirs} from './workdir.js'
 
 export interface QueueOptions extends RunOptions {
   cwd: string
@@ -36,6 +37,7 @@ export async function startQueue(options: QueueOptions): Promise<RunRecord[]> {
     throw new MlError('INVALID_ARGUMENT', `-j ${options.jobs} is not a number of runs at once; give a whole number of 1 or more.`)
   }
   return withQueueWorker(project, options.jobs, async () => {
+    await removeAbandonedWorkdirs(project)
     const repo = await openHistory(project)
     const ended: RunRecord[] = []
     const failures: unknown[] = []

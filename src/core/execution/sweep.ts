@@ -8,6 +8,7 @@ import {executeRun, pushQuietly, type RunOptions} from './execute-run.js'
 import {checkCompute, fileParams, newRecord, queued, resolveScript, snapshotForRuns} from './experiment.js'
 import {startableCommand} from './executor.js'
 import {combinationCount, parseGrid, parseRange, planSweep, sweepArgs} from './sweep-plan.js'
+import {removeAbandonedWorkdirs} from './workdir.js'
 
 /** More runs than this need `--yes`: a typo in a grid should not start thousands of runs. */
 export const MAX_UNCONFIRMED_RUNS = 1000
@@ -67,6 +68,7 @@ export async function sweepExperiment(options: SweepOptions): Promise<SweepResul
   const script = await resolveScript(project.dir, options.cwd, options.script)
   await startableCommand(project.dir, script, options.env, process.execPath)
 
+  await removeAbandonedWorkdirs(project)
   const sweepId = `sweep_${Date.now()}_${randomBytes(2).toString('hex')}`
   const {snapshot, repo, properties} = await snapshotForRuns(project, `Snapshot for sweep ${sweepId}`, options)
   const fromFile = await fileParams(repo, snapshot)

@@ -3,6 +3,7 @@ import path from 'node:path'
 import type {ShadowRepo} from '../../git/shadow-repo.js'
 import {ML_DIR, mlPath, OUTPUTS_DIR} from '../project/layout.js'
 import type {Project} from '../project/project.js'
+import {cachedRunList} from '../runs/run-cache.js'
 import {assertSafeTree} from '../snapshot/safe-paths.js'
 
 /** What an isolated run never sees of the project folder: ml's own folder, git's, and the outputs of other runs. */
@@ -28,6 +29,37 @@ export async function createWorkdir(project: Project, repo: ShadowRepo, tree: st
   }
   return dir
 }
+
+/** Marks a checkout kept with --keep-workdir, so that removeAbandonedWorkdirs leaves it alone. */
+export async function keepWorkdir(dir: string): Promise<void> {
+  await fs.writeFile(`${dir}${KEPT}`, '')
+}
+
+const KEPT = '.kept'
+
+/**
+ * Removes the checkouts of runs that have ended but whose ml process was killed before it could
+ * remove them (a worker killed mid-run, say). Only a run whose record says it ended is touched:
+ * a checkout being made for a run that is not recorded yet, or still Queued, is not.
+ */
+export async function removeAbandonedWorkdirs(project: Project): Promise<void> {
+  const work = mlPath(project.dir, 'work')
+  const names = await fs.readdir(work).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [] as string[]
+    throw error
+  })
+  if (names.length === 0) return
+  const ended = new Set((await cachedRunList(project)).filter((run) => ENDED.has(run.status)).map((run) => run.runId))
+  for (const name of names) {
+    if (name.endsWith(KEPT)) {
+      if (!names.includes(name.slice(0, -KEPT.length))) await fs.rm(path.join(work, name), {force: true})
+    } else if (ended.has(name) && !names.includes(`${name}${KEPT}`)) {
+      await removeWorkdir(path.join(work, name))
+    }
+  }
+}
+
+const ENDED = new Set(['Completed', 'Failed', 'Canceled', 'Corrupt'])
 
 /** Removes a run's private checkout (and .ml/work/ once empty). */
 export async function removeWorkdir(dir: string): Promise<void> {

@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {promises as fs, rmSync} from 'node:fs'
+import {existsSync, promises as fs, readFileSync, rmSync} from 'node:fs'
 import {constants, hostname} from 'node:os'
 import path from 'node:path'
 import {MlError} from '../../shared/errors.js'
@@ -143,14 +143,26 @@ async function commandOf(holder: {pid: number; host: string}): Promise<string> {
   return argv.length > 0 ? ` (${script >= 0 ? ['ml', ...argv.slice(script + 1)].join(' ') : argv.join(' ')})` : ''
 }
 
+/**
+ * Whether the process `pid` of this machine still runs. A zombie (ended, not yet reaped: in a
+ * container whose init never reaps, it stays one) has ended.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
+  if (!HAS_PROC) return true
+  try {
+    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false // it ended just now
+    throw error
+  }
 }
+
+const HAS_PROC = existsSync('/proc/self/stat')
 
 /**
  * Removes git lock files a killed process left in the history repo. The index is written only
