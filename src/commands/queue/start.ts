@@ -6,6 +6,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {MlCommand} from '../../cli/ml-command.js'
 import {queueStatus, startQueue} from '../../core/execution/queue.js'
 import {mlPath} from '../../core/project/layout.js'
+import {queueWorkerRunning} from '../../core/project/lock.js'
 import {findProject} from '../../core/project/project.js'
 import {templatesDir} from '../../core/setup/init.js'
 import {MlError} from '../../shared/errors.js'
@@ -75,7 +76,7 @@ With --detach a background worker does it and the command returns at once; its o
   private async detach(jobs: number, watch: boolean, noPush: boolean): Promise<void> {
     const project = await findProject(process.cwd())
     const {worker} = await queueStatus(project.dir)
-    if (worker) throw new MlError('QUEUE_WORKER_RUNNING', `A queue worker already runs this project's queue (ml process ${worker.pid}, since ${worker.since}); see \`ml queue status\`, or stop it with \`ml queue stop\`.`)
+    if (worker) throw queueWorkerRunning(worker)
     const log = mlPath(project.dir, 'queue', 'worker.log')
     await fs.mkdir(path.dirname(log), {recursive: true})
     const out = openSync(log, 'a')

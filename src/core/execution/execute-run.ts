@@ -45,6 +45,13 @@ export interface RunOptions {
   keepWorkdir?: boolean
 }
 
+/** `-j`, checked to be a number of runs at once. */
+export function checkJobs(jobs: number): void {
+  if (!Number.isInteger(jobs) || jobs < 1) {
+    throw new MlError('INVALID_ARGUMENT', `-j ${jobs} is not a number of runs at once; give a whole number of 1 or more.`)
+  }
+}
+
 /** Outputs larger than this stay out of git history. */
 export const LARGE_OUTPUT_BYTES = 50 * 2 ** 20
 

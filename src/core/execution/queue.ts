@@ -6,7 +6,7 @@ import {findProject, type Project} from '../project/project.js'
 import {cachedRunList} from '../runs/run-cache.js'
 import {readRunAt, resolveRunId, saveRunOver, type RunRecord} from '../runs/runs.js'
 import {openHistory} from '../snapshot/open-history.js'
-import {executeRun, type RunOptions} from './execute-run.js'
+import {checkJobs, executeRun, type RunOptions} from './execute-run.js'
 import {removeAbandonedWorkdirs} from './workdir.js'
 
 export interface QueueOptions extends RunOptions {
@@ -33,9 +33,7 @@ export interface QueueOptions extends RunOptions {
  */
 export async function startQueue(options: QueueOptions): Promise<RunRecord[]> {
   const project = await findProject(options.cwd)
-  if (!Number.isInteger(options.jobs) || options.jobs < 1) {
-    throw new MlError('INVALID_ARGUMENT', `-j ${options.jobs} is not a number of runs at once; give a whole number of 1 or more.`)
-  }
+  checkJobs(options.jobs)
   return withQueueWorker(project, options.jobs, async () => {
     await removeAbandonedWorkdirs(project)
     const repo = await openHistory(project)

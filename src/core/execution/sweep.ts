@@ -4,7 +4,7 @@ import {MlError} from '../../shared/errors.js'
 import {findProject} from '../project/project.js'
 import {mergeParams, paramsFromArgs} from '../runs/params.js'
 import {newRunId, saveRun, type RunRecord} from '../runs/runs.js'
-import {executeRun, pushQuietly, type RunOptions} from './execute-run.js'
+import {checkJobs, executeRun, pushQuietly, type RunOptions} from './execute-run.js'
 import {checkCompute, fileParams, newRecord, queued, resolveScript, snapshotForRuns} from './experiment.js'
 import {startableCommand} from './executor.js'
 import {combinationCount, parseGrid, parseRange, planSweep, sweepArgs} from './sweep-plan.js'
@@ -53,9 +53,7 @@ export interface SweepResult {
 export async function sweepExperiment(options: SweepOptions): Promise<SweepResult> {
   const project = await findProject(options.cwd)
   const compute = checkCompute(options.compute)
-  if (!Number.isInteger(options.jobs) || options.jobs < 1) {
-    throw new MlError('INVALID_ARGUMENT', `-j ${options.jobs} is not a number of runs at once; give a whole number of 1 or more.`)
-  }
+  checkJobs(options.jobs)
   const grid = options.grid.map(parseGrid)
   const ranges = options.ranges.map(parseRange)
   const count = combinationCount(grid, options.random)

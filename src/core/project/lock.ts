@@ -232,11 +232,14 @@ export interface QueueWorker {
 export async function withQueueWorker<T>(project: Project, jobs: number, fn: () => Promise<T>): Promise<T> {
   const file = mlPath(project.dir, 'queue', 'worker.json')
   await fs.mkdir(path.dirname(file), {recursive: true})
-  return withMarker(file, {jobs}, fn, {
-    busy: (holder) => new MlError('QUEUE_WORKER_RUNNING', holder
-      ? `A queue worker already runs this project's queue (ml process ${holder.pid}${holder.host === hostname() ? '' : ` on ${holder.host}`}, since ${String(holder.since)}); see \`ml queue status\`, or stop it with \`ml queue stop\`.`
-      : `A queue worker is starting for this project; see \`ml queue status\`.`),
-  })
+  return withMarker(file, {jobs}, fn, {busy: (holder) => queueWorkerRunning(holder as QueueWorker | null)})
+}
+
+/** The error for a second queue worker: where the first one is. */
+export function queueWorkerRunning(holder: QueueWorker | null): MlError {
+  return new MlError('QUEUE_WORKER_RUNNING', holder
+    ? `A queue worker already runs this project's queue (ml process ${holder.pid}${holder.host === hostname() ? '' : ` on ${holder.host}`}, since ${String(holder.since)}); see \`ml queue status\`, or stop it with \`ml queue stop\`.`
+    : 'A queue worker is starting for this project; see `ml queue status`.')
 }
 
 /** The project's live queue worker, or null when none runs (a killed one's file does not count). */
