@@ -1,3 +1,4 @@
+import {setMaxListeners} from 'node:events'
 import {hostname} from 'node:os'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {isMlError, MlError} from '../../shared/errors.js'
@@ -34,6 +35,8 @@ export interface QueueOptions extends RunOptions {
 export async function startQueue(options: QueueOptions): Promise<RunRecord[]> {
   const project = await findProject(options.cwd)
   checkJobs(options.jobs)
+  // Every run in flight listens to the signals (its script, its environment's tools): jobs at once are many listeners, not a leak.
+  for (const signal of [options.signal, options.stop]) if (signal) setMaxListeners(20 * options.jobs, signal)
   return withQueueWorker(project, options.jobs, async () => {
     await removeAbandonedWorkdirs(project)
     const repo = await openHistory(project)

@@ -1,4 +1,5 @@
 import {randomBytes, randomInt} from 'node:crypto'
+import {setMaxListeners} from 'node:events'
 import type {ShadowRepo} from '../../git/shadow-repo.js'
 import {MlError} from '../../shared/errors.js'
 import {findProject} from '../project/project.js'
@@ -54,6 +55,8 @@ export async function sweepExperiment(options: SweepOptions): Promise<SweepResul
   const project = await findProject(options.cwd)
   const compute = checkCompute(options.compute)
   checkJobs(options.jobs)
+  // Every run in flight listens to the signals (its script, its environment's tools): jobs at once are many listeners, not a leak.
+  if (options.signal) setMaxListeners(20 * options.jobs, options.signal)
   const grid = options.grid.map(parseGrid)
   const ranges = options.ranges.map(parseRange)
   const count = combinationCount(grid, options.random)
