@@ -18,6 +18,8 @@ const QUICK = process.argv.includes('--quick')
 /** `--only L,list`: just those parts (S, L, list, restore, help, sweep, isolated, memory), for working on one; RESULTS.md is not written. */
 const ONLY = process.argv.includes('--only') ? new Set(process.argv[process.argv.indexOf('--only') + 1].split(',')) : null
 const wanted = (part: string): boolean => !ONLY || ONLY.has(part)
+/** `--rounds`: print every round's times too (to see a drift from round to round). */
+const ROUNDS = process.argv.includes('--rounds')
 
 /** Runs a command and reports its wall time, start time, the peak RSS of its process tree and its CPU time (user + system, ms). */
 const MEASURE = `import resource, subprocess, sys, time
@@ -106,6 +108,7 @@ function compare(id: string, title: string, target: number | null, reps: number,
     gitCpuMs: median(b.map((s) => s.cpuMs)),
   }
   outcomes.push(outcome)
+  if (ROUNDS) console.log(`${''.padEnd(4)} rounds: ml ${a.map((s) => fmt(s.ms)).join(', ')}; git ${b.map((s) => fmt(s.ms)).join(', ')}`)
   console.log(`${id.padEnd(4)} ${title.padEnd(48)} ml ${fmt(outcome.ml).padStart(8)} ms  git ${fmt(outcome.git).padStart(8)} ms  ratio ${outcome.ratio.toFixed(2)}${target === null ? '' : ` (target <= ${target})`}`)
   return outcome
 }
