@@ -15,22 +15,26 @@ import {changeHundred, generateProject, LARGE, type ProjectSpec, SMALL, touchFil
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = path.join(ROOT, 'bin', 'run.js')
 const QUICK = process.argv.includes('--quick')
-/** `--only L,list`: just those parts (S, L, list, restore, help, memory), for working on one; RESULTS.md is not written. */
+/** `--only L,list`: just those parts (S, L, list, restore, help, sweep, isolated, memory), for working on one; RESULTS.md is not written. */
 const ONLY = process.argv.includes('--only') ? new Set(process.argv[process.argv.indexOf('--only') + 1].split(',')) : null
 const wanted = (part: string): boolean => !ONLY || ONLY.has(part)
+/** `--rounds`: print every round's times too (to see a drift from round to round). */
+const ROUNDS = process.argv.includes('--rounds')
 
-/** Runs a command and reports its wall time, start time and the peak RSS of its process tree. */
+/** Runs a command and reports its wall time, start time, the peak RSS of its process tree and its CPU time (user + system, ms). */
 const MEASURE = `import resource, subprocess, sys, time
 start = time.time_ns(); t = time.perf_counter_ns()
 r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 elapsed = time.perf_counter_ns() - t
 if r.returncode:
     sys.stderr.buffer.write(r.stderr); sys.exit(r.returncode)
-print(start, elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)`
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(start, elapsed, u.ru_maxrss, round((u.ru_utime + u.ru_stime) * 1000))`
 
 interface Sample {
   ms: number
   rssMb: number
+  cpuMs: number
 }
 
 interface Job {
@@ -53,6 +57,9 @@ interface Outcome {
   target: number | null
   mlRssMb: number
   gitRssMb: number
+  /** Medians of the CPU time (user + system) of the whole process tree. */
+  mlCpuMs: number
+  gitCpuMs: number
 }
 
 const base = mkdtempSync(path.join(os.tmpdir(), 'ml-bench-'))
@@ -68,9 +75,9 @@ function measure(job: Job, round: number): Sample {
   job.setup?.(round)
   const out = spawnSync('python3', ['-c', MEASURE, ...job.cmd], {cwd: job.cwd, env: {...ENV, ...job.env}, encoding: 'utf8'})
   if (out.status !== 0) throw new Error(`${job.cmd.join(' ')} failed in ${job.cwd}:\n${out.stderr}`)
-  const [start, elapsed, rssKb] = out.stdout.trim().split(' ')
+  const [start, elapsed, rssKb, cpuMs] = out.stdout.trim().split(' ')
   const ms = job.firstLine ? Number(BigInt(readFileSync(job.firstLine, 'utf8').trim()) - BigInt(start)) / 1e6 : Number(elapsed) / 1e6
-  return {ms, rssMb: Number(rssKb) / 1024}
+  return {ms, rssMb: Number(rssKb) / 1024, cpuMs: Number(cpuMs)}
 }
 
 const median = (xs: number[]): number => {
@@ -97,8 +104,11 @@ function compare(id: string, title: string, target: number | null, reps: number,
     ratio: median(a.map((s, i) => s.ms / b[i].ms)),
     mlRssMb: Math.max(...a.map((s) => s.rssMb)),
     gitRssMb: Math.max(...b.map((s) => s.rssMb)),
+    mlCpuMs: median(a.map((s) => s.cpuMs)),
+    gitCpuMs: median(b.map((s) => s.cpuMs)),
   }
   outcomes.push(outcome)
+  if (ROUNDS) console.log(`${''.padEnd(4)} rounds: ml ${a.map((s) => fmt(s.ms)).join(', ')}; git ${b.map((s) => fmt(s.ms)).join(', ')}`)
   console.log(`${id.padEnd(4)} ${title.padEnd(48)} ml ${fmt(outcome.ml).padStart(8)} ms  git ${fmt(outcome.git).padStart(8)} ms  ratio ${outcome.ratio.toFixed(2)}${target === null ? '' : ` (target <= ${target})`}`)
   return outcome
 }
@@ -243,6 +253,86 @@ function restoreCases(reps: number): void {
   compare('9', 'restore 20,000 files in 1 folder against 200 folders', 2.0, reps, job(restoreProject('flat', 1)), job(restoreProject('spread', 200)))
 }
 
+const SLEEP1 = 'import time\ntime.sleep(1)\n'
+const QUICK_PY = "import os, time\nopen(os.environ['BENCH_MARK'], 'w').write(str(time.time_ns()))\n"
+
+/**
+ * A project for the run cases (issue 14), in a git repo of its own and with its first snapshot
+ * taken: `spec`'s synthetic files, or none (then it holds only ml's template files and the
+ * scripts), with sleep1.py (sleeps 1 s) and quick.py (writes its start time to $BENCH_MARK).
+ */
+function runProject(name: string, spec: ProjectSpec | null): string {
+  const dir = path.join(base, name)
+  if (spec) generateProject(dir, spec)
+  else mkdirSync(dir)
+  copyFileSync(path.join(ROOT, 'templates/common/gitignore'), path.join(dir, '.gitignore'))
+  copyFileSync(path.join(ROOT, 'templates/common/.amlignore'), path.join(dir, '.amlignore'))
+  copyFileSync(path.join(ROOT, 'templates/common/run_logger.py'), path.join(dir, 'run_logger.py'))
+  writeFileSync(path.join(dir, 'sleep1.py'), SLEEP1)
+  writeFileSync(path.join(dir, 'quick.py'), QUICK_PY)
+  git(dir, ['init', '-q'])
+  mlSync(dir, ['project', 'init', '.', '--name', 'bench', '-q'])
+  return dir
+}
+
+/**
+ * Every run a case recorded completed and started from one snapshot: the runs left the folder
+ * as it was (their outputs/ and .ml/ are not snapshotted), so every round timed the same job.
+ */
+function assertOneSnapshot(dir: string, id: string): void {
+  const runs = JSON.parse(mlSync(dir, ['history', 'list', '-o', 'json'])) as Array<{runId: string; status: string; snapshotId: string}>
+  const snapshots = new Set(runs.map((r) => r.snapshotId))
+  const notCompleted = runs.filter((r) => r.status !== 'Completed')
+  if (snapshots.size !== 1 || notCompleted.length > 0) {
+    throw new Error(`Case ${id}: ${runs.length} runs from ${snapshots.size} snapshots, ${notCompleted.length} not Completed (${notCompleted.map((r) => `${r.runId} ${r.status}`).join(', ')})`)
+  }
+}
+
+/**
+ * Case 10 (issue 14): 8 isolated runs of a 1-second script, 4 at once, against one in-place run
+ * of it; each run also collects its environment (pip freeze, about 1 s of CPU) beside the
+ * script. On S each isolated run checks out its own copy of the 1,000 files; 10a is the same on
+ * a project of 5 files, for reference: what is left when the checkouts cost next to nothing.
+ */
+function sweepCases(reps: number): void {
+  const grid = ['--grid', 'i=1,2,3,4,5,6,7,8']
+  const jobs = (dir: string): [Job, Job] => [
+    {cmd: [process.execPath, BIN, 'experiment', 'sweep', '-j', '4', ...grid, 'sleep1.py'], cwd: dir},
+    {cmd: [process.execPath, BIN, 'experiment', 'submit', 'sleep1.py'], cwd: dir},
+  ]
+  const small = runProject('sweep-S', SMALL)
+  cpu(compare('10', 'sweep of 8 runs of 1 s, -j 4, on S, against 1 run', 2.5, reps, ...jobs(small)))
+  assertOneSnapshot(small, '10')
+  const tiny = runProject('sweep-tiny', null)
+  cpu(compare('10a', 'the same on a 5-file project', null, reps, ...jobs(tiny)))
+  assertOneSnapshot(tiny, '10a')
+}
+
+/** The CPU time both sides took: on this machine's cores, the least wall time it allows. */
+function cpu(outcome: Outcome): void {
+  const cores = os.availableParallelism()
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`
+  console.log(`${''.padEnd(4)} CPU (user + system): ml ${s(outcome.mlCpuMs)}, at least ${s(outcome.mlCpuMs / cores)} on ${cores} cores; the other ${s(outcome.gitCpuMs)}`)
+}
+
+/**
+ * Case 11 (issue 14): what an isolated run's private checkout of S adds to its start, timed
+ * to the script's first line, against an in-place run. No target: for reference.
+ */
+function isolatedCase(reps: number): void {
+  const dir = runProject('isolated-S', SMALL)
+  const mark = path.join(base, 'isolated-mark')
+  const submit = (...flags: string[]): Job => ({
+    cmd: [process.execPath, BIN, 'experiment', 'submit', ...flags, 'quick.py'], cwd: dir, env: {BENCH_MARK: mark}, firstLine: mark,
+    setup: () => rmSync(mark, {force: true}),
+  })
+  const outcome = compare('11', "isolated submit on S against in place, to the script's start", null, reps, submit('--isolated'), submit())
+  assertOneSnapshot(dir, '11')
+  const extra = fmt(outcome.ml - outcome.git)
+  outcome.title += ` (${extra} ms more)`
+  console.log(`${''.padEnd(4)} an isolated run starts ${extra} ms later than one in place`)
+}
+
 function memoryGrowth(count: number): {baseline: number; end: number; snapshots: number} {
   const dir = path.join(base, 'S-ml')
   const growth = path.join(ROOT, 'dist', 'bench', 'growth.js')
@@ -271,7 +361,8 @@ milliseconds, the ratio is the median of the rounds' ml / git. Projects: S = ${S
 L = ${LARGE.files} files / ${LARGE.bytes / 1e6} MB of seeded synthetic data (9 CSV-like text files to 1 binary).
 The git side is the script a user would write: \`git add -A\` and \`git commit\` into a bare
 repo with the same ignore rules, \`read-tree -u --reset\` for a restore, \`for-each-ref\` with
-\`cat-file --batch\` for a listing.
+\`cat-file --batch\` for a listing. Cases 10 and 11 (issue 14) time ml against ml: a sweep of 8
+isolated runs against one run in the folder, an isolated run's start against an in-place one's.
 
 | case | what | ml ms | git ms | ml / git | target | met |
 |---|---|---:|---:|---:|---|---|
@@ -289,11 +380,15 @@ Memory (peak RSS of the whole process tree):
 
 const started = Date.now()
 console.log(`Benchmark in ${base}`)
+const [load] = os.loadavg()
+if (load > os.availableParallelism() / 2) console.log(`The load average is ${load.toFixed(1)} on ${os.availableParallelism()} cores: other processes may skew the times.`)
 if (wanted('S')) await snapshotCases(SMALL, 10)
 if (wanted('L')) await snapshotCases(LARGE, 5)
 if (wanted('list')) listCases(7)
 if (wanted('restore')) restoreCases(3)
 if (wanted('help')) compare('7', '`ml --help` against `node -e 0`', 2.5, 10, {cmd: [process.execPath, BIN, '--help'], cwd: base}, {cmd: [process.execPath, '-e', '0'], cwd: base})
+if (wanted('sweep')) sweepCases(3)
+if (wanted('isolated')) isolatedCase(5)
 if (wanted('memory') && !wanted('S')) await makePair(SMALL).then(({mlDir}) => mlSync(mlDir, ['project', 'init', '.', '--name', 'bench']))
 const growth = wanted('memory') ? memoryGrowth(QUICK ? 100 : 1000) : null
 if (ONLY || !growth) process.exit(0)
