@@ -216,4 +216,21 @@ test('control characters in records and file names are escaped in every format a
   }
 })()))
 
+test('a record that says Queued, with this machine as its host, is never run: only runs queued here are', async () => {
+  const {root, dir} = await project()
+  const pwned = path.join(root, 'PWNED')
+  await write(dir, {'evil.sh': `touch ${pwned}\n`})
+  ok(await ml(dir, ['project', 'snapshot', '-q']))
+  const now = new Date().toISOString()
+  craftRun(dir, 'evil_1700000000000_beef', JSON.stringify({...goodRecord(dir, 'evil_1700000000000_beef'), status: 'Queued', host: hostname(), script: 'evil.sh', isolated: true, queuedTimeUtc: now, startTimeUtc: now}))
+  ok(await ml(dir, ['experiment', 'submit', '--queue', 'run.sh']))
+  const status = JSON.parse(ok(await ml(dir, ['queue', 'status', '-o', 'json'])).stdout)
+  assert.equal(status.queued.map((r: {script: string}) => r.script), ['run.sh'], 'the crafted run is not in the queue')
+  const r = ok(await within(60_000, ml(dir, ['queue', 'start'])))
+  assert.match(r.stderr, /ran 1 run/)
+  assert.not.ok(existsSync(pwned), 'the crafted run\'s script never ran')
+  const runs = JSON.parse(ok(await ml(dir, ['history', 'list', '-o', 'json'])).stdout)
+  assert.is(runs.find((run: {runId: string}) => run.runId === 'evil_1700000000000_beef').status, 'Queued', 'it is listed as what it says, and left alone')
+})
+
 test.run()

@@ -14,6 +14,7 @@ import {historyOpener} from '../snapshot/open-history.js'
 import {type Snapshot, takeSnapshot} from '../snapshot/snapshot.js'
 import {executeRun, pushQuietly, type RunOptions} from './execute-run.js'
 import {startableCommand} from './executor.js'
+import {markQueued} from './queue-marks.js'
 import {removeAbandonedWorkdirs} from './workdir.js'
 
 export const COMPUTE_TARGETS = ['local']
@@ -49,6 +50,7 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
     const record = newRecord(project, {runId, script, args: options.args, compute, snapshot, properties, params: mergeParams(await fileParams(repo, snapshot), paramsFromArgs(options.args)), isolated})
     if (!options.queue) return executeRun(project, repo, record, {...options, snapshotCreated: snapshot.created})
     await saveRun(repo, queued(record))
+    await markQueued(project, [runId])
     await pushQuietly(project, repo, options)
     return record
   }

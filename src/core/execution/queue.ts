@@ -8,6 +8,7 @@ import {cachedRunList} from '../runs/run-cache.js'
 import {readRunAt, resolveRunId, saveRunOver, type RunRecord} from '../runs/runs.js'
 import {openHistory} from '../snapshot/open-history.js'
 import {checkJobs, executeRun, type RunOptions} from './execute-run.js'
+import {locallyQueued, unmarkQueued} from './queue-marks.js'
 import {removeAbandonedWorkdirs} from './workdir.js'
 
 export interface QueueOptions extends RunOptions {
@@ -39,6 +40,7 @@ export async function startQueue(options: QueueOptions): Promise<RunRecord[]> {
   for (const signal of [options.signal, options.stop]) if (signal) setMaxListeners(20 * options.jobs, signal)
   return withQueueWorker(project, options.jobs, async () => {
     await removeAbandonedWorkdirs(project)
+    await pruneQueueMarks(project)
     const repo = await openHistory(project)
     const ended: RunRecord[] = []
     const failures: unknown[] = []
@@ -51,8 +53,12 @@ export async function startQueue(options: QueueOptions): Promise<RunRecord[]> {
         if (!next) break
         tried.add(next.runId)
         const {run, commit} = await readRunAt(repo, next.runId)
-        if (run.status !== 'Queued') continue
+        if (run.status !== 'Queued') {
+          await unmarkQueued(project, run.runId)
+          continue
+        }
         const task = executeRun(project, repo, run, {...options, claim: commit, onStart: (r) => options.onRunStart?.(r)})
+          .finally(() => unmarkQueued(project, run.runId))
           .then((r) => {
             ended.push(r)
             options.onRunEnd?.(r)
@@ -91,10 +97,20 @@ async function nextEvent(running: Set<Promise<void>>, ms: number, signals: Array
   }
 }
 
-/** The runs queued on this machine, oldest first (another machine's queued runs are its own). */
+/** The runs queued on this machine, oldest first (another machine's queued runs are its own; see queue-marks.ts). */
 export async function queuedRuns(project: Project): Promise<RunRecord[]> {
-  const runs = (await cachedRunList(project)).filter((run) => run.status === 'Queued' && run.host === hostname())
+  const here = await locallyQueued(project)
+  if (here.size === 0) return []
+  const runs = (await cachedRunList(project)).filter((run) => run.status === 'Queued' && here.has(run.runId))
   return runs.sort((a, b) => (a.queuedTimeUtc ?? '').localeCompare(b.queuedTimeUtc ?? '') || a.runId.localeCompare(b.runId))
+}
+
+/** Forgets the marks of runs that are no longer queued (a killed worker's, say). */
+async function pruneQueueMarks(project: Project): Promise<void> {
+  const here = await locallyQueued(project)
+  if (here.size === 0) return
+  const queued = new Set((await cachedRunList(project)).filter((run) => run.status === 'Queued').map((run) => run.runId))
+  for (const id of here) if (!queued.has(id)) await unmarkQueued(project, id)
 }
 
 export interface QueueStatus {
@@ -145,6 +161,7 @@ export async function removeFromQueue(cwd: string, runIds: string[]): Promise<Ru
   for (const {run, commit} of found) {
     Object.assign(run, {status: 'Canceled', endTimeUtc: new Date().toISOString(), durationMs: 0, error: 'Removed from the queue with `ml queue remove`.'})
     await saveRunOver(repo, commit, run)
+    await unmarkQueued(project, run.runId)
   }
   return found.map((f) => f.run)
 }

@@ -9,6 +9,7 @@ import {checkJobs, executeRun, pushQuietly, type RunOptions} from './execute-run
 import {checkCompute, fileParams, newRecord, queued, resolveScript, snapshotForRuns} from './experiment.js'
 import {startableCommand} from './executor.js'
 import {combinationCount, parseGrid, parseRange, planSweep, sweepArgs} from './sweep-plan.js'
+import {markQueued} from './queue-marks.js'
 import {removeAbandonedWorkdirs} from './workdir.js'
 
 /** More runs than this need `--yes`: a typo in a grid should not start thousands of runs. */
@@ -84,6 +85,7 @@ export async function sweepExperiment(options: SweepOptions): Promise<SweepResul
   })
   if (options.queue) {
     for (const run of runs) await saveRun(repo, queued(run))
+    await markQueued(project, runs.map((run) => run.runId))
     await pushQuietly(project, repo, options)
     options.onPlanned?.({sweepId, runs, seed, snapshotCreated: snapshot.created})
     return {sweepId, runs, seed}
