@@ -74,13 +74,14 @@ export async function sweepExperiment(options: SweepOptions): Promise<SweepResul
   const sweepId = `sweep_${Date.now()}_${randomBytes(2).toString('hex')}`
   const {snapshot, repo, properties} = await snapshotForRuns(project, `Snapshot for sweep ${sweepId}`, options)
   const fromFile = await fileParams(repo, snapshot)
+  const sweepProperties = seed === undefined ? properties : {...properties, 'ml.sweep.seed': String(seed)}
   const ids = new Set<string>()
   const runs = plan.map((combination) => {
     const args = [...options.args, ...sweepArgs(combination)]
+    // Ids made in the same millisecond differ only by 4 random hex digits: draw again on a clash.
     let runId = newRunId(project.config.name)
     while (ids.has(runId)) runId = newRunId(project.config.name)
     ids.add(runId)
-    const sweepProperties = seed === undefined ? properties : {...properties, 'ml.sweep.seed': String(seed)}
     return newRecord(project, {runId, script, args, compute, snapshot, properties: sweepProperties, params: mergeParams(fromFile, paramsFromArgs(args)), isolated: true, sweepId})
   })
   if (options.queue) {
