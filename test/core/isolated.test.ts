@@ -5,7 +5,7 @@ import {submitExperiment} from '../../src/core/execution/experiment.js'
 import {startQueue} from '../../src/core/execution/queue.js'
 import {runPool} from '../../src/core/execution/sweep.js'
 import {initProject} from '../../src/core/setup/init.js'
-import {cleanup, shadowGit, tempDir, timedSuite, write} from '../helpers.js'
+import {cleanup, git, shadowGit, tempDir, timedSuite, write} from '../helpers.js'
 
 const test = timedSuite('isolated')
 test.after.each(cleanup)
@@ -18,14 +18,19 @@ test('an isolated run reads its snapshot in .ml/work/<run-id>/, reaches ignored 
   await write(dir, {
     'data/big.csv': 'ignored data\n',
     '.amlignore': 'data/\n',
-    'job.sh': 'echo "cwd=$(pwd) project=$ML_PROJECT_DIR"\ncat data/big.csv\n[ -L data ] && echo linked\nmkdir -p outputs && echo out > outputs/o.txt\n',
+    'job.sh': 'echo "cwd=$(pwd) project=$ML_PROJECT_DIR"\ncat data/big.csv\n[ -L data ] && echo linked\ncat vendor/lib/README\nmkdir -p outputs && echo out > outputs/o.txt\n',
+    'vendor/lib/README': 'a nested repository\n',
   })
+  // A nested git repository: the snapshot holds only its commit (a gitlink).
+  git(path.join(dir, 'vendor', 'lib'), ['init', '-q'])
+  git(path.join(dir, 'vendor', 'lib'), ['add', '.'])
+  git(path.join(dir, 'vendor', 'lib'), ['commit', '-qm', 'lib'])
   const run = await submitExperiment({...quiet, cwd: dir, script: 'job.sh', args: [], isolated: true})
   assert.is(run.status, 'Completed')
   assert.is(run.isolated, true)
   const work = path.join(dir, '.ml', 'work', run.runId)
   const log = shadowGit(dir, ['show', `refs/ml/runs/${run.runId}:output.log`])
-  assert.is(log, `cwd=${work} project=${work}\nignored data\nlinked`)
+  assert.is(log, `cwd=${work} project=${work}\nignored data\nlinked\na nested repository`)
   assert.is(shadowGit(dir, ['show', `refs/ml/runs/${run.runId}:outputs/o.txt`]), 'out')
   assert.equal(run.outputs, [{path: 'o.txt', size: 4}])
   assert.not.ok(existsSync(work), 'the checkout is removed')

@@ -12,19 +12,21 @@ const NOT_LINKED = new Set([`${ML_DIR}/`, '.git/', '.git', `${OUTPUTS_DIR}/`])
 /**
  * A private checkout of the snapshot `tree` for the run `runId`, in .ml/work/<run-id>/: edits
  * the user makes while the run goes on cannot change what it reads, and runs never write over
- * each other. What the snapshot leaves out by ignore rules (data sets, secrets) is linked to
- * the originals, never copied: the run reads the same data as an in-place run would.
+ * each other. What the snapshot leaves out by ignore rules (data sets, secrets), and nested git
+ * repositories, are linked to the originals, never copied: the run reads the same data as an
+ * in-place run would.
  */
 export async function createWorkdir(project: Project, repo: ShadowRepo, tree: string, runId: string): Promise<string> {
   const dir = mlPath(project.dir, 'work', runId)
-  await assertSafeTree(repo.treeReader(), dir, tree, `The snapshot of run ${runId} cannot be checked out`)
+  const gitlinks = await assertSafeTree(repo.treeReader(), dir, tree, `The snapshot of run ${runId} cannot be checked out`)
   await fs.mkdir(dir, {recursive: true})
   await repo.checkoutInto(tree, dir)
-  for (const ignored of await repo.ignoredPaths()) {
-    if (NOT_LINKED.has(ignored)) continue
-    const name = ignored.replace(/\/$/, '')
+  // Nested git repositories are in a snapshot only as their commit: linked too, like data.
+  const linked = [...(await repo.ignoredPaths()).filter((p) => !NOT_LINKED.has(p)).map((p) => p.replace(/\/$/, '')), ...gitlinks]
+  for (const name of linked) {
     const link = path.join(dir, name)
     await fs.mkdir(path.dirname(link), {recursive: true})
+    await fs.rm(link, {recursive: true, force: true}) // the empty folder a checkout makes for a gitlink
     await fs.symlink(path.join(project.dir, name), link)
   }
   return dir

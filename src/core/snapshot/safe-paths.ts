@@ -28,12 +28,18 @@ export function refuseUnsafe(file: string, why: string, what = 'The snapshot can
   throw new MlError('UNSAFE_PATH', `${what}: its path "${file}" ${why}. Nothing was changed; it may have been crafted, so check where it came from.`)
 }
 
-/** Refuses (UNSAFE_PATH) a whole tree (a cloned branch) before any of it is written into `dir`. */
-export async function assertSafeTree(trees: TreeReader, dir: string, tree: string, what: string): Promise<void> {
+/**
+ * Refuses (UNSAFE_PATH) a whole tree (a cloned branch) before any of it is written into `dir`.
+ * Gives the paths of its gitlinks (nested git repositories), which a checkout leaves empty.
+ */
+export async function assertSafeTree(trees: TreeReader, dir: string, tree: string, what: string): Promise<string[]> {
+  const gitlinks: string[] = []
   for await (const entry of trees.walk(tree)) {
     const problem = await entryProblem(trees, dir, entry.path, entry)
     if (problem) refuseUnsafe(entry.path, problem, what)
+    if (entry.mode === MODE.GITLINK) gitlinks.push(entry.path)
   }
+  return gitlinks
 }
 
 /**
