@@ -40,11 +40,8 @@ export async function saveRunOver(repo: ShadowRepo, previous: string | null, rec
  * its error, so that one bad record never breaks a command about the others.
  */
 export async function readRun(repo: ShadowRepo, runId: string): Promise<RunRecord> {
-  const commit = await repo.resolveRef(runRef(runId))
-  if (!commit) throw new MlError('RUN_NOT_FOUND', `There is no run with id ${runId}; list runs with \`ml history list\`.`)
-  const {checkRunRecord} = await import('../trust/run-record.js')
-  const checked = checkRunRecord(await repo.readFile(commit, RUN_FILE), runId)
-  return 'reason' in checked ? corruptRun(runId, checked.reason) : settle(repo, commit, checked.record)
+  const {run, commit} = await readRunAt(repo, runId)
+  return run.status === 'Corrupt' ? run : settle(repo, commit, run)
 }
 
 /** A run's record with the commit it was read from, to change it only if nobody else did meanwhile. */
