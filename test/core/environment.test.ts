@@ -123,7 +123,7 @@ test('pip freeze is kept in pipCache and reused while the sys.path folders are u
   await write(dir, {'train.py': ''})
   const site = tempDir('ml-test-site-')
   // A fake python3 that reports `site` as its one sys.path folder (with its real mtime) and counts its pip runs.
-  const runs = `${site}.pip-runs`
+  const runs = path.join(tempDir(), 'pip-runs')
   const bin = await fakeTools({python3: `if [ "$1" = -m ]; then n=0; [ -f ${runs} ] && n=$(<${runs}); n=$((n + 1)); echo $n > ${runs}; echo "pkg==$n"; exit 0; fi
 echo "{\\"version\\": \\"3.0.1\\", \\"executable\\": \\"/fake/python\\", \\"paths\\": [[\\"${site}\\", $(/usr/bin/stat -c %Y ${site})]]}"`})
   const pipCache = path.join(tempDir(), 'pip-freeze-cache.json')
