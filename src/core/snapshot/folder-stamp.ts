@@ -7,7 +7,7 @@ import {isGitignore} from '../../shared/git-files.js'
 import {AMLIGNORE, BUILTIN_EXCLUDES, SECRET_RULES} from './ignore-rules.js'
 import {historyDir, type Project} from '../project/project.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
-import {mlPath} from '../project/layout.js'
+import {ML_DIR, mlPath} from '../project/layout.js'
 
 /**
  * What the last snapshot saw of the folder, so that the next one can tell without loading git
@@ -57,7 +57,7 @@ const statSig = (st: Stats): string => `${st.mode}:${st.size}:${st.mtimeMs}:${st
  * coming and going changes nothing; a .git appearing below the root makes a nested repository.
  */
 const namesHash = (rel: string, names: string[]): string =>
-  createHash('sha1').update(names.filter((n) => n !== '.ml' && (rel || n !== '.git')).sort().join('\0')).digest('hex')
+  createHash('sha1').update(names.filter((n) => n !== ML_DIR && (rel || n !== '.git')).sort().join('\0')).digest('hex')
 
 /** `root` ending in a slash: the hot loops join paths by concatenation, not path.join. */
 const withSlash = (root: string): string => (root.endsWith('/') ? root : `${root}/`)
