@@ -4,7 +4,9 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {type Callback, suite, type Test} from 'uvu'
+import * as assert from 'uvu/assert'
 import {snapshotRulesText} from '../src/core/snapshot/ignore-rules.js'
+import {type ErrorCode, isMlError} from '../src/shared/errors.js'
 
 /**
  * Test isolation: a HOME of our own (git identity set, nothing from the machine's global git
@@ -145,4 +147,15 @@ export function timedSuite(name: string, ms = 180_000): Test {
   const inner = suite(name)
   const timed = ((title: string, fn: Callback) => inner(title, (context) => within(ms, Promise.resolve().then(() => fn(context))))) as Test
   return Object.assign(timed, {before: inner.before, after: inner.after, skip: inner.skip, only: inner.only, run: inner.run})
+}
+
+/** The MlError that `fn` throws; fails if it throws nothing, or another error or code. */
+export function thrown(fn: () => unknown, code: ErrorCode): Error {
+  try {
+    fn()
+  } catch (error) {
+    assert.ok(isMlError(error, code), `expected ${code}, got ${String(error)}`)
+    return error as Error
+  }
+  throw new Error(`expected ${code}, nothing was thrown`)
 }

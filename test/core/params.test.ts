@@ -3,24 +3,12 @@ import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import {promisify} from 'node:util'
 import * as assert from 'uvu/assert'
-import {type ErrorCode, isMlError} from '../../src/shared/errors.js'
 import {parseMetrics} from '../../src/core/runs/metrics.js'
 import {mergeParams, paramChanges, type Params, PARAMS_FILES, paramsFromArgs, paramsFromFile, paramsFromLog, paramText, paramValue} from '../../src/core/runs/params.js'
-import {ROOT, tempDir, cleanup, timedSuite} from '../helpers.js'
+import {ROOT, tempDir, cleanup, thrown, timedSuite} from '../helpers.js'
 
 const test = timedSuite('params', 30_000)
 test.after.each(cleanup)
-
-/** The MlError that `fn` throws; fails if it throws nothing, or another error or code. */
-function thrown(fn: () => unknown, code: ErrorCode): Error {
-  try {
-    fn()
-  } catch (error) {
-    assert.ok(isMlError(error, code), `expected ${code}, got ${String(error)}`)
-    return error as Error
-  }
-  throw new Error(`expected ${code}, nothing was thrown`)
-}
 
 test('values are typed as YAML 1.2 (core schema) reads a plain scalar', () => {
   const table: Array<[string, unknown]> = [

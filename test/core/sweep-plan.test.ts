@@ -1,21 +1,9 @@
 import * as assert from 'uvu/assert'
-import {type ErrorCode, isMlError} from '../../src/shared/errors.js'
 import {combinationCount, DEFAULT_SWEEP_SEED, parseGrid, parseRange, planSweep, type SweepAxis, sweepArgs} from '../../src/core/execution/sweep-plan.js'
 import {paramsFromArgs} from '../../src/core/runs/params.js'
-import {timedSuite} from '../helpers.js'
+import {thrown, timedSuite} from '../helpers.js'
 
 const test = timedSuite('sweep-plan', 30_000)
-
-/** The MlError that `fn` throws; fails if it throws nothing, or another error or code. */
-function thrown(fn: () => unknown, code: ErrorCode): Error {
-  try {
-    fn()
-  } catch (error) {
-    assert.ok(isMlError(error, code), `expected ${code}, got ${String(error)}`)
-    return error as Error
-  }
-  throw new Error(`expected ${code}, nothing was thrown`)
-}
 
 test('--grid: the values typed as on a command line, blanks trimmed', () => {
   assert.equal(parseGrid('lr=0.1,1e-3,3'), {name: 'lr', kind: 'grid', values: [0.1, 0.001, 3]})

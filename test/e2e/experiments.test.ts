@@ -653,15 +653,20 @@ test('sweep --random with --seed: the same seed draws the same values, within th
   for (const run of ranList) assert.match(recorded(d, run.runId, 'output.log'), new RegExp(`'--lr', '${run.params!.lr}'`))
 })
 
+/** A project holding QUEUE_SCRIPT with a run `--n N` queued for each of `ns`, its state folder, and the run id of each N. */
+async function queueProject(ns: string[] = []): Promise<{state: string; d: string; env: {STATE: string}; ids: Record<string, string>}> {
+  const state = dir('ml-exp-state-')
+  const d = await project({'q.py': QUEUE_SCRIPT})
+  for (const n of ns) ok(await ml(d, ['experiment', 'submit', '--queue', 'q.py', '--n', n]))
+  const ids = Object.fromEntries((await runs(d)).map((run) => [run.arguments[1], run.runId]))
+  return {state, d, env: {STATE: state}, ids}
+}
+
 // ---------------------------------------------------------------------------------------------
 // The queue
 
 test('queue: a detached worker runs 2 queued runs at once, a run queued while it works, and exits on its own when the queue is empty', async () => {
-  const state = dir('ml-exp-state-')
-  const d = await project({'q.py': QUEUE_SCRIPT})
-  const env = {STATE: state}
-  ok(await ml(d, ['experiment', 'submit', '--queue', 'q.py', '--n', '1']))
-  ok(await ml(d, ['experiment', 'submit', '--queue', 'q.py', '--n', '2']))
+  const {state, d, env} = await queueProject(['1', '2'])
   const queued = await runs(d)
   assert.equal(queued.map((run) => run.status), ['Queued', 'Queued'])
   assert.not.ok(started(state, '1') || started(state, '2'), 'nothing runs before a worker starts')
@@ -703,9 +708,7 @@ test('queue: a detached worker runs 2 queued runs at once, a run queued while it
 })
 
 test('queue start --watch: a detached worker runs what is queued after it started, stays idle without warnings (12 s, a dozen polls), and ends on `queue stop`', async () => {
-  const state = dir('ml-exp-state-')
-  const d = await project({'q.py': QUEUE_SCRIPT})
-  const env = {STATE: state}
+  const {state, d, env} = await queueProject()
   await fs.writeFile(path.join(state, 'go-all'), '')
   let pid: number | undefined
   try {
@@ -728,11 +731,7 @@ test('queue start --watch: a detached worker runs what is queued after it starte
 })
 
 test('queue: a second `queue start` while a worker runs is QUEUE_WORKER_RUNNING naming its pid, with and without --detach', async () => {
-  const state = dir('ml-exp-state-')
-  const d = await project({'q.py': QUEUE_SCRIPT})
-  const env = {STATE: state}
-  ok(await ml(d, ['experiment', 'submit', '--queue', 'q.py', '--n', '1']))
-  ok(await ml(d, ['experiment', 'submit', '--queue', 'q.py', '--n', '2']))
+  const {state, d, env} = await queueProject(['1', '2'])
   let pid: number | undefined
   try {
     pid = await detachWorker(d, ['-j', '1'], env)
@@ -756,11 +755,7 @@ test('queue: a second `queue start` while a worker runs is QUEUE_WORKER_RUNNING 
 })
 
 test('queue: a worker killed with SIGKILL leaves its running run Failed (the ml process ended) and the rest Queued; a new `queue start` runs them', async () => {
-  const state = dir('ml-exp-state-')
-  const d = await project({'q.py': QUEUE_SCRIPT})
-  const env = {STATE: state}
-  for (const n of ['1', '2', '3']) ok(await ml(d, ['experiment', 'submit', '--queue', 'q.py', '--n', n]))
-  const ids = Object.fromEntries((await runs(d)).map((run) => [run.arguments[1], run.runId]))
+  const {state, d, env, ids} = await queueProject(['1', '2', '3'])
   let pid: number | undefined
   try {
     const printed = await detachWorker(d, ['-j', '1'], env)
@@ -838,9 +833,7 @@ test('queue remove: a queued run becomes Canceled and is never run; a run that i
 })
 
 test('queue stop: the worker finishes its running run, starts no more and exits; QUEUE_NOT_RUNNING without a worker', async () => {
-  const state = dir('ml-exp-state-')
-  const d = await project({'q.py': QUEUE_SCRIPT})
-  const env = {STATE: state}
+  const {state, d, env} = await queueProject()
   let r = await ml(d, ['queue', 'stop'])
   assert.is(errorCode(r), 'QUEUE_NOT_RUNNING', r.stderr)
   assert.is(r.code, 1)
@@ -873,12 +866,7 @@ test('queue stop: the worker finishes its running run, starts no more and exits;
 })
 
 test('queue stop --now: the running run is canceled (its script gets SIGINT) and recorded Canceled, the worker exits, queued runs stay queued', async () => {
-  const state = dir('ml-exp-state-')
-  const d = await project({'q.py': QUEUE_SCRIPT})
-  const env = {STATE: state}
-  ok(await ml(d, ['experiment', 'submit', '--queue', 'q.py', '--n', '1']))
-  ok(await ml(d, ['experiment', 'submit', '--queue', 'q.py', '--n', '2']))
-  const ids = Object.fromEntries((await runs(d)).map((run) => [run.arguments[1], run.runId]))
+  const {state, d, env, ids} = await queueProject(['1', '2'])
   let pid: number | undefined
   try {
     pid = await detachWorker(d, ['-j', '1'], env)
