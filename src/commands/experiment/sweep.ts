@@ -8,7 +8,7 @@ import {paramText} from '../../core/runs/params.js'
 import {templatesDir} from '../../core/setup/init.js'
 import type {RunRecord} from '../../core/runs/runs.js'
 import {formatDuration, shortId} from '../../render/output.js'
-import {plural} from '../../render/plural.js'
+import {plural} from '../../shared/plural.js'
 import {progressBar} from '../../render/progress.js'
 
 export default class ExperimentSweep extends MlCommand {

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {downloadRun} from '../../core/runs/history.js'
-import {plural} from '../../render/plural.js'
+import {plural} from '../../shared/plural.js'
 import {escapeControl} from '../../render/escape-control.js'
 import {MlCommand, runArg, runIdFlag, runIdOf} from '../../cli/ml-command.js'
 

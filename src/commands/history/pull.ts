@@ -1,4 +1,4 @@
-import {plural} from '../../render/plural.js'
+import {plural} from '../../shared/plural.js'
 import {MlCommand, quietFlag} from '../../cli/ml-command.js'
 import {progressBar} from '../../render/progress.js'
 import {historyPull} from '../../core/remote/remote.js'

@@ -5,7 +5,7 @@ import {applyRestore, planBackup, planRestore, planUndo, previewRestore, type Re
 import type {Progress} from '../../shared/progress.js'
 import {MlCommand, quietFlag, runArg, runIdFlag, runIdOf} from '../../cli/ml-command.js'
 import {escapeControl} from '../../render/escape-control.js'
-import {plural} from '../../render/plural.js'
+import {plural} from '../../shared/plural.js'
 import {progressBar} from '../../render/progress.js'
 import {BACKUPS_PREFIX} from '../../core/project/layout.js'
 

@@ -11,7 +11,7 @@ import {findProject} from '../../core/project/project.js'
 import {templatesDir} from '../../core/setup/init.js'
 import {MlError} from '../../shared/errors.js'
 import {formatDuration} from '../../render/output.js'
-import {plural} from '../../render/plural.js'
+import {plural} from '../../shared/plural.js'
 
 export default class QueueStart extends MlCommand {
   static summary = "Run the project's queued runs."

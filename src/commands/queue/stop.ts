@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {MlCommand} from '../../cli/ml-command.js'
 import {stopQueue} from '../../core/execution/queue.js'
-import {plural} from '../../render/plural.js'
+import {plural} from '../../shared/plural.js'
 
 export default class QueueStop extends MlCommand {
   static summary = 'Stop the queue worker.'

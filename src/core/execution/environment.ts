@@ -7,7 +7,7 @@ import type {Readable} from 'node:stream'
 import {MAX_GPUS, type RunEnvironment, type RunGpu} from '../trust/run-environment.js'
 import {cap, CONDA_FILE, isPython, REQUIREMENTS_FILE} from '../runs/run-environment.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
-import {findOnPath} from './executor.js'
+import {findOnPath, readStart} from './executor.js'
 
 
 
@@ -120,7 +120,8 @@ async function interpreterOf(options: CollectEnvironmentOptions): Promise<string
   const [command] = options.command
   const script = path.resolve(options.cwd, options.script)
   if (path.resolve(options.cwd, command) !== script) return command
-  const start = await readStart(script)
+  // The first bytes of the script, or nothing if it cannot be read (collecting never fails).
+  const start = await readStart(script).catch(() => '')
   const line = /^#!(.*)/.exec(start.split('\n')[0])
   if (!line) return null
   const [program, ...rest] = line[1].trim().split(/\s+/)
@@ -307,17 +308,4 @@ function firstLine(text: string): string {
   return text.split('\n').map((line) => line.trim()).find(Boolean) ?? ''
 }
 
-/** The first bytes of the script, or nothing if it cannot be read (collecting never fails). */
-async function readStart(file: string): Promise<string> {
-  const handle = await fs.open(file, 'r').catch(() => null)
-  if (!handle) return ''
-  try {
-    const {buffer, bytesRead} = await handle.read(Buffer.alloc(256), 0, 256, 0)
-    return buffer.subarray(0, bytesRead).toString('utf8')
-  } catch {
-    return ''
-  } finally {
-    await handle.close().catch(() => undefined)
-  }
-}
 

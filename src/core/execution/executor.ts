@@ -98,7 +98,8 @@ async function isExecutable(file: string): Promise<boolean> {
   return Boolean(stat?.isFile()) && (await fs.access(file, fsConstants.X_OK).then(() => true, () => false))
 }
 
-async function readStart(file: string): Promise<string> {
+/** The first 256 bytes of `file`, as text: enough for its #! line. */
+export async function readStart(file: string): Promise<string> {
   const handle = await fs.open(file, 'r')
   try {
     const {buffer, bytesRead} = await handle.read(Buffer.alloc(256), 0, 256, 0)

@@ -1,4 +1,5 @@
 import path from 'node:path'
+import {plural} from '../../shared/plural.js'
 import {MAX_ENVIRONMENT_STRING, type RunEnvironment, type RunGpu} from '../trust/run-environment.js'
 
 export type {RunEnvironment, RunGpu} from '../trust/run-environment.js'
@@ -43,10 +44,6 @@ export function environmentSummary(env: RunEnvironment): string {
 
 function osText(env: RunEnvironment): string {
   return `${env.os.type} ${env.os.release} ${env.os.arch}`
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? '' : 's'}`
 }
 
 /** In GiB (what `free -h` shows), labelled GB as people say it, with one decimal. */
