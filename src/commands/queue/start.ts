@@ -4,9 +4,9 @@ import {openSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {MlCommand} from '../../cli/ml-command.js'
-import {queueStatus, startQueue} from '../../core/execution/queue.js'
+import {startQueue} from '../../core/execution/queue.js'
 import {mlPath} from '../../core/project/layout.js'
-import {queueWorkerRunning} from '../../core/project/lock.js'
+import {queueWorkerRunning, readQueueWorker} from '../../core/project/lock.js'
 import {findProject} from '../../core/project/project.js'
 import {templatesDir} from '../../core/setup/init.js'
 import {MlError} from '../../shared/errors.js'
@@ -75,7 +75,7 @@ With --detach a background worker does it and the command returns at once; its o
   /** Starts this command without --detach as a background process, and returns once it works the queue. */
   private async detach(jobs: number, watch: boolean, noPush: boolean): Promise<void> {
     const project = await findProject(process.cwd())
-    const {worker} = await queueStatus(project.dir)
+    const worker = await readQueueWorker(project)
     if (worker) throw queueWorkerRunning(worker)
     const log = mlPath(project.dir, 'queue', 'worker.log')
     await fs.mkdir(path.dirname(log), {recursive: true})
@@ -87,7 +87,7 @@ With --detach a background worker does it and the command returns at once; its o
     let ended = false
     child.on('exit', () => (ended = true))
     for (let waited = 0; waited < 10_000 && !ended; waited += 50) {
-      if ((await queueStatus(project.dir)).worker?.pid === child.pid) {
+      if ((await readQueueWorker(project))?.pid === child.pid) {
         this.log(`Queue worker started (ml process ${child.pid}); its log is ${path.relative(process.cwd(), log) || log}.`)
         return
       }

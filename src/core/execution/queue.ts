@@ -97,11 +97,11 @@ async function nextEvent(running: Set<Promise<void>>, ms: number, signals: Array
   }
 }
 
-/** The runs queued on this machine, oldest first (another machine's queued runs are its own; see queue-marks.ts). */
-export async function queuedRuns(project: Project): Promise<RunRecord[]> {
+/** The runs queued on this machine (of `listed`, when the caller has the list), oldest first; see queue-marks.ts. */
+async function queuedRuns(project: Project, listed?: RunRecord[]): Promise<RunRecord[]> {
   const here = await locallyQueued(project)
   if (here.size === 0) return []
-  const runs = (await cachedRunList(project)).filter((run) => run.status === 'Queued' && here.has(run.runId))
+  const runs = (listed ?? await cachedRunList(project)).filter((run) => run.status === 'Queued' && here.has(run.runId))
   return runs.sort((a, b) => (a.queuedTimeUtc ?? '').localeCompare(b.queuedTimeUtc ?? '') || a.runId.localeCompare(b.runId))
 }
 
@@ -126,7 +126,7 @@ export async function queueStatus(cwd: string): Promise<QueueStatus> {
   const worker = await readQueueWorker(project)
   const runs = await cachedRunList(project)
   const running = worker ? runs.filter((run) => run.status === 'Running' && run.isolated && run.host === worker.host && run.pid === worker.pid) : []
-  return {queued: await queuedRuns(project), running, worker}
+  return {queued: await queuedRuns(project, runs), running, worker}
 }
 
 /**

@@ -248,15 +248,18 @@ export async function readQueueWorker(project: Project): Promise<QueueWorker | n
   return holder && (holder.host !== hostname() || isAlive(holder.pid)) ? holder : null
 }
 
+/** What a marker file names: its process, and what the marker added (a run id, a worker's jobs). */
+type Holder = Record<string, unknown> & {pid: number; host: string}
+
 /**
  * Runs `fn` holding the marker `file`, which names this process (and `extra`) while it lasts;
  * a live holder's marker is refused with `busy`, a dead one's is cleared.
  */
-async function withMarker<T>(file: string, extra: object, fn: () => Promise<T>, how: {busy: (holder: Record<string, unknown> & {pid: number; host: string} | null) => MlError; onCleared?: (holder: Record<string, unknown> & {pid: number; host: string} | null) => void}): Promise<T> {
+async function withMarker<T>(file: string, extra: object, fn: () => Promise<T>, how: {busy: (holder: Holder | null) => MlError; onCleared?: (holder: Holder | null) => void}): Promise<T> {
   const me = JSON.stringify({...extra, pid: process.pid, host: hostname(), since: new Date().toISOString()})
   for (;;) {
     if (await createWhole(file, me)) break
-    const holder = await readHolder(file) as Record<string, unknown> & {pid: number; host: string} | null
+    const holder = await readHolder(file) as Holder | null
     const young = Date.now() - ((await fs.stat(file).catch(() => null))?.mtimeMs ?? 0) < STALE_GIT_LOCK_MS
     if (holder ? holder.host !== hostname() || isAlive(holder.pid) : young) throw how.busy(holder)
     if (await claimStale(file)) how.onCleared?.(holder)
