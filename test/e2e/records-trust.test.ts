@@ -83,6 +83,12 @@ test('checkRunRecord: ids, paths, hashes and types are checked, and a record nam
     ['a snapshotId that is no commit id', {...base, snapshotId: 'HEAD'}, /snapshotId/],
     ['status Corrupt', {...base, status: 'Corrupt'}, /status/],
     ['a pid that is not a process', {...base, pid: -1}, /pid/],
+    ['a parameter that is an object', {...base, params: {lr: {nested: 1}}}, /params\.lr/],
+    ['a parameter with an empty name', {...base, params: {'': 1}}, /params/],
+    ['a parameter value of 20,000 characters', {...base, params: {note: 'x'.repeat(20_000)}}, /params\.note/],
+    ['a sweepId that is a path', {...base, sweepId: '../sweep'}, /sweepId/],
+    ['isolated that is not a boolean', {...base, isolated: 'yes'}, /isolated/],
+    ['a queue time that is no time', {...base, status: 'Queued', queuedTimeUtc: 'soon'}, /queuedTimeUtc/],
   ]
   for (const [name, record, reason] of bad) {
     const result = check(record)
