@@ -11,13 +11,13 @@
  *                 a record or a remote), project (paths, ref names, the project file, the lock),
  *                 snapshot (ignore rules, limits, the folder stamp, staging, the restore journal
  *                 and safe paths), runs (records, the run cache, metrics, queries), restore,
- *                 remote (push, pull, clone), execution (running a script), setup (init)
+ *                 remote (push, pull, clone), compute (targets: ssh hosts and Slurm), execution (running a script), setup (init)
  *                                                  -> src/git, src/shared
  *   src/git       the only importer of nodegit     -> src/shared
  *   src/shared    errors, progress, URL redaction, atomic writes -> nothing of ml's
  */
 /** src/core's own layers, lowest first: each may import only those before it (and itself). */
-const CORE_LAYERS = ['trust', 'project', 'snapshot', 'runs', 'restore', 'remote', 'execution', 'setup']
+const CORE_LAYERS = ['trust', 'project', 'snapshot', 'runs', 'restore', 'remote', 'compute', 'execution', 'setup']
 
 module.exports = {
   forbidden: [

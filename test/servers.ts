@@ -142,7 +142,7 @@ export async function startSshd(): Promise<SshServer> {
   writeFileSync(path.join(dir, 'sshd_config'), [
     `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${dir}/host_key`, `AuthorizedKeysFile ${dir}/authorized_keys`,
     'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PubkeyAuthentication yes', 'PermitRootLogin yes',
-    'StrictModes no', 'UsePAM no', `PidFile ${dir}/sshd.pid`, 'MaxAuthTries 10', 'LogLevel ERROR', '',
+    'StrictModes no', 'UsePAM no', `PidFile ${dir}/sshd.pid`, 'MaxAuthTries 10', 'LogLevel ERROR', 'Subsystem sftp internal-sftp', '',
   ].join('\n'))
   const sshd: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', path.join(dir, 'sshd_config')], {stdio: ['ignore', 'ignore', 'pipe']})
   let log = ''

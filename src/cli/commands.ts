@@ -1,3 +1,8 @@
+import ComputeAttach from '../commands/compute/attach.js'
+import ComputeCheck from '../commands/compute/check.js'
+import ComputeDetach from '../commands/compute/detach.js'
+import ComputeList from '../commands/compute/list.js'
+import ExperimentCancel from '../commands/experiment/cancel.js'
 import ExperimentSubmit from '../commands/experiment/submit.js'
 import ExperimentSweep from '../commands/experiment/sweep.js'
 import HistoryCompare from '../commands/history/compare.js'
@@ -10,6 +15,7 @@ import HistoryLog from '../commands/history/log.js'
 import HistoryMetrics from '../commands/history/metrics.js'
 import HistoryPull from '../commands/history/pull.js'
 import HistoryPush from '../commands/history/push.js'
+import HistorySync from '../commands/history/sync.js'
 import ProjectClone from '../commands/project/clone.js'
 import ProjectFiles from '../commands/project/files.js'
 import ProjectInit from '../commands/project/init.js'
@@ -27,6 +33,11 @@ import QueueStop from '../commands/queue/stop.js'
  * test/cli.test.ts checks this list against src/commands.
  */
 export const COMMANDS = {
+  'compute:attach': ComputeAttach,
+  'compute:check': ComputeCheck,
+  'compute:detach': ComputeDetach,
+  'compute:list': ComputeList,
+  'experiment:cancel': ExperimentCancel,
   'experiment:submit': ExperimentSubmit,
   'experiment:sweep': ExperimentSweep,
   'history:compare': HistoryCompare,
@@ -39,6 +50,7 @@ export const COMMANDS = {
   'history:metrics': HistoryMetrics,
   'history:pull': HistoryPull,
   'history:push': HistoryPush,
+  'history:sync': HistorySync,
   'project:clone': ProjectClone,
   'project:files': ProjectFiles,
   'project:init': ProjectInit,

@@ -31,6 +31,11 @@ async function checkHostKey(host: string, port: number, files: string[]): Promis
   } catch (error) {
     return new MlError('HOST_KEY_UNKNOWN', `The SSH host key of ${hostEntryName(host, port)} could not be checked (${(error as Error).message}).`)
   }
+  return hostKeyProblem(host, port, key, files)
+}
+
+/** Why the SSH host key `key` of `host`:`port` is not to be trusted by the known_hosts `files`, or null when it is. */
+export async function hostKeyProblem(host: string, port: number, key: Buffer, files: string[]): Promise<MlError | null> {
   const verdict = await checkKnownHosts(files, host, port, key)
   if (verdict === 'known') return null
   const what = `${keyType(key)} key ${fingerprint(key)}`

@@ -250,6 +250,25 @@ export class ShadowRepo {
     return (await entry.getBlob()).content()
   }
 
+  /** Every entry of `tree` that is not a folder, with its mode and object id, folders first walked in tree order. */
+  async listEntries(tree: string): Promise<Array<{path: string; mode: number; oid: string}>> {
+    const entries: Array<{path: string; mode: number; oid: string}> = []
+    const walk = async (node: NodeGitModule.Tree, prefix: string): Promise<void> => {
+      for (const entry of node.entries()) {
+        const name = `${prefix}${entry.name()}`
+        if (entry.isTree()) await walk(await entry.getTree(), `${name}/`)
+        else entries.push({path: name, mode: entry.filemode(), oid: entry.sha()})
+      }
+    }
+    await walk(await this.repo.getTree(tree), '')
+    return entries
+  }
+
+  /** The bytes of the blob `oid`. */
+  async readBlob(oid: string): Promise<Buffer> {
+    return (await this.repo.getBlob(oid)).content()
+  }
+
   /** Writes blobs and nested trees for `files` and returns the root tree id. */
   writeTree(files: TreeFile[]): Promise<string> {
     return writeTree(this.h, files)

@@ -3,7 +3,7 @@ import path from 'node:path'
 import * as assert from 'uvu/assert'
 import {submitExperiment} from '../../src/core/execution/experiment.js'
 import {startQueue} from '../../src/core/execution/queue.js'
-import {runPool} from '../../src/core/execution/sweep.js'
+import {runPool} from '../../src/shared/run-pool.js'
 import {initProject} from '../../src/core/setup/init.js'
 import {cleanup, git, shadowGit, tempDir, timedSuite, write} from '../helpers.js'
 

@@ -17,6 +17,7 @@ One run at a time runs in the project folder, since runs there share outputs/: a
 With --isolated the script runs in a private checkout of its snapshot, .ml/work/<run-id>/ (removed after the run unless --keep-workdir): edits you make meanwhile cannot change what it reads, and isolated runs never write over each other, so several can run at once. What the snapshot leaves out by ignore rules (data sets) is linked there to the originals, never copied; outputs/, the log and metrics are recorded as for a run in the folder. With --queue the run is snapshotted and recorded as Queued now, and \`ml queue start\` runs it (isolated).
 Every run records its parameters (params.yaml or params.json in the project root, flattened to dotted names; then the script's --name value, --name=value and name=value arguments; then what it logs with run_logger's log_param) and its environment (environment.json: OS, CPUs, memory, the interpreter and its version, pip freeze as requirements.txt, conda, GPUs), collected while the script runs.
 A snapshot that takes more than a second shows a progress bar on a terminal (not with -q).
+With -c NAME the run goes to an attached compute target (\`ml compute attach\`). The snapshot is taken here; only the files the target does not have yet from this project's earlier runs are sent. On an ssh host the script runs in <work-dir>/<project-id>/<run-id>/ with the same ML_* variables, detached from the connection; its output is streamed, and when it ends its log, metrics, environment and outputs/ are brought back and recorded, and ml exits with its exit code. Ctrl-C stops it there (SIGINT, then SIGTERM and SIGKILL). If the connection drops, the run goes on there (COMPUTE_CONNECTION_LOST): \`ml history sync\` records it once it has ended. On Slurm the run is submitted with sbatch and recorded as Queued with its job id, and ml returns at once; \`ml history sync\` (or \`history list\`) records it as it runs and ends. With --wait, ml follows it like a local run (Ctrl-C cancels the job).
 When the project has a remote, the snapshot and the run are pushed before the script starts and again when it ends (not with --no-push). A failed push never fails the run: it is reported, and \`ml history push\` or the next submit sends it.`
 
   static examples = [
@@ -24,9 +25,11 @@ When the project has a remote, the snapshot and the run are pushed before the sc
     '<%= config.bin %> <%= command.id %> -c local train.py --epochs 10 --lr 0.01',
     '<%= config.bin %> <%= command.id %> --isolated train.py --lr 0.1',
     '<%= config.bin %> <%= command.id %> --queue train.py --lr 0.3',
+    '<%= config.bin %> <%= command.id %> -c gpubox train.py --epochs 50',
+    '<%= config.bin %> <%= command.id %> -c cluster --wait train.py',
   ]
 
-  static usage = '<%= command.id %> [-c local] [--isolated [--keep-workdir] | --queue] [--no-push] [-q] SCRIPT [ARGS...]'
+  static usage = '<%= command.id %> [-c local|NAME [--wait]] [--isolated [--keep-workdir] | --queue] [--no-push] [-q] SCRIPT [ARGS...]'
 
   static strict = false
 
@@ -35,7 +38,8 @@ When the project has a remote, the snapshot and the run are pushed before the sc
   }
 
   static flags = {
-    compute: Flags.string({char: 'c', description: 'Compute target to run on.', default: 'local'}),
+    compute: Flags.string({char: 'c', description: 'Compute target to run on: local, or one attached with `ml compute attach`.', default: 'local'}),
+    wait: Flags.boolean({description: 'On Slurm: follow the run until it ends, streaming its output.'}),
     isolated: Flags.boolean({description: 'Run in a private checkout of the snapshot (.ml/work/<run-id>/), not in the project folder.'}),
     'keep-workdir': Flags.boolean({description: "Keep an isolated run's checkout after it ends.", dependsOn: ['isolated']}),
     queue: Flags.boolean({description: 'Record the run as Queued; `ml queue start` runs it.', exclusive: ['isolated']}),
@@ -68,6 +72,7 @@ When the project has a remote, the snapshot and the run are pushed before the sc
         isolated: flags.isolated,
         keepWorkdir: flags['keep-workdir'],
         queue: flags.queue,
+        wait: flags.wait,
         mlVersion: this.config.version,
         env: process.env,
         runLoggerDir: path.join(templatesDir(), 'common'),
@@ -84,10 +89,17 @@ When the project has a remote, the snapshot and the run are pushed before the sc
           this.logToStderr(`Run ${r.runId} started (snapshot ${shortId(r.snapshotId)}${created ? '' : ', unchanged'}).`)
         },
         onScriptEnd: () => (phase = 'recording'),
+        onSent: (sent, where) => progress.log(`Sent ${sent.sent} new file${sent.sent === 1 ? '' : 's'} (${sent.sentBytes} bytes) to ${where}; ${sent.files - sent.sent} of the run's ${sent.files} were there already.`),
+        onQueued: (r) => {
+          progress.stop()
+          if (flags.wait) phase = 'script'
+          this.logToStderr(`Run ${r.runId} queued on ${r.compute} as Slurm job ${r.properties['slurm.job_id']} (snapshot ${shortId(r.snapshotId)}).`)
+        },
       })
       if (run.status === 'Queued') {
         progress.stop()
-        this.logToStderr(`Run ${run.runId} queued (snapshot ${shortId(run.snapshotId)}); \`ml queue start\` runs it.`)
+        if (run.compute === 'local') this.logToStderr(`Run ${run.runId} queued (snapshot ${shortId(run.snapshotId)}); \`ml queue start\` runs it.`)
+        else this.logToStderr(`\`ml history list\` (or \`ml history sync\`) records it as it runs and ends; \`ml experiment cancel ${run.runId}\` cancels it.`)
         return
       }
       const how = run.status === 'Completed' ? '' : ` (exit code ${run.exitCode}${run.error ? `: ${run.error.replace(/\.$/, '')}` : ''})`

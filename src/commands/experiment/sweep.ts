@@ -16,6 +16,7 @@ export default class ExperimentSweep extends MlCommand {
   static description = `Snapshots the project once, then runs SCRIPT [FIXED ARGS...] once per combination of the --grid values (or per random draw with --random N from the --range intervals), each run with --name value appended for its parameters. Every run is isolated (a private checkout of the snapshot, see \`ml experiment submit --isolated\`), -j N run at once, and each is recorded with the sweep's id: list them with \`ml history list --sweep ID\`, compare them with \`ml history compare --sweep ID\`.
 --grid name=v1,v2,... gives one parameter's values (repeat it for more: every combination is run, the first grid varying slowest). --range name=lo:hi (or lo:hi:log for a log-uniform draw) gives an interval for --random N draws, seeded by --seed (default: a random seed, shown and recorded as the property ml.sweep.seed). More than 1000 runs need --yes.
 Ctrl-C cancels the whole sweep: running scripts get SIGINT (so they can save a checkpoint), SIGTERM after 10 s and SIGKILL after 20 s; runs not started yet are recorded as Canceled. ml exits 0 when every run completed, 1 when one did not, 130 when canceled.
+With -c NAME the runs go to an attached compute target: on an ssh host -j N of them run there at once, followed as \`experiment submit -c\` follows one; on Slurm the sweep is one job array (--array=0-K%N) recorded as Queued, and ml returns at once (\`ml history sync\` records the runs as they run and end).
 With --queue, the runs are recorded as Queued and \`ml queue start\` runs them.`
 
   static examples = [
@@ -38,7 +39,7 @@ With --queue, the runs are recorded as Queued and \`ml queue start\` runs them.`
     range: Flags.string({description: 'NAME=LO:HI[:log]: an interval to draw a parameter from, with --random (repeatable).', multiple: true, default: []}),
     random: Flags.integer({description: 'Draw this many runs at random from the --range intervals (and --grid values).'}),
     seed: Flags.integer({description: 'The seed of the random draws.', dependsOn: ['random']}),
-    compute: Flags.string({char: 'c', description: 'Compute target to run on.', default: 'local'}),
+    compute: Flags.string({char: 'c', description: 'Compute target to run on: local, or one attached with `ml compute attach`.', default: 'local'}),
     queue: Flags.boolean({description: 'Record the runs as Queued; `ml queue start` runs them.'}),
     yes: Flags.boolean({description: 'Run a sweep of more than 1000 runs.'}),
     'no-push': Flags.boolean({description: "Do not push the runs to the project's remote."}),
@@ -90,7 +91,8 @@ With --queue, the runs are recorded as Queued and \`ml queue start\` runs them.`
         onPlanned: ({sweepId, runs, seed, snapshotCreated}) => {
           progress.stop()
           phase = 'running'
-          const how = flags.queue ? 'queued' : `${Math.min(flags.jobs, runs.length)} at once`
+          const job = runs[0].properties['slurm.job_id']
+          const how = flags.queue ? 'queued' : job ? `submitted to ${flags.compute} as Slurm job array ${job.split('_')[0]}, at most ${flags.jobs} at once` : `${Math.min(flags.jobs, runs.length)} at once`
           say(`Sweep ${sweepId}: ${plural(runs.length, 'run')}, ${how} (snapshot ${shortId(runs[0].snapshotId)}${snapshotCreated ? '' : ', unchanged'}${seed === undefined ? '' : `, seed ${seed}`}).`)
         },
         onStart: (run) => say(`Run ${run.runId} started (${paramsLine(run)}).`),

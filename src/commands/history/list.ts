@@ -1,5 +1,7 @@
 import {Flags} from '@oclif/core'
+import {syncIfDue} from '../../core/compute/sync.js'
 import {historyList, RUN_STATUSES} from '../../core/runs/history.js'
+import {isMlError} from '../../shared/errors.js'
 import {MlCommand, outputFlags} from '../../cli/ml-command.js'
 import {listBackups} from '../../core/restore/restore.js'
 import {BACKUP_COLUMNS, runColumns} from '../../render/runs.js'
@@ -7,6 +9,7 @@ import {BACKUP_COLUMNS, runColumns} from '../../render/runs.js'
 export default class HistoryList extends MlCommand {
   static summary = "List the project's runs, newest first."
   static description = `The table shows each run's id, status, start time, duration, script, snapshot, git commit of your repo, whether it was dirty, every parameter, and the last value of every metric. -o json prints the full run records; --query filters them with JMESPath first.
+Runs out on compute targets (\`ml experiment submit -c NAME\`) are looked at first, as \`ml history sync\` does, at most every 5 seconds.
 For a project with a remote, PUSHED (and "pushed" in JSON) tells whether the remote has the run's latest state.`
 
   static examples = [
@@ -37,11 +40,23 @@ For a project with a remote, PUSHED (and "pushed" in JSON) tells whether the rem
       this.print(flags, backups, backups, BACKUP_COLUMNS)
       return
     }
+    await this.syncTargets()
     const runs = await historyList(process.cwd(), {last: flags.last, sortBy: flags['sort-by'], desc: flags.desc, status: flags.status, script: flags.script, sweep: flags.sweep})
     if (runs.length === 0 && flags.output === 'table' && flags.query === undefined) {
       this.logToStderr('No runs match; start one with `ml experiment submit <script>`.')
       return
     }
     this.print(flags, runs, runs, runColumns(runs))
+  }
+
+  /** Runs out on compute targets are looked at first (at most every few seconds); a target that cannot be reached is a warning. */
+  private async syncTargets(): Promise<void> {
+    const warn = (m: string) => this.logToStderr(`Warning: ${m}`)
+    try {
+      await syncIfDue(process.cwd(), {auth: this.auth(), mlVersion: this.config.version, push: true, onWarning: warn, onPushProblem: warn})
+    } catch (error) {
+      if (!isMlError(error) || error.code === 'NOT_A_PROJECT') throw error
+      warn(`Could not look at the runs on compute targets: ${error.message}`)
+    }
   }
 }

@@ -2,6 +2,9 @@ import {spawn} from 'node:child_process'
 import {constants as fsConstants, createWriteStream, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {MlError} from '../../shared/errors.js'
+import {commandFor, INTERPRETERS} from '../runs/script-command.js'
+
+export {commandFor} from '../runs/script-command.js'
 
 export type OutputStream = 'stdout' | 'stderr'
 
@@ -28,31 +31,11 @@ export interface ExecuteResult {
   startError?: string
 }
 
-/** Interpreters by extension; anything else is executed directly (it needs its executable bit). */
-const INTERPRETERS: Record<string, (script: string, nodePath: string) => [string, string[]]> = {
-  '.py': (script) => ['python3', [script]],
-  '.js': (script, node) => [node, [script]],
-  '.mjs': (script, node) => [node, [script]],
-  '.cjs': (script, node) => [node, [script]],
-  '.sh': (script) => ['bash', [script]],
-  '.r': (script) => ['Rscript', [script]],
-  '.jl': (script) => ['julia', [script]],
-  // The executed notebook, with its cell outputs, is kept with the run's outputs.
-  '.ipynb': (script) => ['jupyter', ['nbconvert', '--execute', '--to', 'notebook', '--output-dir', 'outputs', script]],
-}
-
 const INSTALL_HINTS: Record<string, string> = {
   python3: 'install Python 3',
   Rscript: 'install R (r-base)',
   julia: 'install Julia',
   jupyter: 'install Jupyter (pip install jupyter nbconvert) to run notebooks',
-}
-
-/** How a script is started, by its extension: its interpreter, or the file itself. */
-export function commandFor(script: string, nodePath: string): [string, string[]] {
-  const interpreter = INTERPRETERS[path.extname(script).toLowerCase()]
-  if (interpreter) return interpreter(script, nodePath)
-  return [script.startsWith('/') || script.startsWith('.') ? script : `./${script}`, []]
 }
 
 /**

@@ -12,12 +12,17 @@ import {mergeParams, type Params, PARAMS_FILES, paramsFromArgs, paramsFromFile} 
 import {newRunId, saveRun, type RunRecord} from '../runs/runs.js'
 import {historyOpener} from '../snapshot/open-history.js'
 import {type Snapshot, takeSnapshot} from '../snapshot/snapshot.js'
-import {executeRun, pushQuietly, type RunOptions} from './execute-run.js'
+import {pushQuietly} from '../remote/push-quietly.js'
+import {executeRun, type RunOptions} from './execute-run.js'
+import {openShell} from '../compute/open-shell.js'
+import type {Materialized} from '../compute/run-folder.js'
+import {submitToSlurm} from '../compute/slurm.js'
+import {waitForSlurmRun} from '../compute/slurm-wait.js'
+import {runOnHost} from '../compute/ssh-run.js'
+import {type ComputeTarget, LOCAL, loadTarget} from '../compute/targets.js'
 import {startableCommand} from './executor.js'
 import {markQueued} from './queue-marks.js'
 import {removeAbandonedWorkdirs} from './workdir.js'
-
-export const COMPUTE_TARGETS = ['local']
 
 export interface SubmitOptions extends RunOptions {
   /** The folder the user is in: the project is found from here, SCRIPT is relative to it. */
@@ -29,7 +34,14 @@ export interface SubmitOptions extends RunOptions {
   isolated?: boolean
   /** Snapshot and record the run as Queued; `ml queue start` runs it. */
   queue?: boolean
+  /** On Slurm: follow the run until it has ended, as a local run is followed. */
+  wait?: boolean
+  /** Told of a run handed to Slurm, recorded as Queued with its job id. */
+  onQueued?: (run: RunRecord) => void
+  /** Told what was sent to a target to make the run's folder there. */
+  onSent?: (sent: Materialized, where: string) => void
 }
+
 
 /**
  * Submits a run: snapshots the project, records the run as Running with its git properties and
@@ -39,9 +51,11 @@ export interface SubmitOptions extends RunOptions {
  */
 export async function submitExperiment(options: SubmitOptions): Promise<RunRecord> {
   const project = await findProject(options.cwd)
-  const compute = checkCompute(options.compute)
+  const target = await targetOf(project, options.compute)
   const script = await resolveScript(project.dir, options.cwd, options.script)
+  if (target) return submitToTarget(project, target, script, options)
   await startableCommand(project.dir, script, options.env, process.execPath)
+  const compute = LOCAL
   const runId = newRunId(project.config.name)
   const isolated = Boolean(options.isolated || options.queue)
   const go = async () => {
@@ -57,12 +71,35 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
   return isolated ? go() : withInPlaceRun(project, runId, go, {onNotice: options.onWarning})
 }
 
-/** `compute`, checked to be a known target. */
-export function checkCompute(compute = 'local'): string {
-  if (!COMPUTE_TARGETS.includes(compute)) {
-    throw new MlError('UNKNOWN_COMPUTE', `There is no compute target named "${compute}"; use one of: ${COMPUTE_TARGETS.join(', ')}.`)
+/** The attached target named `compute`, or null for `local` (UNKNOWN_COMPUTE when there is none). */
+export async function targetOf(project: Project, compute = LOCAL): Promise<ComputeTarget | null> {
+  return compute === LOCAL ? null : loadTarget(project, compute)
+}
+
+/**
+ * A run on an attached target: the snapshot is taken here as for any run; on an ssh host the
+ * run is followed to its end, on Slurm it is submitted and recorded as Queued (followed with
+ * `wait`). The project folder is not used by the run, so it needs no in-place mark.
+ */
+async function submitToTarget(project: Project, target: ComputeTarget, script: string, options: SubmitOptions): Promise<RunRecord> {
+  if (options.queue || options.isolated) {
+    throw new MlError('INVALID_ARGUMENT', `--${options.queue ? 'queue' : 'isolated'} is for local runs; a run on ${target.name} always runs in a folder of its own there${target.type === 'slurm' ? ', queued by Slurm' : ''}.`)
   }
-  return compute
+  if (!options.auth) throw new MlError('INTERNAL', 'A run on a compute target needs the ssh settings.')
+  const runId = newRunId(project.config.name)
+  const {snapshot, repo, properties} = await snapshotForRuns(project, `Snapshot for run ${runId}`, options)
+  const record = newRecord(project, {runId, script, args: options.args, compute: target.name, snapshot, properties, params: mergeParams(await fileParams(repo, snapshot), paramsFromArgs(options.args)), isolated: false})
+  const compute = {...options, auth: options.auth, runLoggerDir: options.runLoggerDir ?? '', snapshotCreated: snapshot.created}
+  if (target.type === 'ssh') return runOnHost(project, repo, record, target, compute)
+  const shell = await openShell(target, options.auth)
+  try {
+    const {runs: [queuedRun], base} = await submitToSlurm(project, repo, [record], target, shell, compute)
+    options.onQueued?.(queuedRun)
+    if (!options.wait) return queuedRun
+    return await waitForSlurmRun(project, repo, shell, queuedRun, target.name, base, compute)
+  } finally {
+    shell.close()
+  }
 }
 
 /**

@@ -2,11 +2,17 @@ import {randomBytes, randomInt} from 'node:crypto'
 import {setMaxListeners} from 'node:events'
 import type {ShadowRepo} from '../../git/shadow-repo.js'
 import {MlError} from '../../shared/errors.js'
+import {runPool} from '../../shared/run-pool.js'
 import {findProject} from '../project/project.js'
 import {mergeParams, paramsFromArgs} from '../runs/params.js'
 import {newRunId, saveRun, type RunRecord} from '../runs/runs.js'
-import {checkJobs, executeRun, pushQuietly, type RunOptions} from './execute-run.js'
-import {checkCompute, fileParams, newRecord, queued, resolveScript, snapshotForRuns} from './experiment.js'
+import {pushQuietly} from '../remote/push-quietly.js'
+import {checkJobs, executeRun, type RunOptions} from './execute-run.js'
+import {fileParams, newRecord, queued, resolveScript, snapshotForRuns, targetOf} from './experiment.js'
+import {openShell} from '../compute/open-shell.js'
+import {submitToSlurm} from '../compute/slurm.js'
+import {runOnHost} from '../compute/ssh-run.js'
+import {LOCAL} from '../compute/targets.js'
 import {startableCommand} from './executor.js'
 import {combinationCount, parseGrid, parseRange, planSweep, sweepArgs} from './sweep-plan.js'
 import {markQueued} from './queue-marks.js'
@@ -54,7 +60,9 @@ export interface SweepResult {
  */
 export async function sweepExperiment(options: SweepOptions): Promise<SweepResult> {
   const project = await findProject(options.cwd)
-  const compute = checkCompute(options.compute)
+  const target = await targetOf(project, options.compute)
+  const compute = target?.name ?? LOCAL
+  if (target && options.queue) throw new MlError('INVALID_ARGUMENT', `--queue is for local runs; the runs of a sweep on ${target.name} ${target.type === 'slurm' ? 'are queued by Slurm' : 'run at once'}.`)
   checkJobs(options.jobs)
   // Every run in flight listens to the signals (its script, its environment's tools): jobs at once are many listeners, not a leak.
   if (options.signal) setMaxListeners(20 * options.jobs, options.signal)
@@ -68,9 +76,10 @@ export async function sweepExperiment(options: SweepOptions): Promise<SweepResul
   const plan = planSweep({grid, ranges, random: options.random, seed})
   if (plan.length === 0) throw new MlError('INVALID_ARGUMENT', 'The sweep has no runs; give at least one --grid, or --random N with --range.')
   const script = await resolveScript(project.dir, options.cwd, options.script)
-  await startableCommand(project.dir, script, options.env, process.execPath)
-
-  await removeAbandonedWorkdirs(project)
+  if (!target) {
+    await startableCommand(project.dir, script, options.env, process.execPath)
+    await removeAbandonedWorkdirs(project)
+  }
   const sweepId = `sweep_${Date.now()}_${randomBytes(2).toString('hex')}`
   const {snapshot, repo, properties} = await snapshotForRuns(project, `Snapshot for sweep ${sweepId}`, options)
   const fromFile = await fileParams(repo, snapshot)
@@ -82,7 +91,7 @@ export async function sweepExperiment(options: SweepOptions): Promise<SweepResul
     let runId = newRunId(project.config.name)
     while (ids.has(runId)) runId = newRunId(project.config.name)
     ids.add(runId)
-    return newRecord(project, {runId, script, args, compute, snapshot, properties: sweepProperties, params: mergeParams(fromFile, paramsFromArgs(args)), isolated: true, sweepId})
+    return newRecord(project, {runId, script, args, compute, snapshot, properties: sweepProperties, params: mergeParams(fromFile, paramsFromArgs(args)), isolated: !target, sweepId})
   })
   if (options.queue) {
     for (const run of runs) await saveRun(repo, queued(run))
@@ -91,36 +100,26 @@ export async function sweepExperiment(options: SweepOptions): Promise<SweepResul
     options.onPlanned?.({sweepId, runs, seed, snapshotCreated: snapshot.created})
     return {sweepId, runs, seed}
   }
+  if (target && !options.auth) throw new MlError('INTERNAL', 'A sweep on a compute target needs the ssh settings.')
+  const onTarget = target && {...options, auth: options.auth!, runLoggerDir: options.runLoggerDir ?? '', snapshotCreated: snapshot.created}
+  if (target?.type === 'slurm') {
+    // One job array: Slurm runs at most `jobs` of its tasks at once.
+    const shell = await openShell(target, options.auth!)
+    try {
+      await submitToSlurm(project, repo, runs, target, shell, {...onTarget!, jobs: options.jobs})
+    } finally {
+      shell.close()
+    }
+    options.onPlanned?.({sweepId, runs, seed, snapshotCreated: snapshot.created})
+    return {sweepId, runs, seed}
+  }
   options.onPlanned?.({sweepId, runs, seed, snapshotCreated: snapshot.created})
   const ended = await runPool(runs, options.jobs, async (run) => {
     if (options.signal?.aborted) return cancelUnstarted(repo, run, 'The sweep was canceled before this run started.')
+    if (target?.type === 'ssh') return runOnHost(project, repo, run, target, onTarget!)
     return executeRun(project, repo, run, {...options, snapshotCreated: snapshot.created})
   }, options.onRunEnd)
   return {sweepId, runs: ended, seed}
-}
-
-/**
- * Runs `fn` on each item, `jobs` at once, in order. A failure of one (a full disk while
- * recording it, say) does not stop the others: the first is thrown once all have ended.
- */
-export async function runPool<T, R>(items: T[], jobs: number, fn: (item: T) => Promise<R>, onEach?: (result: R) => void): Promise<R[]> {
-  const results: R[] = []
-  const failures: unknown[] = []
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      try {
-        results[i] = await fn(items[i])
-        onEach?.(results[i])
-      } catch (error) {
-        failures.push(error)
-      }
-    }
-  }
-  await Promise.all(Array.from({length: Math.min(jobs, items.length)}, worker))
-  if (failures.length > 0) throw failures[0]
-  return results
 }
 
 /** Records a run that never started as Canceled, with the reason. */

@@ -47,6 +47,10 @@ const ML_ENTRIES = {
   pipFreeze: 'pip-freeze-cache.json',
   /** The queue worker's record and log. */
   queue: 'queue',
+  /** The compute targets attached to this project: `compute/<name>.json` (no secrets). */
+  compute: 'compute',
+  /** A run submitted here to a compute target, until it is recorded as ended: `compute-runs/<run-id>.json`. */
+  computeRuns: 'compute-runs',
 } as const
 
 /** The path of one of .ml/'s entries in the project folder `projectDir`, and below it. */

@@ -273,3 +273,13 @@ async function withMarker<T>(file: string, extra: object, fn: () => Promise<T>, 
     await fs.rm(file, {force: true})
   }
 }
+
+/**
+ * Runs `fn` as the project's one collector of runs on compute targets (`ml history sync`), so
+ * that two never bring back and record the same run; LOCKED while another one is at it.
+ */
+export async function withComputeSync<T>(project: Project, fn: () => Promise<T>): Promise<T> {
+  const file = mlPath(project.dir, 'computeRuns', 'sync.json')
+  await fs.mkdir(path.dirname(file), {recursive: true})
+  return withMarker(file, {}, fn, {busy: (holder) => new MlError('LOCKED', `Another ml process${holder ? ` (pid ${holder.pid})` : ''} is collecting this project's runs from their compute targets; try again when it is done.`)})
+}
