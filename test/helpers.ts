@@ -85,8 +85,8 @@ export function ml(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Pr
 }
 
 /** Starts the ml CLI without waiting, for tests that signal it. */
-export function mlSpawn(cwd: string, args: string[]) {
-  return spawn(process.execPath, [BIN, ...args], {cwd, env: process.env, stdio: ['ignore', 'pipe', 'pipe']})
+export function mlSpawn(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawn(process.execPath, [BIN, ...args], {cwd, env: {...process.env, ...env}, stdio: ['ignore', 'pipe', 'pipe']})
 }
 
 /** Asserts that a CLI call succeeded, showing its output when it did not. */

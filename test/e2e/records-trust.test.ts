@@ -1,4 +1,4 @@
-import {existsSync} from 'node:fs'
+import {existsSync, promises as fs} from 'node:fs'
 import {hostname} from 'node:os'
 import path from 'node:path'
 import * as assert from 'uvu/assert'
@@ -237,6 +237,26 @@ test('a record that says Queued, with this machine as its host, is never run: on
   assert.not.ok(existsSync(pwned), 'the crafted run\'s script never ran')
   const runs = JSON.parse(ok(await ml(dir, ['history', 'list', '-o', 'json'])).stdout)
   assert.is(runs.find((run: {runId: string}) => run.runId === 'evil_1700000000000_beef').status, 'Queued', 'it is listed as what it says, and left alone')
+})
+
+test('a record that says it runs on an attached target, in a folder or as a Slurm job, is never synced or canceled', async () => {
+  const {root, dir} = await project()
+  const victim = path.join(root, 'victim')
+  await write(victim, {'keep.txt': 'mine\n'})
+  ok(await ml(dir, ['compute', 'attach', 'box', '--type', 'ssh', '--host', '127.0.0.1', '--port', '1']))
+  ok(await ml(dir, ['compute', 'attach', 'hpc', '--type', 'slurm', '--work-dir', victim]))
+  const now = new Date().toISOString()
+  for (const [id, compute, properties] of [['evil_1700000000000_aaaa', 'box', {'compute.dir': victim}], ['evil_1700000000000_bbbb', 'hpc', {'slurm.job_id': '1', 'compute.dir': victim}]] as const) {
+    craftRun(dir, id, JSON.stringify({...goodRecord(dir, id), status: 'Running', compute, host: hostname(), startTimeUtc: now, properties}))
+  }
+  assert.match(ok(await ml(dir, ['history', 'sync'])).stderr, /No run is out on a compute target/)
+  for (const id of ['evil_1700000000000_aaaa', 'evil_1700000000000_bbbb']) {
+    const r = await ml(dir, ['experiment', 'cancel', id])
+    assert.is(errorCode(r), 'RUN_NOT_CANCELABLE', r.stderr)
+  }
+  assert.is(await fs.readFile(path.join(victim, 'keep.txt'), 'utf8'), 'mine\n')
+  const runs = JSON.parse(ok(await ml(dir, ['history', 'list', '-o', 'json'])).stdout)
+  assert.equal(runs.filter((run: {runId: string}) => run.runId.startsWith('evil_')).map((run: {status: string}) => run.status), ['Running', 'Running'])
 })
 
 test.run()

@@ -54,7 +54,8 @@ export async function submitToSlurm(project: Project, repo: ShadowRepo, records:
   const places = records.map((r) => placeOf(base, r.runId))
   try {
     for (const [i, record] of records.entries()) {
-      options.onSent?.(await prepareRunFolder(shell, repo, target, places[i], record, path.join(options.runLoggerDir, 'run_logger.py')), shell.where)
+      const sent = await prepareRunFolder(shell, repo, target, places[i], record, path.join(options.runLoggerDir, 'run_logger.py'))
+      options.onSent?.(sent, shell.where)
     }
     const array = records.length > 1
     const tasks = places.map((p, i) => `${i}) exec sh ${quote(`${p.ctl}/run.sh`)} ;;`)

@@ -4,11 +4,11 @@ import type {ShadowRepo} from '../../git/shadow-repo.js'
 import {isMlError, MlError} from '../../shared/errors.js'
 import type {Project} from '../project/project.js'
 import {pushQuietly} from '../remote/push-quietly.js'
-import {saveRun, type RunRecord} from '../runs/runs.js'
+import {saveRun, saveRunOver, type RunRecord} from '../runs/runs.js'
 import {readExit, type ExitStatus} from './collect-run.js'
 import {finishRemoteRun, type FinishOptions} from './finish-remote-run.js'
 import {openShell} from './open-shell.js'
-import {saveRemoteRun} from './remote-runs.js'
+import {forgetRemoteRun, saveRemoteRun} from './remote-runs.js'
 import {CTL, type Materialized, placeOf, prepareRunFolder, projectBase, type RunPlace} from './run-folder.js'
 import {quote, runChecked, type Shell} from './shell.js'
 import type {SshAuth} from './ssh-shell.js'
@@ -43,14 +43,16 @@ export async function runOnHost(project: Project, repo: ShadowRepo, record: RunR
   const shell = await openShell(target, options.auth)
   let launched = false
   let place: RunPlace | undefined
+  let commit: string | undefined
   try {
     place = placeOf(await projectBase(shell, target, project.config.id), record.runId)
-    options.onSent?.(await prepareRunFolder(shell, repo, target, place, record, path.join(options.runLoggerDir, 'run_logger.py')), shell.where)
+    const sent = await prepareRunFolder(shell, repo, target, place, record, path.join(options.runLoggerDir, 'run_logger.py'))
+    options.onSent?.(sent, shell.where)
     await saveRemoteRun(project, {schema: 1, runId: record.runId, target: target.name, base: place.base, driver: {pid: process.pid, host: hostname()}})
     const started = new Date()
     Object.assign(record, {status: 'Running', startTimeUtc: started.toISOString(), host: target.host})
     record.properties = {...record.properties, 'compute.dir': place.runDir}
-    const commit = await saveRun(repo, record)
+    commit = await saveRun(repo, record)
     await pushQuietly(project, repo, options)
     await launch(shell, place)
     launched = true
@@ -65,6 +67,12 @@ export async function runOnHost(project: Project, repo: ShadowRepo, record: RunR
       error: exit ? undefined : `The run's process on ${target.host} ended without recording how (it was killed, or the host restarted).`,
     }, options)
   } catch (error) {
+    if (commit && !launched && isMlError(error)) {
+      // Recorded as Running, never started: it failed, and says why.
+      const now = new Date().toISOString()
+      await saveRunOver(repo, commit, Object.assign(record, {status: 'Failed', endTimeUtc: now, durationMs: 0, error: error.message}))
+      await forgetRemoteRun(project, record.runId)
+    }
     if (launched && isMlError(error, 'COMPUTE_CONNECTION_LOST')) {
       // Nobody follows it now: the next sync collects it.
       await saveRemoteRun(project, {schema: 1, runId: record.runId, target: target.name, base: place!.base})
