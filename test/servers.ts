@@ -127,7 +127,7 @@ export interface SshServer {
 }
 
 /** OpenSSH's sshd on a free loopback port with a new host key, accepting one new user key. */
-export async function startSshd(): Promise<SshServer> {
+export async function startSshd(options: {config?: string[]} = {}): Promise<SshServer> {
   const dir = tempDir('ml-sshd-')
   const keygen = (file: string) => execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ml-test', '-f', file], {stdio: 'ignore'})
   keygen(path.join(dir, 'host_key'))
@@ -142,7 +142,7 @@ export async function startSshd(): Promise<SshServer> {
   writeFileSync(path.join(dir, 'sshd_config'), [
     `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${dir}/host_key`, `AuthorizedKeysFile ${dir}/authorized_keys`,
     'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PubkeyAuthentication yes', 'PermitRootLogin yes',
-    'StrictModes no', 'UsePAM no', `PidFile ${dir}/sshd.pid`, 'MaxAuthTries 10', 'LogLevel ERROR', 'Subsystem sftp internal-sftp', '',
+    'StrictModes no', 'UsePAM no', `PidFile ${dir}/sshd.pid`, 'MaxAuthTries 10', 'LogLevel ERROR', 'Subsystem sftp internal-sftp', ...options.config ?? [], '',
   ].join('\n'))
   const sshd: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', path.join(dir, 'sshd_config')], {stdio: ['ignore', 'ignore', 'pipe']})
   let log = ''
