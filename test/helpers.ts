@@ -159,3 +159,14 @@ export function thrown(fn: () => unknown, code: ErrorCode): Error {
   }
   throw new Error(`expected ${code}, nothing was thrown`)
 }
+
+/** The MlError that the promise of `fn` rejects with; fails if it resolves, or rejects with another error or code. */
+export async function thrownAsync(fn: () => Promise<unknown>, code: ErrorCode): Promise<Error> {
+  try {
+    await fn()
+  } catch (error) {
+    assert.ok(isMlError(error, code), `expected ${code}, got ${String(error)}`)
+    return error as Error
+  }
+  throw new Error(`expected ${code}, nothing was thrown`)
+}

@@ -53,7 +53,7 @@ For a project with a remote, PUSHED (and "pushed" in JSON) tells whether the rem
   private async syncTargets(): Promise<void> {
     const warn = (m: string) => this.logToStderr(`Warning: ${m}`)
     try {
-      await syncIfDue(process.cwd(), {auth: this.auth(), mlVersion: this.config.version, push: true, onWarning: warn, onPushProblem: warn})
+      await syncIfDue(process.cwd(), {auth: this.auth(), mlVersion: this.config.version, push: true, timeoutMs: 5000, onWarning: warn, onPushProblem: warn})
     } catch (error) {
       if (!isMlError(error) || error.code === 'NOT_A_PROJECT') throw error
       warn(`Could not look at the runs on compute targets: ${error.message}`)

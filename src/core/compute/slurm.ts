@@ -107,6 +107,16 @@ export async function slurmJobs(shell: Shell, jobIds: string[]): Promise<Map<str
     const [id, state, reason, node] = line.trim().split('|')
     if (id && wanted.has(id)) jobs.set(id, {state: state.replace(/\+$/, ''), reason: reason ?? '', node: node ?? ''})
   }
+  // A job that ended more than MinJobAge ago is only in Slurm's accounting, where there is one
+  // (without it sacct fails, and the run's own exit file is all there is).
+  const forgotten = jobIds.filter((id) => !jobs.has(id))
+  if (forgotten.length > 0) {
+    const accounted = await shell.run(`sacct --noheader --parsable2 --allocations --jobs=${forgotten.map(quote).join(',')} --format=JobID,State,NodeList`)
+    for (const line of accounted.code === 0 ? accounted.stdout.split('\n') : []) {
+      const [id, state, node] = line.trim().split('|')
+      if (id && wanted.has(id) && state) jobs.set(id, {state: state.split(' ')[0].replace(/\+$/, ''), reason: '', node: node ?? ''})
+    }
+  }
   return jobs
 }
 

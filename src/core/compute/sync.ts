@@ -22,6 +22,8 @@ export interface SyncOptions extends FinishOptions {
   auth: SshAuth
   /** Only these runs (full ids). */
   runIds?: string[]
+  /** How long to wait for a target's ssh host to answer (15 s). */
+  timeoutMs?: number
 }
 
 export interface SyncResult {
@@ -53,7 +55,7 @@ export async function syncRuns(cwd: string, options: SyncOptions): Promise<SyncR
       let shell: Shell
       try {
         target = await loadTarget(project, name)
-        shell = await openShell(target, options.auth)
+        shell = await openShell(target, options.auth, options.timeoutMs)
       } catch (error) {
         if (!isMlError(error)) throw error
         options.onWarning?.(`${group.length} run${group.length === 1 ? '' : 's'} on ${name} could not be looked at: ${error.message}`)
