@@ -4,7 +4,7 @@ import net from 'node:net'
 import path from 'node:path'
 import * as assert from 'uvu/assert'
 import {cleanup, errorCode, ml, mlSpawn, ok, shadowGit, shadowRefs, tempDir, timedSuite, within, write} from '../helpers.js'
-import {type SshServer, startSshd} from '../servers.js'
+import {bareRepo, type SshServer, startSshd} from '../servers.js'
 
 const test = timedSuite('compute-ssh')
 const closers: Array<() => Promise<void> | void> = []
@@ -55,7 +55,7 @@ interface Setup {
 }
 
 /** A project with the target `box` attached: sshd on loopback (through `port` when given), a work dir, a known_hosts. */
-async function setup(options: {viaRelay?: boolean} = {}): Promise<Setup & {relay?: Awaited<ReturnType<typeof relay>>}> {
+async function setup(options: {viaRelay?: boolean; remote?: boolean} = {}): Promise<Setup & {relay?: Awaited<ReturnType<typeof relay>>}> {
   const sshd = await startSshd()
   closers.push(() => sshd.close())
   const via = options.viaRelay ? await relay(sshd.port) : undefined
@@ -65,7 +65,7 @@ async function setup(options: {viaRelay?: boolean} = {}): Promise<Setup & {relay
   const knownHosts = path.join(home, 'known_hosts')
   writeFileSync(knownHosts, sshd.knownHostsLine.replace(`]:${sshd.port} `, `]:${port} `))
   const env = {HOME: home, SSH_AUTH_SOCK: '', ML_SSH_KEY: '', ML_SSH_KNOWN_HOSTS: knownHosts}
-  ok(await ml(root, ['project', 'init', 'p', '-q'], env))
+  ok(await ml(root, ['project', 'init', 'p', '-q', ...options.remote ? ['-r', `file://${bareRepo(root)}`] : []], env))
   const dir = path.join(root, 'p')
   const workDir = tempDir('ml-host-')
   ok(await ml(dir, ['compute', 'attach', 'box', '--type', 'ssh', '--host', `127.0.0.1`, '--port', String(port), '--identity', sshd.userKey, '--work-dir', workDir], env))
@@ -256,13 +256,14 @@ test('compute attach, list, check and detach; unknown names and bad settings are
   assert.match(ok(await ml(dir, ['compute', 'list'], env)).stderr, /No compute target is attached/)
 })
 
-test('a sweep on an ssh host runs -j 2 at once, each run recorded', async () => {
-  const {dir, env} = await setup()
+test('a sweep on an ssh host runs -j 2 at once, each run recorded and pushed to the project\'s remote', async () => {
+  const {dir, env} = await setup({remote: true})
   await write(dir, {'train.py': TRAIN})
   const r = ok(await ml(dir, ['experiment', 'sweep', '-c', 'box', '-j', '2', '--grid', 'lr=0.1,0.2', 'train.py'], env))
   assert.match(r.stderr, /2 Completed/)
   const list = await runs(dir, env)
   assert.equal(list.map((run) => [run.status, run.compute, run.params?.lr]).sort(), [['Completed', 'box', 0.1], ['Completed', 'box', 0.2]])
+  assert.ok(list.every((run) => (run as {pushed?: boolean}).pushed === true), 'both runs\' last states reached the remote')
 })
 
 test.run()

@@ -2,7 +2,7 @@ import {promises as fs} from 'node:fs'
 import type {ShadowRepo} from '../../git/shadow-repo.js'
 import {mlPath} from '../project/layout.js'
 import type {Project} from '../project/project.js'
-import {pushQuietly, type QuietPushOptions} from '../remote/push-quietly.js'
+import type {QuietPushOptions} from '../remote/push-quietly.js'
 import {recordEnding, type RunEnding} from '../runs/record-ending.js'
 import type {RunRecord} from '../runs/runs.js'
 import {collectRun} from './collect-run.js'
@@ -18,7 +18,7 @@ export interface FinishOptions extends QuietPushOptions {
 /**
  * Records how a run on a target ended (over the record's commit `commit`), with what it left
  * there brought back; then removes its folders on the target (objects/ stays for the next runs)
- * and forgets it here. `ending` says how it ended; a cancel asked by `ml experiment cancel` (its
+ * and forgets it here (the caller pushes). `ending` says how it ended; a cancel asked by `ml experiment cancel` (its
  * mark in the control folder) makes it Canceled.
  */
 export async function finishRemoteRun(project: Project, repo: ShadowRepo, shell: Shell, place: RunPlace, record: RunRecord, commit: string, ending: Pick<RunEnding, 'started' | 'ended' | 'exitCode' | 'canceled' | 'error'>, options: FinishOptions): Promise<RunRecord> {
@@ -32,6 +32,5 @@ export async function finishRemoteRun(project: Project, repo: ShadowRepo, shell:
   } finally {
     await fs.rm(localDir, {recursive: true, force: true})
   }
-  await pushQuietly(project, repo, options)
   return record
 }

@@ -2,6 +2,7 @@ import {hostname} from 'node:os'
 import type {ShadowRepo} from '../../git/shadow-repo.js'
 import {isMlError} from '../../shared/errors.js'
 import type {Project} from '../project/project.js'
+import {pushQuietly} from '../remote/push-quietly.js'
 import {getRunFile, LOG_FILE, readRun, type RunRecord} from '../runs/runs.js'
 import {saveRemoteRun} from './remote-runs.js'
 import {CTL, placeOf} from './run-folder.js'
@@ -47,6 +48,7 @@ export async function waitForSlurmRun(project: Project, repo: ShadowRepo, shell:
       const log = await getRunFile(repo, record.runId, LOG_FILE)
       if (log && log.length > offset) options.onOutput?.(log.subarray(offset), 'stdout')
       options.onScriptEnd?.()
+      await pushQuietly(project, repo, options)
       return now
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS))

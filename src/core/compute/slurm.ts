@@ -4,7 +4,7 @@ import {MlError} from '../../shared/errors.js'
 import type {Project} from '../project/project.js'
 import {pushQuietly} from '../remote/push-quietly.js'
 import {saveRun, type RunRecord} from '../runs/runs.js'
-import {forgetRemoteRun, saveRemoteRun} from './remote-runs.js'
+import {saveRemoteRun} from './remote-runs.js'
 import {placeOf, prepareRunFolder, projectBase} from './run-folder.js'
 import {firstLine, quote, type Shell} from './shell.js'
 import type {ComputeRunOptions} from './ssh-run.js'
@@ -52,6 +52,7 @@ export function slurmEndReason(job: SlurmJob): string | null {
 export async function submitToSlurm(project: Project, repo: ShadowRepo, records: RunRecord[], target: SlurmTarget, shell: Shell, options: Omit<ComputeRunOptions, 'signal'> & {jobs?: number}): Promise<{runs: RunRecord[]; base: string}> {
   const base = await projectBase(shell, target, project.config.id)
   const places = records.map((r) => placeOf(base, r.runId))
+  let jobId: string | undefined
   try {
     for (const [i, record] of records.entries()) {
       const sent = await prepareRunFolder(shell, repo, target, places[i], record, path.join(options.runLoggerDir, 'run_logger.py'))
@@ -71,7 +72,7 @@ export async function submitToSlurm(project: Project, repo: ShadowRepo, records:
       batch,
     ]
     const result = await shell.run(sbatch.map(quote).join(' '))
-    const jobId = /^(\d+)(;\S*)?\s*$/.exec(result.stdout.trim())?.[1]
+    jobId = /^(\d+)(;\S*)?\s*$/.exec(result.stdout.trim())?.[1]
     if (result.code !== 0 || !jobId) {
       const said = firstLine(result.stderr.replace(/^sbatch: error: /gm, '')) || firstLine(result.stdout) || `exit code ${result.code}`
       throw new MlError('COMPUTE_ERROR', `Slurm refused the job on ${shell.where}: ${said}`)
@@ -85,8 +86,8 @@ export async function submitToSlurm(project: Project, repo: ShadowRepo, records:
       await saveRun(repo, record)
     }
   } catch (error) {
-    await shell.run(places.map((p) => `rm -rf ${quote(p.runDir)} ${quote(p.ctl)}`).join('; '))
-    for (const record of records) await forgetRemoteRun(project, record.runId)
+    // Not submitted: nothing of it is left. (Once Slurm has the job, its folders are the job's.)
+    if (!jobId) await shell.run(places.map((p) => `rm -rf ${quote(p.runDir)} ${quote(p.ctl)}`).join('; '))
     throw error
   }
   await pushQuietly(project, repo, options)

@@ -59,24 +59,26 @@ export async function runOnHost(project: Project, repo: ShadowRepo, record: RunR
     options.onStart?.(record, options.snapshotCreated ?? false)
     const {exit, canceled} = await follow(shell, place, options)
     options.onScriptEnd?.()
-    return await finishRemoteRun(project, repo, shell, place, record, commit, {
+    await finishRemoteRun(project, repo, shell, place, record, commit, {
       started,
       ended: new Date(), // seen here: the exit file's time has whole seconds only
       exitCode: exit?.code ?? 137,
       canceled,
       error: exit ? undefined : `The run's process on ${target.host} ended without recording how (it was killed, or the host restarted).`,
     }, options)
+    await pushQuietly(project, repo, options)
+    return record
   } catch (error) {
+    if (commit && isMlError(error, 'COMPUTE_CONNECTION_LOST')) {
+      // Nobody follows it now: the next sync collects it.
+      await saveRemoteRun(project, {schema: 1, runId: record.runId, target: target.name, base: place!.base})
+      throw new MlError('COMPUTE_CONNECTION_LOST', `${error.message.replace(/\.$/, '')}; run ${record.runId} goes on there${launched ? '' : ' if it started'}, and \`ml history sync\` records it once it has ended.`)
+    }
     if (commit && !launched && isMlError(error)) {
       // Recorded as Running, never started: it failed, and says why.
       const now = new Date().toISOString()
       await saveRunOver(repo, commit, Object.assign(record, {status: 'Failed', endTimeUtc: now, durationMs: 0, error: error.message}))
       await forgetRemoteRun(project, record.runId)
-    }
-    if (launched && isMlError(error, 'COMPUTE_CONNECTION_LOST')) {
-      // Nobody follows it now: the next sync collects it.
-      await saveRemoteRun(project, {schema: 1, runId: record.runId, target: target.name, base: place!.base})
-      throw new MlError('COMPUTE_CONNECTION_LOST', `${error.message.replace(/\.$/, '')}; run ${record.runId} goes on there, and \`ml history sync\` records it once it has ended.`)
     }
     throw error
   } finally {

@@ -5,6 +5,7 @@ import {isMlError} from '../../shared/errors.js'
 import {mlPath} from '../project/layout.js'
 import {isAlive, withComputeSync} from '../project/lock.js'
 import {findProject, type Project} from '../project/project.js'
+import {pushQuietly} from '../remote/push-quietly.js'
 import {readRunAt, saveRunOver, type RunRecord} from '../runs/runs.js'
 import {openHistory} from '../snapshot/open-history.js'
 import {readExit, readStarted} from './collect-run.js'
@@ -75,6 +76,7 @@ export async function syncRuns(cwd: string, options: SyncOptions): Promise<SyncR
         shell.close()
       }
     }
+    if (result.changed.length > 0) await pushQuietly(project, repo, options)
     return result
   })
 }

@@ -5,6 +5,12 @@ import type {ShadowRepo} from '../../git/shadow-repo.js'
 import {MlError} from '../../shared/errors.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
 import {mlPath} from '../project/layout.js'
+import {openShell} from '../compute/open-shell.js'
+import type {Materialized} from '../compute/run-folder.js'
+import {submitToSlurm} from '../compute/slurm.js'
+import {waitForSlurmRun} from '../compute/slurm-wait.js'
+import {runOnHost} from '../compute/ssh-run.js'
+import {type ComputeTarget, LOCAL, loadTarget} from '../compute/targets.js'
 import {withInPlaceRun} from '../project/lock.js'
 import {findProject, type Project} from '../project/project.js'
 import {gitProperties} from '../runs/git-properties.js'
@@ -14,12 +20,6 @@ import {historyOpener} from '../snapshot/open-history.js'
 import {type Snapshot, takeSnapshot} from '../snapshot/snapshot.js'
 import {pushQuietly} from '../remote/push-quietly.js'
 import {executeRun, type RunOptions} from './execute-run.js'
-import {openShell} from '../compute/open-shell.js'
-import type {Materialized} from '../compute/run-folder.js'
-import {submitToSlurm} from '../compute/slurm.js'
-import {waitForSlurmRun} from '../compute/slurm-wait.js'
-import {runOnHost} from '../compute/ssh-run.js'
-import {type ComputeTarget, LOCAL, loadTarget} from '../compute/targets.js'
 import {startableCommand} from './executor.js'
 import {markQueued} from './queue-marks.js'
 import {removeAbandonedWorkdirs} from './workdir.js'
@@ -41,7 +41,6 @@ export interface SubmitOptions extends RunOptions {
   /** Told what was sent to a target to make the run's folder there. */
   onSent?: (sent: Materialized, where: string) => void
 }
-
 
 /**
  * Submits a run: snapshots the project, records the run as Running with its git properties and
@@ -89,14 +88,14 @@ async function submitToTarget(project: Project, target: ComputeTarget, script: s
   const runId = newRunId(project.config.name)
   const {snapshot, repo, properties} = await snapshotForRuns(project, `Snapshot for run ${runId}`, options)
   const record = newRecord(project, {runId, script, args: options.args, compute: target.name, snapshot, properties, params: mergeParams(await fileParams(repo, snapshot), paramsFromArgs(options.args)), isolated: false})
-  const compute = {...options, auth: options.auth, runLoggerDir: options.runLoggerDir ?? '', snapshotCreated: snapshot.created}
-  if (target.type === 'ssh') return runOnHost(project, repo, record, target, compute)
+  const onTarget = {...options, auth: options.auth, runLoggerDir: options.runLoggerDir ?? '', snapshotCreated: snapshot.created}
+  if (target.type === 'ssh') return runOnHost(project, repo, record, target, onTarget)
   const shell = await openShell(target, options.auth)
   try {
-    const {runs: [queuedRun], base} = await submitToSlurm(project, repo, [record], target, shell, compute)
+    const {runs: [queuedRun], base} = await submitToSlurm(project, repo, [record], target, shell, onTarget)
     options.onQueued?.(queuedRun)
     if (!options.wait) return queuedRun
-    return await waitForSlurmRun(project, repo, shell, queuedRun, target.name, base, compute)
+    return await waitForSlurmRun(project, repo, shell, queuedRun, target.name, base, onTarget)
   } finally {
     shell.close()
   }
