@@ -71,8 +71,10 @@ function scontrolJob(jobId: string): string {
 test('a submit is Queued with its job id at once, then recorded Running and Completed with node, log, metrics and outputs', async () => {
   const {dir, env, workDir} = await project()
   const r = ok(await ml(dir, ['experiment', 'submit', '-c', 'hpc', 'train.py', '--lr=0.1'], env))
-  assert.match(r.stderr, /queued on hpc as Slurm job \d+/)
-  const [queued] = await runs(dir, env)
+  const runId = /Run (\S+) queued on hpc as Slurm job \d+/.exec(r.stderr)?.[1]
+  assert.ok(runId, r.stderr)
+  // history info does not look at the target (history list would): the record as submit left it.
+  const queued: Run = JSON.parse(ok(await ml(dir, ['history', 'info', runId!, '-o', 'json'], env)).stdout)
   assert.is(queued.status, 'Queued')
   const jobId = queued.properties['slurm.job_id']
   assert.match(jobId, /^\d+$/)
@@ -139,7 +141,7 @@ test('a 2x2 sweep is one job array run at most 2 at once, each run recorded with
   const queued = await runs(dir, env)
   assert.equal(queued.map((run) => run.properties['slurm.job_id']).sort(), [0, 1, 2, 3].map((i) => `${arrayId}_${i}`))
   const list = await settled(dir, env)
-  assert.equal(list.map((run) => [run.status, run.params?.a, run.params?.b]).sort(), [['Completed', 1, 'x'], ['Completed', 1, 'y'], ['Completed', 2, 'x'], ['Completed', 2, 'y']])
+  assert.equal(list.map((run) => [run.status, run.params?.a, run.params?.b, run.error]).sort(), [['Completed', 1, 'x', undefined], ['Completed', 1, 'y', undefined], ['Completed', 2, 'x', undefined], ['Completed', 2, 'y', undefined]])
 })
 
 test('a partition Slurm does not have is COMPUTE_ERROR in Slurm\'s words; nothing is recorded or left', async () => {

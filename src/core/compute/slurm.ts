@@ -59,13 +59,15 @@ export async function submitToSlurm(project: Project, repo: ShadowRepo, records:
       options.onSent?.(sent, shell.where)
     }
     const array = records.length > 1
-    const tasks = places.map((p, i) => `${i}) exec sh ${quote(`${p.ctl}/run.sh`)} ;;`)
+    // Each task's own output goes to its own control folder: a folder shared by the tasks would
+    // be removed with the first run collected, and a task started after that could not open it.
+    const tasks = places.map((p, i) => `${i}) exec sh ${quote(`${p.ctl}/run.sh`)} > ${quote(`${p.ctl}/slurm.out`)} 2>&1 ;;`)
     const batch = `${places[0].ctl}/batch.sh`
     await shell.writeFile(batch, ['#!/bin/sh', `# Written by ml: ${array ? `the ${records.length} runs of sweep ${records[0].sweepId ?? ''}` : `run ${records[0].runId}`}.`, 'case "${SLURM_ARRAY_TASK_ID:-0}" in', ...tasks, 'esac', 'exit 127', ''].join('\n'), 0o755)
     const sbatch = [
       'sbatch', '--parsable', ...target.sbatchArgs,
       `--job-name=ml-${project.config.name.replace(/[^A-Za-z0-9._-]/g, '_')}`,
-      `--output=${places[0].ctl}/slurm-${array ? '%a' : '0'}.out`,
+      '--output=/dev/null',
       `--chdir=${base}`,
       ...target.partition ? [`--partition=${target.partition}`] : [],
       ...array ? [`--array=0-${records.length - 1}${options.jobs ? `%${options.jobs}` : ''}`] : [],

@@ -119,7 +119,9 @@ export async function syncRemoteRun(project: Project, repo: ShadowRepo, shell: S
     return null
   }
   const reason = job ? slurmEndReason(job) : null
-  const gone = run.jobId ? `Slurm no longer knows job ${run.jobId}, and it left no exit status.` : `The run's process on ${shell.where} ended without recording how (it was killed, or the host restarted).`
+  const gone = !run.jobId ? `The run's process on ${shell.where} ended without recording how (it was killed, or the host restarted).`
+    : job ? `Slurm ended job ${run.jobId} as ${job.state}${job.reason && job.reason !== 'None' ? ` (${job.reason})` : ''} before its script recorded how it ended.`
+    : `Slurm no longer knows job ${run.jobId}, and it left no exit status.`
   if (job?.node && record.status === 'Queued') record.host = job.node
   try {
     return await finishRemoteRun(project, repo, shell, place, record, commit, {
