@@ -4,6 +4,7 @@
 // Packages loaded only on demand, nodegit's native addon, and write-file-atomic (CommonJS that
 // uses __filename) stay outside the bundle.
 import {build} from 'esbuild'
+import {copyFile} from 'node:fs/promises'
 
 await build({
   entryPoints: {run: 'dist/src/cli/run.js', commands: 'dist/src/cli/commands.js'},
@@ -18,3 +19,19 @@ await build({
   banner: {js: "import {createRequire as __mlCreateRequire} from 'node:module'; const require = __mlCreateRequire(import.meta.url);"},
   logLevel: 'warning',
 })
+
+// The dashboard of `ml ui`: one script and one stylesheet for the browser, nothing fetched from
+// the network (it must work offline), and its page.
+await build({
+  entryPoints: {app: 'src/ui/web/main.tsx'},
+  outdir: 'dist/ui',
+  bundle: true,
+  format: 'iife',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  jsx: 'automatic',
+  jsxImportSource: 'preact',
+  logLevel: 'warning',
+})
+await copyFile('src/ui/web/index.html', 'dist/ui/index.html')

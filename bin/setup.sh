@@ -13,8 +13,9 @@ fail() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 # 1. Debian packages: nodegit's native build needs a compiler, OpenSSL and Kerberos headers;
 #    the tests use the git CLI as an oracle, start real servers (git http-backend, sshd, openssl)
 #    and read what a terminal shows (tmux), and a single-node Slurm cluster (slurmctld, slurmd,
-#    slurm-client, munge: test/slurm-cluster.ts starts it with its own config, as root).
-packages=(python3 make g++ git libssl-dev libkrb5-dev openssh-server openssh-client openssl tmux slurmctld slurmd slurm-client munge)
+#    slurm-client, munge: test/slurm-cluster.ts starts it with its own config, as root), and a
+#    headless Chromium for the dashboard's browser tests (driven by playwright-core).
+packages=(python3 make g++ git libssl-dev libkrb5-dev openssh-server openssh-client openssl tmux slurmctld slurmd slurm-client munge chromium)
 need=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")

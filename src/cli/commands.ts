@@ -26,6 +26,7 @@ import QueueRemove from '../commands/queue/remove.js'
 import QueueStart from '../commands/queue/start.js'
 import QueueStatus from '../commands/queue/status.js'
 import QueueStop from '../commands/queue/stop.js'
+import Ui from '../commands/ui.js'
 
 /**
  * Every command by its id: oclif's "explicit" discovery, which lets `npm run build` bundle the
@@ -61,4 +62,5 @@ export const COMMANDS = {
   'queue:start': QueueStart,
   'queue:status': QueueStatus,
   'queue:stop': QueueStop,
+  ui: Ui,
 }
