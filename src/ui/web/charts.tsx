@@ -76,6 +76,13 @@ export function MetricChart({runs, names, settings, onChange, note}: {runs: RunR
   )
 }
 
+/** The data's range with a margin, so that no point sits on the edge. */
+function padded(_u: uPlot, min: number | null, max: number | null): uPlot.Range.MinMax {
+  if (min === null || max === null) return [0, 1]
+  const span = max - min || Math.abs(max) || 1
+  return [min - span * 0.06, max + span * 0.06]
+}
+
 /** A metric's last value against a parameter, one point per run (a parameter that is not a number is placed by category). */
 export function ScatterChart({runs, params, metrics, param, metric, onChange}: {runs: RunRecord[]; params: string[]; metrics: string[]; param: string; metric: string; onChange: (s: {param?: string; metric?: string}) => void}) {
   const p = params.includes(param) ? param : params[0] ?? ''
@@ -117,7 +124,7 @@ export function ScatterChart({runs, params, metrics, param, metric, onChange}: {
     }
     const options: PlotOptions = {
       height: 300,
-      scales: {x: {time: false, ...(!numeric && {range: (): uPlot.Range.MinMax => [-0.5, Math.max(0.5, categories.length - 0.5)]})}},
+      scales: {x: {time: false, range: numeric ? padded : (): uPlot.Range.MinMax => [-0.5, Math.max(0.5, categories.length - 0.5)]}, y: {range: padded}},
       axes: [
         {...AXIS, label: p, labelSize: 20, ...(!numeric && {splits: () => categories.map((_, i) => i), values: (_u: uPlot, splits: number[]) => splits.map((s) => categories[s] ?? '')})},
         {...AXIS, size: 60},

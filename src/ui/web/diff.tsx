@@ -1,6 +1,6 @@
 import {useEffect, useMemo, useState} from 'preact/hooks'
 import {getJson, message, type RunDiff} from './api.js'
-import {formatNumber, formatValue} from './format.js'
+import {formatNumber, formatValue, lowerIsBetter} from './format.js'
 import {href} from './router.js'
 import {ErrorBox} from './run-page.js'
 
@@ -128,7 +128,7 @@ export function DiffPage({a, b}: {a: string; b: string}) {
                         <td>{m.name}</td>
                         <td class="num">{formatNumber(m.a)}</td>
                         <td class="num">{formatNumber(m.b)}</td>
-                        <td class={`num ${m.change === undefined || m.change === 0 ? '' : m.change > 0 ? 'up' : 'down'}`}>{m.change === undefined ? '' : `${m.change > 0 ? '+' : ''}${formatNumber(m.change)}`}</td>
+                        <td class={`num ${m.change === undefined || m.change === 0 ? '' : (m.change > 0) !== lowerIsBetter(m.name) ? 'better' : 'worse'}`}>{m.change === undefined ? '' : `${m.change > 0 ? '+' : ''}${formatNumber(m.change)}`}</td>
                       </tr>
                     ))}
                   </tbody>

@@ -70,3 +70,8 @@ const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b
 export function seriesColor(i: number): string {
   return i < PALETTE.length ? PALETTE[i] : `hsl(${Math.round((i * 137.508) % 360)} 65% 45%)`
 }
+
+/** As ml decides which run is best (core/runs/metrics.ts): a loss, an error, a time is better lower. */
+export function lowerIsBetter(name: string): boolean {
+  return /loss|err|mse|mae|rmse|perplexity|time|latency|cost/i.test(name)
+}

@@ -152,13 +152,20 @@ function Log({id, status}: {id: string; status: string}) {
   const pre = useRef<HTMLPreElement>(null)
   const atBottom = useRef(true)
   const live = LIVE.has(status)
+  /** Reads on from where it stopped; set while the log is followed, null once the run has ended. */
+  const resume = useRef<(() => void) | null>(null)
   useEffect(() => {
     let alive = true
     let offset = 0
     let decoder = new TextDecoder()
     let timer: number | undefined
+    let reading = false
     setText('')
+    setState({loaded: false, live: false, error: null})
     const read = async () => {
+      if (reading || !alive) return
+      reading = true
+      clearTimeout(timer)
       try {
         const res = await getRaw(runUrl(id, `log?offset=${offset}`))
         const size = Number(res.headers.get('X-ML-Log-Size'))
@@ -174,23 +181,31 @@ function Log({id, status}: {id: string; status: string}) {
           return
         }
         offset += bytes.byteLength
-        const chunk = decoder.decode(bytes, {stream: LIVE.has(runStatus)})
-        if (chunk) setText((t) => t + chunk)
         const going = LIVE.has(runStatus)
+        const chunk = decoder.decode(bytes, {stream: going})
+        if (chunk) setText((t) => t + chunk)
         setState({loaded: true, live: going, error: null})
         if (going) timer = setTimeout(read, 1000)
+        resume.current = going ? null : () => void read()
       } catch (e) {
         if (!alive) return
         setState((s) => ({...s, error: message(e)}))
         timer = setTimeout(read, 2000)
+      } finally {
+        reading = false
       }
     }
     void read()
     return () => {
       alive = false
+      resume.current = null
       clearTimeout(timer)
     }
-  }, [id, live])
+  }, [id])
+  // The record says the run (again) goes on while the log was no longer followed: follow it.
+  useEffect(() => {
+    if (live) resume.current?.()
+  }, [live])
   useLayoutEffect(() => {
     const el = pre.current
     if (el && atBottom.current) el.scrollTop = el.scrollHeight

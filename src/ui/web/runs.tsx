@@ -56,11 +56,11 @@ function baseColumns(): Column[] {
   return [
     {key: 'runId', label: 'Run', width: 210, value: (r) => r.runId, cell: (r) => <a data-testid="run-link" href={href.run(r.runId)}>{r.runId}</a>},
     {key: 'status', label: 'Status', width: 92, value: (r) => r.status, cell: (r) => <span class={`status s-${r.status}`}>{r.status}</span>},
-    {key: 'started', label: 'Started', width: 146, value: (r) => (r.startTimeUtc ? Date.parse(r.startTimeUtc) : undefined), cell: (r) => formatTime(r.startTimeUtc)},
-    {key: 'duration', label: 'Duration', width: 76, num: true, value: (r) => runDuration(r), cell: (r) => formatDuration(runDuration(r))},
+    {key: 'started', label: 'Started', width: 158, value: (r) => (r.startTimeUtc ? Date.parse(r.startTimeUtc) : undefined), cell: (r) => formatTime(r.startTimeUtc)},
+    {key: 'duration', label: 'Duration', width: 84, num: true, value: (r) => runDuration(r), cell: (r) => formatDuration(runDuration(r))},
     {key: 'script', label: 'Script', width: 240, value: (r) => commandLine(r), cell: (r) => <span title={commandLine(r)}>{commandLine(r)}</span>},
-    {key: 'snapshot', label: 'Snapshot', width: 78, value: (r) => r.snapshotId, cell: (r) => <code>{r.snapshotId.slice(0, 8)}</code>},
-    {key: 'commit', label: 'Git commit', width: 84, value: (r) => r.properties[GIT_COMMIT], cell: (r) => <code>{(r.properties[GIT_COMMIT] ?? '').slice(0, 8)}</code>},
+    {key: 'snapshot', label: 'Snapshot', width: 86, value: (r) => r.snapshotId, cell: (r) => <code>{r.snapshotId.slice(0, 8)}</code>},
+    {key: 'commit', label: 'Git commit', width: 100, value: (r) => r.properties[GIT_COMMIT], cell: (r) => <code>{(r.properties[GIT_COMMIT] ?? '').slice(0, 8)}</code>},
   ]
 }
 
