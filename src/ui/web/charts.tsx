@@ -19,8 +19,14 @@ export interface ChartSettings {
  * have loaded, so that `data-series` and `data-points` describe what is on screen.
  */
 export function MetricChart({runs, names, settings, onChange, note}: {runs: RunRecord[]; names: string[]; settings: ChartSettings; onChange: (s: Partial<ChartSettings>) => void; note?: string}) {
-  const metric = names.includes(settings.metric) ? settings.metric : names[0] ?? ''
   const {points, ready, errors} = useRunMetrics(runs)
+  // The metrics the runs logged points of first (a last value alone draws nothing).
+  const options = useMemo(() => {
+    const logged = new Set<string>()
+    for (const list of points.values()) for (const p of list) logged.add(p.name)
+    return [...new Set([...names.filter((n) => logged.has(n)), ...logged, ...names])]
+  }, [points, names])
+  const metric = options.includes(settings.metric) ? settings.metric : options[0] ?? ''
   const {xTime, log} = settings
   const built = useMemo(() => {
     if (!ready) return null
@@ -54,7 +60,7 @@ export function MetricChart({runs, names, settings, onChange, note}: {runs: RunR
       <div class="chart-head">
         <h3>Metric</h3>
         <select data-testid="chart-metric-select" value={metric} onChange={(e) => onChange({metric: e.currentTarget.value})}>
-          {names.map((n) => <option key={n} value={n}>{n}</option>)}
+          {options.map((n) => <option key={n} value={n}>{n}</option>)}
         </select>
         <label><input type="checkbox" data-testid="chart-x-time" checked={xTime} onChange={(e) => onChange({xTime: e.currentTarget.checked})} /> x by time</label>
         <label><input type="checkbox" data-testid="chart-log" checked={log} onChange={(e) => onChange({log: e.currentTarget.checked})} /> log y</label>
@@ -68,7 +74,7 @@ export function MetricChart({runs, names, settings, onChange, note}: {runs: RunR
         data-drawn={drawn ? 'true' : 'false'}
       >
         {!built && <div class="placeholder">Loading metrics…</div>}
-        {built && built.drawn.length === 0 && <div class="placeholder">{names.length === 0 ? 'No metrics logged by these runs.' : `No values of ${metric} for these runs.`}</div>}
+        {built && built.drawn.length === 0 && <div class="placeholder">{options.length === 0 ? 'No metrics logged by these runs.' : `No values of ${metric} for these runs.`}</div>}
         {built && built.drawn.length > 0 && <Plot options={built.options} data={built.data} onDraw={() => setDrawnFor(built.data)} />}
       </div>
       {errors.length > 0 && <div class="app-error" data-testid="app-error">{errors.join('; ')}</div>}

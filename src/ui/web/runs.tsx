@@ -24,7 +24,7 @@ export const initialRunsView: RunsViewState = {
 
 const STATUSES: RunStatus[] = ['Queued', 'Running', 'Completed', 'Failed', 'Canceled', 'Corrupt']
 const ROW = 28
-const OVERSCAN = 8
+const OVERSCAN = 6
 /** Runs drawn at once in the metric chart. */
 const MAX_CHART_RUNS = 20
 
@@ -212,12 +212,15 @@ function RunsTable({rows, columns, sort, onSort, selected, onToggle}: {rows: Run
   const width = 32 + columns.reduce((sum, c) => sum + c.width, 0)
   const first = Math.max(0, Math.floor(scrollTop / ROW) - OVERSCAN)
   const last = Math.min(rows.length, Math.ceil((scrollTop + height) / ROW) + OVERSCAN)
-  const visible = []
+  // Rows are keyed by slot (index modulo the pool), so that a scroll reuses the rows already in
+  // the page, changing their text, instead of making new ones; they stay in the order shown.
+  const pool = Math.max(64, last - first)
+  const visible: ComponentChild[] = []
   for (let i = first; i < last; i++) {
     const run = rows[i]
     const on = selected.has(run.runId)
     visible.push(
-      <div key={run.runId} class={`tr${on ? ' selected' : ''}`} data-testid="run-row" data-run-id={run.runId} style={{top: `${i * ROW}px`}}>
+      <div key={i % pool} class={`tr${on ? ' selected' : ''}`} data-testid="run-row" data-run-id={run.runId} style={{top: `${i * ROW}px`}}>
         <div class="td check"><input type="checkbox" data-testid="run-select" aria-label={`select ${run.runId}`} checked={on} onClick={(e) => onToggle(i, e.shiftKey)} /></div>
         {columns.map((c) => <div key={c.key} class={`td${c.num ? ' num' : ''}`}>{c.cell(run)}</div>)}
       </div>,
