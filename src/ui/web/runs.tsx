@@ -133,7 +133,10 @@ export function RunsView({runs, state, setState}: {runs: RunRecord[]; state: Run
   }
   /** The selected runs, oldest first (Diff goes from the older to the newer). */
   const chosen = useMemo(() => runs.filter((r) => selected.has(r.runId)).reverse(), [runs, selected])
-  const chartRuns = useMemo(() => (chosen.length > 0 ? [...chosen].reverse().slice(0, MAX_CHART_RUNS) : filtered.slice(0, 5)), [chosen, filtered])
+  const chartRuns = useMemo(() => {
+    const usable = (r: RunRecord) => r.status !== 'Corrupt'
+    return chosen.length > 0 ? [...chosen].reverse().filter(usable).slice(0, MAX_CHART_RUNS) : filtered.filter(usable).slice(0, 5)
+  }, [chosen, filtered])
   const chartMetrics = useMemo(() => {
     const names = namesOf(chartRuns, (r) => r.metrics)
     return names.length > 0 ? names : metricNames
