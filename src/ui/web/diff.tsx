@@ -113,7 +113,7 @@ export function DiffPage({a, b}: {a: string; b: string}) {
               {data.params.length === 0 ? <div class="muted">The same.</div> : (
                 <table class="list" data-testid="diff-params">
                   <thead><tr><th>Name</th><th>A</th><th>B</th></tr></thead>
-                  <tbody>{data.params.map((p) => <tr key={p.name}><td>{p.name}</td><td><code>{formatValue(p.before)}</code></td><td><code>{formatValue(p.after)}</code></td></tr>)}</tbody>
+                  <tbody>{data.params.map((p) => <tr key={p.name}><td>{p.name}</td><td>{p.before === undefined ? <span class="muted">(none)</span> : <code>{formatValue(p.before)}</code>}</td><td>{p.after === undefined ? <span class="muted">(none)</span> : <code>{formatValue(p.after)}</code>}</td></tr>)}</tbody>
                 </table>
               )}
             </section>
