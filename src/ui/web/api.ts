@@ -1,63 +1,16 @@
 // The dashboard's access to `ml ui`'s API: the token of the printed URL, sent on every request.
 
-export type RunStatus = 'Queued' | 'Running' | 'Completed' | 'Failed' | 'Canceled' | 'Corrupt'
-export type ParamValue = string | number | boolean | null
+// The API's objects are the core's own (type-only imports: nothing of the core is bundled).
+import type {ListedRun} from '../../core/runs/run-cache.js'
 
-export interface RunRecord {
-  runId: string
-  projectName?: string
-  status: RunStatus
-  script: string
-  arguments: string[]
-  compute: string
-  startTimeUtc: string
-  endTimeUtc?: string
-  durationMs?: number
-  exitCode?: number
-  error?: string
-  snapshotId: string
-  host: string
-  outputs: Array<{path: string; size: number; sha256?: string}>
-  metrics?: Record<string, number>
-  params?: Record<string, ParamValue>
-  sweepId?: string
-  queuedTimeUtc?: string
-  isolated?: boolean
-  properties: Record<string, string>
-  pushed?: boolean
-}
+export type {RunStatus, ParamValue} from '../../core/trust/run-record.js'
+export type {MetricPoint} from '../../core/runs/metrics.js'
+export type {SnapshotEntry} from '../../core/runs/run-files.js'
+export type {TreeChange} from '../../git/trees.js'
+export type {Comparison, RunDiff} from '../../core/runs/history.js'
 
-export interface MetricPoint {
-  name: string
-  value: number
-  step: number | null
-}
-
-export interface SnapshotEntry {
-  path: string
-  kind: 'file' | 'executable' | 'link' | 'repo'
-}
-
-export interface TreeChange {
-  status: string
-  path: string
-}
-
-export interface Comparison {
-  runs: RunRecord[]
-  best: Record<string, string>
-  params: Array<{name: string; differs: boolean}>
-}
-
-export interface RunDiff {
-  a: RunRecord
-  b: RunRecord
-  patch: string
-  files: Array<{path: string; additions?: number; deletions?: number; added?: number; removed?: number; binary?: boolean}>
-  metrics: Array<{name: string; a?: number; b?: number; change?: number}>
-  params: Array<{name: string; before?: ParamValue; after?: ParamValue}>
-  environment: string[]
-}
+/** A run as `/api/runs` lists it (`history list -o json`). */
+export type RunRecord = ListedRun
 
 const TOKEN_KEY = 'ml-ui-token'
 

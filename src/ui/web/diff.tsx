@@ -155,8 +155,8 @@ export function DiffPage({a, b}: {a: string; b: string}) {
 function FileDiff({block, stat}: {block: FileBlock; stat?: RunDiff['files'][number]}) {
   const [all, setAll] = useState(false)
   const [open, setOpen] = useState(true)
-  const added = stat?.additions ?? stat?.added
-  const removed = stat?.deletions ?? stat?.removed
+  const added = stat?.additions
+  const removed = stat?.deletions
   const lines = all ? block.lines : block.lines.slice(0, SHOWN_LINES)
   return (
     <div class="diff-file" data-testid="diff-file" data-path={block.path}>

@@ -63,7 +63,7 @@ function useLiveRuns(): Live {
     }
     events.onerror = () => {
       setLive((s) => ({...s, mode: 'polling'}))
-      if (poll === undefined) poll = setInterval(() => void load(), 2000)
+      if (poll === undefined) poll = window.setInterval(() => void load(), 2000)
     }
     return () => {
       alive = false

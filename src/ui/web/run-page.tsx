@@ -177,7 +177,7 @@ function Log({id, status}: {id: string; status: string}) {
           offset = 0
           decoder = new TextDecoder()
           setText('')
-          timer = setTimeout(read, 0)
+          timer = window.setTimeout(read, 0)
           return
         }
         offset += bytes.byteLength
@@ -185,12 +185,12 @@ function Log({id, status}: {id: string; status: string}) {
         const chunk = decoder.decode(bytes, {stream: going})
         if (chunk) setText((t) => t + chunk)
         setState({loaded: true, live: going, error: null})
-        if (going) timer = setTimeout(read, 1000)
+        if (going) timer = window.setTimeout(read, 1000)
         resume.current = going ? null : () => void read()
       } catch (e) {
         if (!alive) return
         setState((s) => ({...s, error: message(e)}))
-        timer = setTimeout(read, 2000)
+        timer = window.setTimeout(read, 2000)
       } finally {
         reading = false
       }
