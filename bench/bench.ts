@@ -5,6 +5,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {readAmlignore, snapshotRulesText} from '../src/core/snapshot/ignore-rules.js'
 import {changeHundred, generateProject, LARGE, type ProjectSpec, SMALL, touchFile} from './synthetic.js'
+import {dashboardCases} from './ui-bench.js'
 
 /**
  * `npm run bench`: times whole `ml` processes against the git CLI doing the same job on the
@@ -15,7 +16,7 @@ import {changeHundred, generateProject, LARGE, type ProjectSpec, SMALL, touchFil
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = path.join(ROOT, 'bin', 'run.js')
 const QUICK = process.argv.includes('--quick')
-/** `--only L,list`: just those parts (S, L, list, restore, help, sweep, isolated, memory), for working on one; RESULTS.md is not written. */
+/** `--only L,list`: just those parts (S, L, list, restore, help, sweep, isolated, ui, memory), for working on one; RESULTS.md is not written. */
 const ONLY = process.argv.includes('--only') ? new Set(process.argv[process.argv.indexOf('--only') + 1].split(',')) : null
 const wanted = (part: string): boolean => !ONLY || ONLY.has(part)
 /** `--rounds`: print every round's times too (to see a drift from round to round). */
@@ -185,9 +186,9 @@ async function snapshotCases(spec: ProjectSpec, reps: number): Promise<void> {
     {cmd: ['sh', '-c', `${GIT_SNAPSHOT} && git update-ref refs/runs/r$(date +%s%N) HEAD && exec bash noop.sh`], cwd: gitDir, env: {...gitEnv, BENCH_MARK: mark}, firstLine: mark})
 }
 
-/** A project whose history holds `count` completed runs, written with git fast-import. */
-function runHistory(count: number): string {
-  const dir = path.join(base, `runs-${count}`)
+/** A project whose history holds `count` completed runs, written with git fast-import; each with `points` values of `loss` in metrics.jsonl. */
+function runHistory(count: number, points = 0): string {
+  const dir = path.join(base, `runs-${count}${points ? `-${points}` : ''}`)
   mkdirSync(dir)
   git(dir, ['init', '-q'])
   mlSync(dir, ['project', 'init', '.', '--name', 'runs'])
@@ -206,7 +207,8 @@ function runHistory(count: number): string {
       durationMs: 30_000, exitCode: 0, snapshotId: snapshot, host: 'bench', outputs: [], metrics: {accuracy: (i % 97) / 100, loss: 1 / (i + 1)},
       properties: {'azureml.git.repository_uri': '', 'azureml.git.branch': 'main', 'azureml.git.commit': snapshot, 'azureml.git.dirty': 'False', ContentSnapshotId: snapshot},
     }
-    chunks.push(`commit refs/ml/runs/${runId}\ncommitter ml <ml@localhost> ${Math.floor(start / 1000)} +0000\n${data(`Completed: ${runId}`)}from ${snapshot}\nM 100644 inline run.json\n${data(`${JSON.stringify(record, null, 2)}\n`)}M 100644 inline output.log\n${data(`epoch ${i}\n`)}`)
+    const metrics = Array.from({length: points}, (_, step) => `{"name":"loss","value":${(1 / (step + 1 + i)).toPrecision(6)},"step":${step}}\n`).join('')
+    chunks.push(`commit refs/ml/runs/${runId}\ncommitter ml <ml@localhost> ${Math.floor(start / 1000)} +0000\n${data(`Completed: ${runId}`)}from ${snapshot}\nM 100644 inline run.json\n${data(`${JSON.stringify(record, null, 2)}\n`)}M 100644 inline output.log\n${data(`epoch ${i}\n`)}${points ? `M 100644 inline metrics.jsonl\n${data(metrics)}` : ''}`)
   }
   git(dir, ['fast-import', '--quiet'], {GIT_DIR: gitdir}, chunks.join(''))
   return dir
@@ -364,6 +366,7 @@ function report(growth: {baseline: number; end: number; snapshots: number}, seco
   const growthMb = (growth.end - growth.baseline) / 2 ** 20
   const first = byId.get('1L')!
   const none = byId.get('2L')!
+  const ui = dashboard.map((r) => `| ${r.id} | ${r.title} | ${fmt(r.ms)} | ${fmt(r.floorMs)} | ${r.ratio.toFixed(2)} |`)
   return `# Benchmark results
 
 \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${machine()}. Took ${Math.round(seconds)} s${QUICK ? ' (--quick: 2 rounds a case, so less steady)' : ''}.
@@ -387,7 +390,14 @@ Memory (peak RSS of the whole process tree):
 | 8a first snapshot of L | ${first.mlRssMb.toFixed(0)} | ${first.gitRssMb.toFixed(0)} | < 200 | ${met(first.mlRssMb < 200)} |
 | 8a snapshot of L, nothing changed | ${none.mlRssMb.toFixed(0)} | ${none.gitRssMb.toFixed(0)} | < 200 | ${met(none.mlRssMb < 200)} |
 | 8b RSS growth over ${growth.snapshots} snapshots of S in one process | ${growthMb.toFixed(1)} | | < 50 | ${met(growthMb < 50)} |
-`
+${ui.length === 0 ? '' : `
+The dashboard (issue 16), measured in headless Chromium from the navigation's start (median of
+the rounds); the floor is the page fetching the same JSON from the same server and parsing it:
+
+| case | what | page ms | floor ms | page / floor |
+|---|---|---:|---:|---:|
+${ui.join('\n')}
+`}`
 }
 
 const started = Date.now()
@@ -401,6 +411,8 @@ if (wanted('restore')) restoreCases(3)
 if (wanted('help')) compare('7', '`ml --help` against `node -e 0`', 2.5, 10, {cmd: [process.execPath, BIN, '--help'], cwd: base}, {cmd: [process.execPath, '-e', '0'], cwd: base})
 if (wanted('sweep')) sweepCases(3)
 if (wanted('isolated')) isolatedCase(5)
+const dashboard = wanted('ui') ? await dashboardCases({bin: BIN, env: ENV, manyRuns: runHistory(10_000), chartRuns: runHistory(5, 20_000), reps: QUICK ? 2 : 5}) : []
+for (const row of dashboard) console.log(`${row.id} ${row.title}: ${row.ms.toFixed(0)} ms (floor ${row.floorMs.toFixed(0)} ms, ${row.ratio.toFixed(2)})`)
 if (wanted('memory') && !wanted('S')) await makePair(SMALL).then(({mlDir}) => mlSync(mlDir, ['project', 'init', '.', '--name', 'bench']))
 const growth = wanted('memory') ? memoryGrowth(QUICK ? 100 : 1000) : null
 if (ONLY || !growth) process.exit(0)

@@ -172,7 +172,7 @@ test('the connection dropped mid-run: the run goes on there, and history sync re
 test('Ctrl-C stops the script on the host (KeyboardInterrupt), the run is Canceled, ml exits 130', async () => {
   const {dir, env} = await setup()
   await write(dir, {
-    'train.py': 'import time\nprint("started", flush=True)\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    open("outputs/checkpoint.txt", "w").write("saved")\n    print("interrupted", flush=True)\n    raise\n',
+    'train.py': 'import time\ntry:\n    print("started", flush=True)\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    open("outputs/checkpoint.txt", "w").write("saved")\n    print("interrupted", flush=True)\n    raise\n',
   })
   const child = mlSpawn(dir, ['experiment', 'submit', '-c', 'box', 'train.py'], env)
   let out = ''

@@ -123,8 +123,9 @@ test('SIGINT to ml reaches the script once, as SIGINT, in its whole process grou
     'train.py': [
       'import subprocess, time',
       'child = subprocess.Popen(["sh", "-c", "trap \'\' INT; echo $$ > outputs/child.pid; exec sleep 60"])',
-      'print("started", flush=True)',
       'try:',
+      // Inside the try: a SIGINT that comes the moment "started" is out is still caught.
+      '    print("started", flush=True)',
       '    time.sleep(60)',
       'except KeyboardInterrupt:',
       '    open("outputs/checkpoint.txt", "w").write("saved")',
