@@ -26,7 +26,10 @@ The server listens on 127.0.0.1 unless --host says otherwise, and every request 
       host: flags.host,
       port: flags.port,
       assetsDir: uiAssetsDir(),
-      api: {sync: {auth: this.auth(), mlVersion: this.config.version, push: true, timeoutMs: 5000, onWarning: warn, onPushProblem: warn}},
+      api: {
+        sync: {auth: this.auth(), mlVersion: this.config.version, push: true, timeoutMs: 5000, onWarning: warn, onPushProblem: warn},
+        onInternal: (error) => warn(`ml ui could not answer a request: ${process.env.ML_DEBUG === '1' ? (error as Error).stack : (error as Error).message}`),
+      },
     })
     if (server.portBusy) this.logToStderr(`Port ${flags.port} is busy; using ${server.port}.`)
     if (flags.host === '0.0.0.0' || flags.host === '::') warn(`ml ui listens on every address (${flags.host}): anyone who can reach this machine and has the URL's token can read the runs and restore the folder.`)

@@ -15,6 +15,8 @@ export interface ApiContext {
   project: Project
   /** For runs out on compute targets: looked at while a page listens for changes. */
   sync?: Omit<SyncOptions, 'runIds'>
+  /** Told of a failure that is not an MlError (a bug): the page gets a 500 that names no detail. */
+  onInternal?: (error: unknown) => void
 }
 
 /**
@@ -28,7 +30,7 @@ export interface ApiContext {
  * - GET  /api/runs/ID/files             the snapshot's files
  * - GET  /api/runs/ID/files/PATH        a snapshot file's bytes
  * - GET  /api/runs/ID/outputs/PATH      an output's bytes, as a download
- * - GET  /api/runs/ID/restore           the preview of `project restore --dry-run -o json`
+ * - GET  /api/runs/ID/restore           what `project restore --dry-run` lists: {label, changes}
  * - POST /api/runs/ID/restore           restores the folder (a backup first; `--undo` undoes it)
  * - GET  /api/compare?runs=A,B[,...]    `history compare -o json`
  * - GET  /api/diff?a=A&b=B              `history diff -o json`
@@ -54,7 +56,7 @@ export async function handleApi(context: ApiContext, req: http.IncomingMessage, 
     }
     throw new MlError('INVALID_ARGUMENT', `${req.method} ${url.pathname} is not part of ml ui's API.`)
   } catch (error) {
-    sendError(res, error)
+    sendError(res, error, context.onInternal)
   }
 }
 

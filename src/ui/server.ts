@@ -45,7 +45,7 @@ export async function startUiServer(options: UiOptions): Promise<UiServer> {
   const token = options.token ?? randomBytes(24).toString('hex')
   const context: ApiContext = {...options.api, cwd: options.cwd, project}
   const server = http.createServer((req, res) => {
-    serve(req, res).catch((error: unknown) => sendError(res, error))
+    serve(req, res).catch((error: unknown) => sendError(res, error, context.onInternal))
   })
   let port = 0
   const serve = async (req: http.IncomingMessage, res: http.ServerResponse) => {
