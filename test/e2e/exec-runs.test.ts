@@ -121,8 +121,10 @@ test('SIGINT to ml reaches the script once, as SIGINT, in its whole process grou
   const dir = await project()
   await write(dir, {
     'train.py': [
-      'import subprocess, time',
-      'child = subprocess.Popen(["sh", "-c", "trap \'\' INT; echo $$ > outputs/child.pid; exec sleep 60"])',
+      'import os, subprocess, time',
+      'child = subprocess.Popen(["sh", "-c", "trap \'\' INT; echo $$ > outputs/child.pid.tmp; mv outputs/child.pid.tmp outputs/child.pid; exec sleep 60"])',
+      // The child ignores SIGINT only once its trap is set: "started" waits for that.
+      'while not os.path.exists("outputs/child.pid"): time.sleep(0.01)',
       'try:',
       // Inside the try: a SIGINT that comes the moment "started" is out is still caught.
       '    print("started", flush=True)',
