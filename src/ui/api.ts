@@ -85,7 +85,7 @@ async function restore(cwd: string, id: string, req: http.IncomingMessage, res: 
   send(res, 200, {...result, undo: 'ml project restore --undo'})
 }
 
-/** How often the run list is looked at while a page listens; and runs on targets at most every SYNC_EVERY_MS. */
+/** How often the run list is looked at while a page listens (runs on compute targets are synced at most every 5 s, see syncIfDue). */
 const EVENTS_EVERY_MS = 1000
 
 /** Server-sent events: `runs` each time the run list (ids, statuses, metrics) changes. */

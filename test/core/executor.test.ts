@@ -1,7 +1,8 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import * as assert from 'uvu/assert'
-import {changedFiles, commandFor, execute, stampFiles} from '../../src/core/execution/executor.js'
+import {changedFiles, execute, stampFiles} from '../../src/core/execution/executor.js'
+import {commandFor} from '../../src/core/runs/script-command.js'
 import {cleanup, tempDir, timedSuite, write} from '../helpers.js'
 
 const test = timedSuite('executor')

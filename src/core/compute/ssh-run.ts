@@ -87,7 +87,7 @@ export async function runOnHost(project: Project, repo: ShadowRepo, record: RunR
 }
 
 /** Starts the wrapper in a session of its own, so that it outlives the connection (and the ml process). */
-export async function launch(shell: Shell, place: RunPlace): Promise<void> {
+async function launch(shell: Shell, place: RunPlace): Promise<void> {
   // `setsid -f` forks the wrapper off with none of the channel's streams, so the channel closes
   // at once. Not `&`: a shell starts a background command with SIGINT ignored, and an ignored
   // signal can be trapped by no shell and caught by no script after it.
@@ -138,7 +138,7 @@ async function follow(shell: Shell, place: RunPlace, options: Pick<ComputeRunOpt
 }
 
 /** Sends `signal` to the run's process group (the wrapper and everything the script started). */
-export async function signalRun(shell: Shell, place: RunPlace, signal: string): Promise<void> {
+async function signalRun(shell: Shell, place: RunPlace, signal: string): Promise<void> {
   await shell.run(`pid=$(cat ${quote(`${place.ctl}/${CTL.pid}`)} 2>/dev/null) && kill -${signal} -- "-$pid" 2>/dev/null`)
 }
 

@@ -148,7 +148,7 @@ async function saveQuietly(repo: ShadowRepo, commit: string, record: RunRecord):
 }
 
 /** How often `history list` looks at the targets' runs at most. */
-export const SYNC_EVERY_MS = 5000
+const SYNC_EVERY_MS = 5000
 
 /**
  * The sync `history list` does first: only when runs submitted from here are still out on

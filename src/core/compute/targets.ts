@@ -68,7 +68,7 @@ function file(project: Project, name: string): string {
 }
 
 /** Checks a target name: letters, digits, `.`, `_`, `-`, not `local`. */
-export function checkTargetName(name: string): void {
+function checkTargetName(name: string): void {
   if (!NAME.test(name) || name === LOCAL) {
     throw new MlError('INVALID_ARGUMENT', `"${name}" cannot name a compute target; use letters, digits, ".", "_" and "-" (at most 63, not "local").`)
   }

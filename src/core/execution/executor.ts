@@ -4,8 +4,6 @@ import path from 'node:path'
 import {MlError} from '../../shared/errors.js'
 import {commandFor, INTERPRETERS} from '../runs/script-command.js'
 
-export {commandFor} from '../runs/script-command.js'
-
 export type OutputStream = 'stdout' | 'stderr'
 
 export interface ExecuteOptions {
