@@ -1,7 +1,8 @@
 import {type ChildProcess, spawn} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import type {Browser, BrowserContext, Page} from 'playwright-core'
-import {BIN, within} from './helpers.js'
+import path from 'node:path'
+import {BIN, ml, ok, tempDir, within} from './helpers.js'
 
 /**
  * `ml ui` as a user starts it (a process of bin/run.js), and the headless Chromium the
@@ -181,4 +182,25 @@ export async function until<T>(read: () => Promise<T>, check: (value: T) => bool
     if (Date.now() > end) throw new Error(`${what} did not happen within ${ms} ms; last seen: ${value instanceof Error ? value.message.split('\n')[0] : JSON.stringify(value)}`)
     await new Promise((r) => setTimeout(r, 100))
   }
+}
+
+export type Json = any
+
+/** A project made from the iris template (its train.py logs metrics per epoch). */
+export async function iris(): Promise<string> {
+  const root = tempDir()
+  ok(await ml(root, ['project', 'init', 'p', '--template', 'iris', '-q']))
+  return path.join(root, 'p')
+}
+
+/** An empty project. */
+export async function blank(): Promise<string> {
+  const root = tempDir()
+  ok(await ml(root, ['project', 'init', 'p', '-q']))
+  return path.join(root, 'p')
+}
+
+/** What the CLI prints with `-o json`, parsed. */
+export async function cli(dir: string, args: string[]): Promise<Json> {
+  return JSON.parse(ok(await ml(dir, [...args, '-o', 'json'])).stdout)
 }

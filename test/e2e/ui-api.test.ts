@@ -5,7 +5,7 @@ import net from 'node:net'
 import path from 'node:path'
 import * as assert from 'uvu/assert'
 import {cleanup, folderState, ml, mlSpawn, ok, shadowGit, shadowRefs, tempDir, timedSuite, within, write} from '../helpers.js'
-import {startUi, stopAllUi, type UiProcess} from '../ui-page.js'
+import {blank, cli, iris, type Json, startUi, stopAllUi, type UiProcess} from '../ui-page.js'
 
 /**
  * `ml ui`'s server and JSON API, through node's fetch against the real server (a process of
@@ -20,23 +20,7 @@ test.after.each(async () => {
   await cleanup()
 })
 
-type Json = any
 
-async function iris(): Promise<string> {
-  const root = tempDir()
-  ok(await ml(root, ['project', 'init', 'p', '--template', 'iris', '-q']))
-  return path.join(root, 'p')
-}
-
-async function blank(): Promise<string> {
-  const root = tempDir()
-  ok(await ml(root, ['project', 'init', 'p', '-q']))
-  return path.join(root, 'p')
-}
-
-async function cli(dir: string, args: string[]): Promise<Json> {
-  return JSON.parse(ok(await ml(dir, [...args, '-o', 'json'])).stdout)
-}
 
 /** The ids of the project's runs, newest first (as `history list` orders them). */
 async function runIds(dir: string): Promise<string[]> {

@@ -4,7 +4,7 @@ import path from 'node:path'
 import type {Browser, Page} from 'playwright-core'
 import * as assert from 'uvu/assert'
 import {cleanup, folderState, ml, mlSpawn, ok, ROOT, tempDir, timedSuite, within, write} from '../helpers.js'
-import {chartState, type Dashboard, launchBrowser, openDashboard, selectRuns, shown, startUi, stopAllUi, tid, until, waitForRows} from '../ui-page.js'
+import {blank, chartState, cli, type Dashboard, iris, launchBrowser, openDashboard, selectRuns, shown, startUi, stopAllUi, tid, until, waitForRows} from '../ui-page.js'
 
 /**
  * The dashboard page in headless Chromium (Debian's /usr/bin/chromium, driven by
@@ -27,24 +27,8 @@ test.after.each(async () => {
   await cleanup()
 })
 
-type Json = any
 type Run = {runId: string; status: string; params?: Record<string, unknown>; metrics?: Record<string, number>; snapshotId: string; sweepId?: string}
 
-async function iris(): Promise<string> {
-  const root = tempDir()
-  ok(await ml(root, ['project', 'init', 'p', '--template', 'iris', '-q']))
-  return path.join(root, 'p')
-}
-
-async function blank(): Promise<string> {
-  const root = tempDir()
-  ok(await ml(root, ['project', 'init', 'p', '-q']))
-  return path.join(root, 'p')
-}
-
-async function cli(dir: string, args: string[]): Promise<Json> {
-  return JSON.parse(ok(await ml(dir, [...args, '-o', 'json'])).stdout)
-}
 
 async function runs(dir: string, args: string[] = []): Promise<Run[]> {
   return cli(dir, ['history', 'list', ...args])
