@@ -23,6 +23,24 @@ export async function readExit(shell: Shell, place: RunPlace): Promise<ExitStatu
   return {code: Number(code), ended: Number.isNaN(ended.getTime()) ? new Date() : ended}
 }
 
+/**
+ * Passes on what the run's log has gained since byte `offset` (the whole of it, in pieces), and
+ * returns the new offset: how a submit on an ssh host and a submit --wait on Slurm stream it.
+ */
+export async function streamLog(shell: Shell, place: RunPlace, offset: number, onOutput?: (chunk: Buffer, stream: 'stdout') => void): Promise<number> {
+  for (;;) {
+    const chunk = await shell.readFile(`${place.ctl}/${CTL.log}`, offset, 1 << 20)
+    if (!chunk || chunk.length === 0) return offset
+    offset += chunk.length
+    onOutput?.(chunk, 'stdout')
+  }
+}
+
+/** The error of a run on an ssh host whose wrapper is gone without an exit file. */
+export function endedUnrecorded(where: string): string {
+  return `The run's process on ${where} ended without recording how (it was killed, or the host restarted).`
+}
+
 /** When the script started (the wrapper's `started` file), or null if it never did. */
 export async function readStarted(shell: Shell, place: RunPlace): Promise<Date | null> {
   const text = (await shell.readFile(`${place.ctl}/${CTL.started}`, 0, 100))?.toString().trim()

@@ -32,7 +32,19 @@ export interface Shell {
 }
 
 /** More output than this from one command is cut: the commands ml runs print lines, not data. */
-export const MAX_COMMAND_OUTPUT = 16 << 20
+const MAX_COMMAND_OUTPUT = 16 << 20
+
+/** A command's stdout and stderr as they come, kept up to MAX_COMMAND_OUTPUT together: for both shells. */
+export function outputCollector(): {stdout: (chunk: Buffer) => void; stderr: (chunk: Buffer) => void; result: (code: number) => ShellResult} {
+  const out: Buffer[] = []
+  const err: Buffer[] = []
+  let size = 0
+  const keep = (into: Buffer[]) => (chunk: Buffer) => {
+    size += chunk.length
+    if (size <= MAX_COMMAND_OUTPUT) into.push(chunk)
+  }
+  return {stdout: keep(out), stderr: keep(err), result: (code) => ({code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString()})}
+}
 
 /** `text` as one word for sh: in single quotes, with each `'` closed, escaped and reopened. */
 export function quote(text: string): string {
@@ -63,19 +75,13 @@ export class LocalShell implements Shell {
   run(command: string, stdin?: string): Promise<ShellResult> {
     return new Promise((resolve, reject) => {
       const child = spawn('sh', ['-c', command], {cwd: this.home, env: this.env, stdio: ['pipe', 'pipe', 'pipe']})
-      const out: Buffer[] = []
-      const err: Buffer[] = []
-      let size = 0
-      const keep = (into: Buffer[]) => (chunk: Buffer) => {
-        size += chunk.length
-        if (size <= MAX_COMMAND_OUTPUT) into.push(chunk)
-      }
-      child.stdout.on('data', keep(out))
-      child.stderr.on('data', keep(err))
+      const output = outputCollector()
+      child.stdout.on('data', output.stdout)
+      child.stderr.on('data', output.stderr)
       child.stdin.on('error', () => {}) // a command that does not read its input
       child.stdin.end(stdin ?? '')
       child.on('error', reject)
-      child.on('close', (code, signal) => resolve({code: code ?? 128 + (signal ? 15 : 1), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString()}))
+      child.on('close', (code, signal) => resolve(output.result(code ?? 128 + (signal ? 15 : 1))))
     })
   }
 

@@ -1,11 +1,12 @@
 import {hostname} from 'node:os'
+import {setTimeout as sleep} from 'node:timers/promises'
 import type {ShadowRepo} from '../../git/shadow-repo.js'
-import {isMlError} from '../../shared/errors.js'
 import type {Project} from '../project/project.js'
 import {pushQuietly} from '../remote/push-quietly.js'
 import {getRunFile, LOG_FILE, readRun, type RunRecord} from '../runs/runs.js'
+import {streamLog} from './collect-run.js'
 import {saveRemoteRun} from './remote-runs.js'
-import {CTL, placeOf} from './run-folder.js'
+import {placeOf} from './run-folder.js'
 import type {Shell} from './shell.js'
 import {cancelSlurmJobs, slurmJobs} from './slurm.js'
 import type {ComputeRunOptions} from './ssh-run.js'
@@ -31,15 +32,9 @@ export async function waitForSlurmRun(project: Project, repo: ShadowRepo, shell:
       canceled = true
       await cancelSlurmJobs(shell, [remote.jobId])
     }
-    for (let chunk = await shell.readFile(`${place.ctl}/${CTL.log}`, offset, 1 << 20); chunk && chunk.length > 0; chunk = await shell.readFile(`${place.ctl}/${CTL.log}`, offset, 1 << 20)) {
-      offset += chunk.length
-      options.onOutput?.(chunk, 'stdout')
-    }
-    try {
-      await syncRemoteRun(project, repo, shell, remote, await slurmJobs(shell, [remote.jobId]), options)
-    } catch (error) {
-      if (!isMlError(error, 'CONCURRENT_UPDATE')) throw error
-    }
+    offset = await streamLog(shell, place, offset, options.onOutput)
+    // A record another process changed meanwhile is not an error there: it is read again below.
+    await syncRemoteRun(project, repo, shell, remote, await slurmJobs(shell, [remote.jobId]), options)
     const now = await readRun(repo, record.runId)
     if (now.status === 'Running' && status === 'Queued') options.onStart?.(now, options.snapshotCreated ?? false)
     status = now.status
@@ -51,6 +46,6 @@ export async function waitForSlurmRun(project: Project, repo: ShadowRepo, shell:
       await pushQuietly(project, repo, options)
       return now
     }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS))
+    await sleep(POLL_MS)
   }
 }

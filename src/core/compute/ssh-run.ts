@@ -5,7 +5,8 @@ import {isMlError, MlError} from '../../shared/errors.js'
 import type {Project} from '../project/project.js'
 import {pushQuietly} from '../remote/push-quietly.js'
 import {saveRun, saveRunOver, type RunRecord} from '../runs/runs.js'
-import {readExit, type ExitStatus} from './collect-run.js'
+import {setTimeout as sleep} from 'node:timers/promises'
+import {endedUnrecorded, readExit, streamLog, type ExitStatus} from './collect-run.js'
 import {finishRemoteRun, type FinishOptions} from './finish-remote-run.js'
 import {openShell} from './open-shell.js'
 import {forgetRemoteRun, saveRemoteRun} from './remote-runs.js'
@@ -64,7 +65,7 @@ export async function runOnHost(project: Project, repo: ShadowRepo, record: RunR
       ended: new Date(), // seen here: the exit file's time has whole seconds only
       exitCode: exit?.code ?? 137,
       canceled,
-      error: exit ? undefined : `The run's process on ${target.host} ended without recording how (it was killed, or the host restarted).`,
+      error: exit ? undefined : endedUnrecorded(shell.where),
     }, options)
     await pushQuietly(project, repo, options)
     return record
@@ -104,12 +105,7 @@ async function follow(shell: Shell, place: RunPlace, options: Pick<ComputeRunOpt
   let sent = 0
   let lastAliveCheck = Date.now()
   const drain = async () => {
-    for (;;) {
-      const chunk = await shell.readFile(`${place.ctl}/${CTL.log}`, offset, 1 << 20)
-      if (!chunk || chunk.length === 0) return
-      offset += chunk.length
-      options.onOutput?.(chunk, 'stdout')
-    }
+    offset = await streamLog(shell, place, offset, options.onOutput)
   }
   for (;;) {
     await drain()
@@ -133,7 +129,7 @@ async function follow(shell: Shell, place: RunPlace, options: Pick<ComputeRunOpt
         return {exit: await readExit(shell, place), canceled: canceledAt !== undefined}
       }
     }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS))
+    await sleep(POLL_MS)
   }
 }
 
@@ -156,7 +152,7 @@ export async function stopOnHost(shell: Shell, place: RunPlace): Promise<void> {
     const until = Date.now() + waitMs
     while (Date.now() < until) {
       if ((await readExit(shell, place)) || !(await runAlive(shell, place))) return
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS))
+      await sleep(POLL_MS)
     }
   }
 }

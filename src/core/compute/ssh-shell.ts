@@ -5,7 +5,7 @@ import path from 'node:path'
 import type {Client, ClientChannel, SFTPWrapper} from 'ssh2'
 import {hostKeyProblem} from '../../git/host-check.js'
 import {isMlError, MlError} from '../../shared/errors.js'
-import {MAX_COMMAND_OUTPUT, type Shell, type ShellResult} from './shell.js'
+import {outputCollector, type Shell, type ShellResult} from './shell.js'
 
 /** Where to connect and as whom: a target's host settings. */
 export interface SshPlace {
@@ -123,20 +123,14 @@ class SshShell implements Shell {
     return this.guard(() => new Promise<ShellResult>((resolve, reject) => {
       this.client.exec(command, (error: Error | undefined, stream: ClientChannel) => {
         if (error) return reject(error)
-        const out: Buffer[] = []
-        const err: Buffer[] = []
-        let size = 0
+        const output = outputCollector()
         let code: number | null = null
-        const keep = (into: Buffer[]) => (chunk: Buffer) => {
-          size += chunk.length
-          if (size <= MAX_COMMAND_OUTPUT) into.push(chunk)
-        }
-        stream.on('data', keep(out))
-        stream.stderr.on('data', keep(err))
+        stream.on('data', output.stdout)
+        stream.stderr.on('data', output.stderr)
         stream.on('exit', (c: number | null, signal?: string) => (code = c ?? (signal ? 143 : 1)))
         stream.on('close', () => {
           if (code === null) reject(this.lost())
-          else resolve({code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString()})
+          else resolve(output.result(code))
         })
         stream.end(stdin ?? '')
       })

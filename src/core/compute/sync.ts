@@ -8,7 +8,7 @@ import {findProject, type Project} from '../project/project.js'
 import {pushQuietly} from '../remote/push-quietly.js'
 import {readRunAt, saveRunOver, type RunRecord} from '../runs/runs.js'
 import {openHistory} from '../snapshot/open-history.js'
-import {readExit, readStarted} from './collect-run.js'
+import {endedUnrecorded, readExit, readStarted} from './collect-run.js'
 import {finishRemoteRun, type FinishOptions} from './finish-remote-run.js'
 import {openShell} from './open-shell.js'
 import {forgetRemoteRun, type RemoteRun, remoteRuns} from './remote-runs.js'
@@ -42,7 +42,10 @@ export interface SyncResult {
  * reached is a warning; its runs are looked at next time.
  */
 export async function syncRuns(cwd: string, options: SyncOptions): Promise<SyncResult> {
-  const project = await findProject(cwd)
+  return syncProject(await findProject(cwd), options)
+}
+
+function syncProject(project: Project, options: SyncOptions): Promise<SyncResult> {
   return withComputeSync(project, async () => {
     await stampSync(project)
     const runs = (await remoteRuns(project)).filter((r) => (!options.runIds || options.runIds.includes(r.runId)) && !followedHere(r))
@@ -119,7 +122,7 @@ export async function syncRemoteRun(project: Project, repo: ShadowRepo, shell: S
     return null
   }
   const reason = job ? slurmEndReason(job) : null
-  const gone = !run.jobId ? `The run's process on ${shell.where} ended without recording how (it was killed, or the host restarted).`
+  const gone = !run.jobId ? endedUnrecorded(shell.where)
     : job ? `Slurm ended job ${run.jobId} as ${job.state}${job.reason && job.reason !== 'None' ? ` (${job.reason})` : ''} before its script recorded how it ended.`
     : `Slurm no longer knows job ${run.jobId}, and it left no exit status.`
   if (job?.node && record.status === 'Queued') record.host = job.node
@@ -160,7 +163,7 @@ export async function syncIfDue(cwd: string, options: SyncOptions): Promise<Sync
   const last = await fs.stat(syncStampFile(project)).then((s) => s.mtimeMs, () => 0)
   if (Date.now() - last < SYNC_EVERY_MS) return null
   try {
-    return await syncRuns(cwd, options)
+    return await syncProject(project, options)
   } catch (error) {
     if (isMlError(error, 'LOCKED')) return null
     throw error

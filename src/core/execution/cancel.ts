@@ -1,3 +1,4 @@
+import {setTimeout as sleep} from 'node:timers/promises'
 import {MlError} from '../../shared/errors.js'
 import {findProject} from '../project/project.js'
 import {openShell} from '../compute/open-shell.js'
@@ -50,13 +51,13 @@ export async function cancelRuns(cwd: string, ids: string[], options: Omit<SyncO
   }
   if (elsewhere.length > 0) {
     // Slurm takes a moment to call a job CANCELLED; a submit following its run records it itself.
+    // A run recorded as ended (by this sync or by that submit) is forgotten from compute-runs/.
     const pending = new Set(elsewhere.map((r) => r.runId))
     for (let i = 0; i < 20 && pending.size > 0; i++) {
-      const {changed} = await syncRuns(cwd, {...options, runIds: [...pending]})
-      for (const run of changed) if (run.status !== 'Queued' && run.status !== 'Running') pending.delete(run.runId)
+      await syncRuns(cwd, {...options, runIds: [...pending]})
       const left = new Set((await remoteRuns(project)).map((r) => r.runId))
       for (const id of pending) if (!left.has(id)) pending.delete(id)
-      if (pending.size > 0) await new Promise((resolve) => setTimeout(resolve, 500))
+      if (pending.size > 0) await sleep(500)
     }
   }
   for (const run of elsewhere) canceled.push((await readRunAt(repo, run.runId)).run)
