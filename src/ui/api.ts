@@ -62,8 +62,8 @@ export async function handleApi(context: ApiContext, req: http.IncomingMessage, 
 
 async function log(cwd: string, id: string, offset: number, res: http.ServerResponse): Promise<void> {
   if (!Number.isInteger(offset) || offset < 0) throw new MlError('INVALID_ARGUMENT', 'offset must be a whole number of bytes.')
-  const [{log}, {run}] = await Promise.all([historyLog(cwd, id), historyInfo(cwd, id)])
-  res.writeHead(200, {'Content-Type': 'text/plain; charset=utf-8', 'X-ML-Log-Size': String(log.length), 'X-ML-Run-Status': run.status})
+  const {log, status} = await historyLog(cwd, id)
+  res.writeHead(200, {'Content-Type': 'text/plain; charset=utf-8', 'X-ML-Log-Size': String(log.length), 'X-ML-Run-Status': status})
   res.end(log.subarray(Math.min(offset, log.length)))
 }
 

@@ -118,13 +118,13 @@ export function lastLines(log: Buffer, count: number): Buffer {
   return count === 0 ? log.subarray(log.length) : log.subarray(start <= 0 ? 0 : start + 1)
 }
 
-/** A run's log, or its last `tail` lines. */
-export async function historyLog(cwd: string, runIdOrPrefix: string, tail?: number): Promise<{runId: string; log: Buffer}> {
+/** A run's log, or its last `tail` lines, and the run's status (a Running run's log grows). */
+export async function historyLog(cwd: string, runIdOrPrefix: string, tail?: number): Promise<{runId: string; log: Buffer; status: RunStatus}> {
   const project = await findProject(cwd)
   const repo = await openHistory(project)
   const runId = await resolveRunId(repo, runIdOrPrefix)
-  const log = (await runLog(project, repo, runId)) ?? Buffer.alloc(0)
-  return {runId, log: tail === undefined ? log : lastLines(log, tail)}
+  const [log, {status}] = await Promise.all([runLog(project, repo, runId).then((l) => l ?? Buffer.alloc(0)), readRun(repo, runId)])
+  return {runId, status, log: tail === undefined ? log : lastLines(log, tail)}
 }
 
 export interface FollowOptions {

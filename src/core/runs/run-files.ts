@@ -38,7 +38,7 @@ export async function runFile(cwd: string, runIdOrPrefix: string, from: 'snapsho
   const run = await getRun(repo, await resolveRunId(repo, runIdOrPrefix))
   const missing = () => new MlError('RUN_NOT_FOUND', `Run ${run.runId} has no ${from === 'snapshot' ? 'snapshot file' : 'output'} ${file}.`)
   if (from === 'snapshot') {
-    const entry = (await repo.listEntries(await repo.treeOf(run.snapshotId))).find((e) => e.path === file)
+    const entry = await repo.treeReader().entry(await repo.treeOf(run.snapshotId), file)
     if (!entry || (entry.mode !== 0o100644 && entry.mode !== 0o100755)) throw missing()
     return repo.readBlob(entry.oid)
   }
