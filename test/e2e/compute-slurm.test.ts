@@ -105,7 +105,7 @@ test('submit --wait streams the log and exits with the script\'s code: exit 3 is
 
 test('a run canceled while queued never runs; one canceled while running is Canceled', async () => {
   const {dir, env} = await project()
-  const blocker = execFileSync('sbatch', ['--parsable', '--exclusive', '--wrap', 'sleep 120'], {env: {...process.env, ...cluster.env}, encoding: 'utf8'}).trim()
+  const blocker = execFileSync('sbatch', ['--parsable', '--exclusive', '--output=/dev/null', '--wrap', 'sleep 120'], {env: {...process.env, ...cluster.env}, encoding: 'utf8'}).trim()
   ok(await ml(dir, ['experiment', 'submit', '-c', 'hpc', 'train.py', '--tag=queued'], env))
   const [queued] = await runs(dir, env)
   assert.match(scontrolJob(queued.properties['slurm.job_id']), /JobState=PENDING/)
