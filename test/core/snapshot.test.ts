@@ -1,3 +1,4 @@
+import {execFileSync} from 'node:child_process'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import * as assert from 'uvu/assert'
@@ -19,34 +20,95 @@ async function snapshot(p: Project) {
   return takeSnapshot(p, historyOpener(p), 'test snapshot')
 }
 
-test('the snapshot tree equals git add -A && git write-tree under the same rules', async () => {
-  const p = await project()
-  await write(p.dir, {
+/** Files that test the rules of `git add -A`: ignore rules at several levels, modes, symlinks, names, special files. */
+async function writeTrickyFolder(dir: string): Promise<void> {
+  await write(dir, {
     'src/model.py': 'x = 1\n',
     'src/deep/er/file.txt': 'deep\n',
     'data/big.bin': 'ignored by .amlignore\n',
     'logs/run.log': 'ignored by a nested .gitignore\n',
     'logs/keep.txt': 'kept\n',
     'logs/.gitignore': '*.log\n',
+    'only-ignored/a.log': 'a folder whose files are all ignored\n',
+    'only-ignored/.gitignore': '*.log\n.gitignore\n',
     'outputs/model.json': '{}\n',
     '__pycache__/x.pyc': 'junk',
     'notes/.hidden': 'dotfiles are kept\n',
     'unicode/données é.txt': 'utf-8 names\n',
+    'crlf.txt': 'kept as it is\r\n',
   })
-  await fs.appendFile(path.join(p.dir, '.amlignore'), 'data/\n')
-  await fs.writeFile(path.join(p.dir, 'run.sh'), 'echo hi\n', {mode: 0o755})
-  await fs.symlink('src/model.py', path.join(p.dir, 'link-to-model'))
-  await fs.mkdir(path.join(p.dir, 'empty-dir'))
+  await fs.appendFile(path.join(dir, '.amlignore'), 'data/\n')
+  await fs.writeFile(path.join(dir, 'run.sh'), 'echo hi\n', {mode: 0o755})
+  await fs.writeFile(path.join(dir, 'group-x.sh'), 'echo hi\n', {mode: 0o640 | 0o010})
+  await fs.writeFile(path.join(dir, 'big.bin'), Buffer.alloc(9 << 20, 7))
+  await fs.symlink('src/model.py', path.join(dir, 'link-to-model'))
+  await fs.symlink('nowhere', path.join(dir, 'dangling'))
+  await fs.symlink('src', path.join(dir, 'link-to-dir'))
+  await fs.mkdir(path.join(dir, 'empty-dir'))
+  execFileSync('mkfifo', [path.join(dir, 'a-fifo')])
+}
+
+test('the snapshot tree equals git add -A && git write-tree under the same rules', async () => {
+  const p = await project()
+  await writeTrickyFolder(p.dir)
   const s = await snapshot(p)
   assert.ok(s.created)
   assert.is(s.tree, oracleTree(p.dir))
   const files = shadowGit(p.dir, ['ls-tree', '-r', '--name-only', s.commit]).split('\n')
   assert.ok(files.includes('logs/keep.txt') && files.includes('link-to-model'))
-  for (const gone of ['data/big.bin', 'logs/run.log', 'outputs/model.json', '__pycache__/x.pyc']) assert.not.ok(files.includes(gone), gone)
+  for (const gone of ['data/big.bin', 'logs/run.log', 'outputs/model.json', '__pycache__/x.pyc', 'only-ignored/a.log', 'a-fifo']) assert.not.ok(files.includes(gone), gone)
   assert.match(shadowGit(p.dir, ['ls-tree', s.commit, 'run.sh']), /^100755 /)
   assert.match(shadowGit(p.dir, ['ls-tree', s.commit, 'link-to-model']), /^120000 /)
   shadowGit(p.dir, ['fsck', '--strict'])
 })
+
+/** Snapshots as if for the first time: no index, no folder stamp (so the folder is staged whole, into an empty index). */
+async function firstSnapshot(p: Project) {
+  await fs.rm(path.join(p.dir, '.ml', 'history.git', 'index'), {force: true})
+  await fs.rm(path.join(p.dir, '.ml', 'stamp'), {force: true})
+  return snapshot(p)
+}
+
+/** The index of the project's history as `git ls-files --debug` shows it: every entry with its stat data. */
+function indexDump(p: Project): string {
+  return shadowGit(p.dir, ['ls-files', '--stage', '--debug'], {GIT_WORK_TREE: p.dir})
+}
+
+test('a first snapshot hashed by ml equals git add -A, and its index holds the stats libgit2 records', async () => {
+  const p = await project()
+  await writeTrickyFolder(p.dir)
+  const s = await firstSnapshot(p)
+  assert.is(s.tree, oracleTree(p.dir))
+  shadowGit(p.dir, ['fsck', '--strict'])
+  assert.is(shadowGit(p.dir, ['cat-file', '-s', `${s.tree}:crlf.txt`]), '15', 'stored byte for byte, CR included')
+  const mine = indexDump(p)
+  // The same folder staged by libgit2's addAll (an attributes file, even empty, makes ml leave it to libgit2).
+  await fs.writeFile(path.join(p.dir, '.ml', 'history.git', 'info', 'attributes'), '')
+  assert.is((await firstSnapshot(p)).tree, s.tree)
+  assert.is(mine, indexDump(p))
+})
+
+const CRLF_TEXT = '*.txt text\n'
+const fallbacks: Array<[string, (p: Project) => Promise<void>]> = [
+  ['a .gitattributes in the folder', (p) => write(p.dir, {'sub/.gitattributes': CRLF_TEXT})],
+  ['info/attributes in the history', (p) => fs.writeFile(path.join(p.dir, '.ml', 'history.git', 'info', 'attributes'), CRLF_TEXT)],
+  ['core.attributesFile', async (p) => {
+    const file = path.join(tempDir(), 'attributes')
+    await fs.writeFile(file, CRLF_TEXT)
+    shadowGit(p.dir, ['config', 'core.attributesFile', file])
+  }],
+  ['core.autocrlf', async (p) => void shadowGit(p.dir, ['config', 'core.autocrlf', 'true'])],
+]
+for (const [what, arrange] of fallbacks) {
+  test(`with ${what}, a first snapshot is libgit2's addAll and converts line endings as git does`, async () => {
+    const p = await project()
+    await write(p.dir, {'sub/crlf.txt': 'one\r\ntwo\r\n'})
+    await arrange(p)
+    const s = await firstSnapshot(p)
+    assert.is(s.tree, oracleTree(p.dir))
+    assert.is(shadowGit(p.dir, ['cat-file', '-s', `${s.tree}:sub/crlf.txt`]), '8', 'stored with LF endings')
+  })
+}
 
 test('an unchanged folder reuses the tip; a change makes one new commit on a linear branch', async () => {
   const p = await project()

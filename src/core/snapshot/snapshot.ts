@@ -1,8 +1,9 @@
 import type {ShadowRepo} from '../../git/shadow-repo.js'
 import type {TreeChange} from '../../git/trees.js'
 import {isMlError} from '../../shared/errors.js'
-import {checkStamp, contextSignature, dropStamp, type FolderScan, poisoned, readStamp, saveStamp, scanFolder, settleScan, sizeOf, splitScan} from './folder-stamp.js'
+import {checkStamp, contextSignature, dropStamp, type FolderScan, poisoned, readStamp, saveStamp, scanFolder, settleScan, sizeOf} from './folder-stamp.js'
 import {isGitignore} from '../../shared/git-files.js'
+import {withoutIgnored} from '../../shared/ignored-paths.js'
 import {readAmlignore, secretPaths} from './ignore-rules.js'
 import {type LockOptions, withProjectLock} from '../project/lock.js'
 import {checkLimits} from './limits.js'
@@ -71,16 +72,19 @@ export async function stageProject(project: Project, open: OpenHistory, options:
   } else {
     scan = await scanFolder(project.dir, (dir) => repo.isIgnored(dir))
     settleScan(scan)
-    const gitignores = Object.keys(scan.files).filter(isGitignore)
-    const split = () => (scan.nested ? undefined : splitScan(scan))
-    tree = await repo.stageFolder({onFile: options.onProgress && fileCounter(scan, options.onProgress), split, gitignores})
+    const scanned = Object.keys(scan.files)
+    const stage = await repo.stageFolder({
+      onFile: options.onProgress && fileCounter(scan, options.onProgress),
+      scanned: scan.nested ? undefined : scanned,
+      gitignores: scanned.filter(isGitignore),
+    })
+    tree = stage.tree
     // What the scan found minus what git ignores is what the index tracks (an ignored folder
     // is listed once, with a slash, also when only all its files are ignored).
-    const ignored = await repo.ignoredPaths()
+    const ignored = stage.ignored ?? await repo.ignoredPaths()
     secrets = secretPaths(ignored, await readAmlignore(project.dir))
-    const ignoredSet = new Set(ignored)
-    const anyDir = ignored.some((p) => p.endsWith('/'))
-    for (const file in scan.files) if (ignoredSet.has(file) || (anyDir && inIgnoredDir(file, ignoredSet))) delete scan.files[file]
+    const tracked = new Set(withoutIgnored(scanned, ignored))
+    for (const file of scanned) if (!tracked.has(file)) delete scan.files[file]
     files = stampFiles(scan.files)
   }
   return {
@@ -120,15 +124,7 @@ export async function stampRestored(project: Project, repo: ShadowRepo, tree: st
   await saveStamp(project, {tree, commit: '', context: await contextSignature(project), dirs: scan.dirs, files: scan.files, secrets: before.secrets})
 }
 
-/** True when a folder holding `file` is in `ignored` (as 'dir/'). */
-function inIgnoredDir(file: string, ignored: Set<string>): boolean {
-  for (let slash = file.indexOf('/'); slash >= 0; slash = file.indexOf('/', slash + 1)) {
-    if (ignored.has(file.slice(0, slash + 1))) return true
-  }
-  return false
-}
-
-/** Counts the files libgit2 adds against what the scan found (ignored files included, so the total is at most that). */
+/** Counts the files staged against what the scan found (ignored files included, so the total is at most that). */
 function fileCounter(scan: FolderScan, onProgress: OnProgress): (file: string) => void {
   const sizes = new Map(Object.entries(scan.files).map(([file, sig]) => [file, sizeOf(sig)]))
   const progress = {done: 0, total: sizes.size, bytesDone: 0, bytesTotal: [...sizes.values()].reduce((a, b) => a + b, 0)}
@@ -151,7 +147,7 @@ export async function takeSnapshot(project: Project, open: OpenHistory, message:
     const repo = await open()
     const ref = historyRef(project)
     for (let attempt = 0; ; attempt++) {
-      const tree = attempt === 0 ? staged.tree : await repo.stageFolder()
+      const tree = attempt === 0 ? staged.tree : (await repo.stageFolder()).tree
       const tip = await repo.resolveRef(ref)
       const created = !tip || (await repo.treeOf(tip)) !== tree
       if (attempt === 0 && created) checkLimits(project.config.limits, await staged.files(), options.onNotice)
