@@ -7,7 +7,7 @@ import {checkoutInto, checkoutTree} from './checkout.js'
 import type {FileStat} from './diff-stats.js'
 import {GIT, isGitError} from './git-errors.js'
 import {loadNodegit, signatureFor, type NodeGit, type RepoHandle} from './nodegit.js'
-import {ignoredPaths, Staging, type StagedTree, type StageOptions} from './staging.js'
+import {Staging, type StageOptions} from './staging.js'
 import type {PushedRef, Transport} from './transport.js'
 import {TreeReader} from './tree-reader.js'
 import {diffPatch, diffStats, diffTrees, type TreeChange, type TreeFile, writeTree} from './trees.js'
@@ -30,7 +30,11 @@ export class ShadowRepo {
     readonly gitdir: string,
   ) {
     this.h = {Git, repo}
-    this.staging = new Staging(this.h, gitdir, () => this.rules, async () => (await ShadowRepo.open(gitdir, repo.workdir())).h)
+    this.staging = new Staging(this.h, gitdir, () => this.rules, async () => {
+      const other = await ShadowRepo.open(gitdir, repo.workdir())
+      other.addIgnoreRules(this.rules)
+      return other.h
+    })
   }
 
   /**
@@ -81,7 +85,7 @@ export class ShadowRepo {
   }
 
   /** See Staging.stageFolder. */
-  stageFolder(options: StageOptions = {}): Promise<StagedTree> {
+  stageFolder(options: StageOptions = {}): Promise<string> {
     return this.staging.stageFolder(options)
   }
 
@@ -91,8 +95,17 @@ export class ShadowRepo {
   }
 
   /** The ignored paths of the folder, as `git status --ignored` lists them (an ignored folder once, with a trailing /). */
-  ignoredPaths(): Promise<string[]> {
-    return ignoredPaths(this.h)
+  async ignoredPaths(): Promise<string[]> {
+    const {Git, repo} = this
+    // Without INCLUDE_UNTRACKED the list holds only the ignored paths, however many files are untracked.
+    const opts = {show: Git.Status.SHOW.WORKDIR_ONLY, flags: Git.Status.OPT.INCLUDE_IGNORED | Git.Status.OPT.RECURSE_UNTRACKED_DIRS}
+    const list = await Git.StatusList.create(repo, opts as unknown as NodeGitModule.StatusOptions)
+    const paths: string[] = []
+    for (let i = 0; i < list.entrycount(); i++) {
+      const entry = Git.Status.byIndex(list, i) as unknown as {status(): number; indexToWorkdir(): NodeGitModule.DiffDelta}
+      if (entry.status() & Git.Status.STATUS.IGNORED) paths.push(entry.indexToWorkdir().newFile().path())
+    }
+    return paths
   }
 
   /** Every file of the index (the last staged folder) with its size in bytes. */

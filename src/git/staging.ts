@@ -1,41 +1,33 @@
 import {createHash} from 'node:crypto'
-import {type BigIntStats, promises as fs} from 'node:fs'
-import {availableParallelism, homedir} from 'node:os'
+import {promises as fs} from 'node:fs'
+import {availableParallelism} from 'node:os'
 import path from 'node:path'
 import type NodeGitModule from 'nodegit'
 import {isGitignore} from '../shared/git-files.js'
-import {withoutIgnored} from '../shared/ignored-paths.js'
-import {pathExists} from '../shared/path-exists.js'
 import type {RepoHandle} from './nodegit.js'
 import {MODE} from './trees.js'
 
 export interface StageOptions {
-  /** Told of each file added (for progress); without it libgit2 adds with no per-file callback. */
-  onFile?: (file: string) => void
   /**
-   * The folder's files as a scan found them, ignored ones included but none in an ignored
-   * folder or a nested repository: with them, a first snapshot is hashed by ml on all cores.
+   * For a first snapshot (an empty index): groups of paths that cover the folder, staged one
+   * group per call on a repository handle per core, so that libgit2 hashes on every core.
    */
-  scanned?: string[]
+  groups?: () => string[][] | undefined
+  /**
+   * Told when group `index` is staged (for progress). libgit2 is never given a per-file
+   * callback: each call would stop its thread until Node's main thread ran it.
+   */
+  onGroup?: (index: number) => void
   /** The folder's .gitignore files, when known: saves reading every index entry for the ignore fingerprint. */
   gitignores?: string[]
 }
-
-/** What staging the folder gave: the tree, and the ignored paths when it had to look them up. */
-export interface StagedTree {
-  tree: string
-  ignored?: string[]
-}
-
-/** A file at least this large is hashed by libgit2 from disk, in pieces, not read into memory first. */
-const STREAM_BYTES = 8 << 20
 
 const FINGERPRINT_FILE = 'ml-ignore-fingerprint'
 
 /**
  * Staging the folder into the history repo's index, which is the stat cache that makes a
  * snapshot of an unchanged folder cheap. `rules` are the ignore rules added in this process;
- * `openOther` opens another handle on the same repo (to write blobs on every core).
+ * `openOther` opens another handle on the same repo with them (for staging on every core).
  */
 export class Staging {
   constructor(private readonly h: RepoHandle, private readonly gitdir: string, private readonly rules: () => string, private readonly openOther: () => Promise<RepoHandle>) {}
@@ -46,22 +38,23 @@ export class Staging {
    * is rebuilt from scratch, because files already in an index stay there even when a new
    * rule ignores them.
    */
-  async stageFolder(options: StageOptions = {}): Promise<StagedTree> {
-    const {onFile} = options
+  async stageFolder(options: StageOptions = {}): Promise<string> {
     const index = await this.h.repo.refreshIndex()
     const wasEmpty = index.entryCount() === 0
-    let ignored = wasEmpty ? await this.addFirst(index, options) : (await this.addAll(index, onFile), undefined)
+    const groups = wasEmpty ? options.groups?.() : undefined
+    if (groups) await this.addGroups(index, groups, options.onGroup)
+    else await this.addAll(index)
     const fingerprintPath = path.join(this.gitdir, FINGERPRINT_FILE)
     const fingerprint = ignoreFingerprint(index, this.rules(), options.gitignores)
     const previous = await fs.readFile(fingerprintPath, 'utf8').catch(() => '')
     if (previous !== fingerprint && !wasEmpty) {
       await index.clear()
-      ignored = await this.addFirst(index, options)
+      await this.addAll(index)
     }
     const tree = await index.writeTree()
     await index.write()
     if (previous !== fingerprint) await fs.writeFile(fingerprintPath, fingerprint)
-    return {tree: tree.tostrS(), ignored}
+    return tree.tostrS()
   }
 
   /** Adds these paths to the index whatever the ignore rules say, and returns the new tree id. */
@@ -89,14 +82,12 @@ export class Staging {
    * `git add -A` into `index`. libgit2 cannot add a git repository nested in the folder (it
    * fails on it), so when there is one, the files are added around it and the repository is
    * recorded as git does: a gitlink to its HEAD commit (one with no commit yet is left out,
-   * where git would refuse the whole add). Without `onFile` (told of each file added, for
-   * progress), the fast path stays free of per-file callbacks.
+   * where git would refuse the whole add).
    */
-  private async addAll(index: NodeGitModule.Index, onFile?: (file: string) => void): Promise<void> {
+  private async addAll(index: NodeGitModule.Index): Promise<void> {
     const {Git, repo} = this.h
-    const each = addCallback(onFile)
     try {
-      await index.addAll(undefined, Git.Index.ADD_OPTION.ADD_DEFAULT, each)
+      await index.addAll(undefined, Git.Index.ADD_OPTION.ADD_DEFAULT)
       return
     } catch (error) {
       if (!/invalid path|directory/i.test((error as Error).message)) throw error
@@ -104,7 +95,7 @@ export class Staging {
     const gitlinks = new Set(index.entries().filter((e) => e.mode === MODE.GITLINK).map((e) => e.path))
     const nested: string[] = []
     await index.addAll(undefined, Git.Index.ADD_OPTION.ADD_DEFAULT, (file: string) => {
-      if (!file.endsWith('/') && !gitlinks.has(file)) return each?.(file) ?? 0
+      if (!file.endsWith('/') && !gitlinks.has(file)) return 0
       nested.push(file.replace(/\/$/, ''))
       return 1
     })
@@ -122,59 +113,35 @@ export class Staging {
   }
 
   /**
-   * `git add -A` into the empty `index`. When the scan's files are known and no gitattributes
-   * or core.autocrlf can make what git stores differ from a file's bytes, ml hashes the files
-   * itself: libgit2's addAll looks up attributes several times per file (about 40 system calls
-   * each) and hashes on one thread, where this writes blobs from a handle per core and builds
-   * the index entries from the files' stats, as libgit2 would. Gives the ignored paths it looked
-   * up (none when libgit2's addAll did the work).
+   * The first `git add -A` of the folder, on every core: libgit2 hashes and compresses on one
+   * thread per call, so a repository handle per core takes the next group until none is left,
+   * and the other handles' entries are merged into `index`. Falls back to one addAll if
+   * anything goes wrong (a nested repository, say).
    */
-  private async addFirst(index: NodeGitModule.Index, options: StageOptions): Promise<string[] | undefined> {
-    const {scanned, onFile} = options
-    if (scanned && !(await this.contentFilters(scanned))) {
-      const ignored = await ignoredPaths(this.h)
-      await this.addHashed(index, withoutIgnored(scanned, ignored), onFile)
-      return ignored
-    }
-    await this.addAll(index, onFile)
-    return undefined
-  }
-
-  /** Whether a gitattributes file or core.autocrlf could filter what is stored (see addFirst). */
-  private async contentFilters(scanned: string[]): Promise<boolean> {
-    if (scanned.some(isGitattributes)) return true
-    const config = await this.h.repo.config()
-    const value = (key: string) => config.getStringBuf(key).then(String, () => undefined)
-    const autocrlf = await value('core.autocrlf')
-    if ((autocrlf && autocrlf.toLowerCase() !== 'false') || (await value('core.attributesfile')) !== undefined) return true
-    const files = [path.join(this.gitdir, 'info', 'attributes'), '/etc/gitattributes', path.join(xdgConfigHome(), 'git', 'attributes')]
-    return (await Promise.all(files.map(pathExists))).some(Boolean)
-  }
-
-  /**
-   * Writes the blobs of `files` (two at a time per core, each core's on its own repository
-   * handle: nodegit locks a repository for the length of a call) and adds their entries to
-   * `index` as they come. Rejects after every started call has ended.
-   */
-  private async addHashed(index: NodeGitModule.Index, files: string[], onFile?: (file: string) => void): Promise<void> {
-    const handles = [this.h]
-    for (let i = 1; i < availableParallelism(); i++) handles.push(await this.openOther())
-    const workdir = this.h.repo.workdir()
-    const adds: Array<Promise<unknown>> = []
-    let next = 0
-    const work = async (h: RepoHandle): Promise<void> => {
-      while (next < files.length) {
-        const file = files[next++]
-        const entry = await hashEntry(h, workdir, file)
-        if (!entry) continue
-        adds.push(Promise.resolve(index.add(entry)))
-        onFile?.(file)
+  private async addGroups(index: NodeGitModule.Index, groups: string[][], onGroup?: (index: number) => void): Promise<void> {
+    const literal = this.h.Git.Index.ADD_OPTION.ADD_DISABLE_PATHSPEC_MATCH
+    try {
+      const others = await Promise.all(Array.from({length: Math.min(availableParallelism(), groups.length) - 1}, () => this.openOther()))
+      const indexes = [index, ...(await Promise.all(others.map((other) => other.repo.refreshIndex())))]
+      let next = 0
+      await Promise.all(indexes.map(async (each) => {
+        for (let group = next++; group < groups.length; group = next++) {
+          await each.addAll(groups[group], literal)
+          onGroup?.(group)
+        }
+      }))
+      // In chunks: all 10,000 entries of a half at once would cost 40 MB more.
+      for (const other of indexes.slice(1)) {
+        for (let start = 0, count = other.entryCount(); start < count; start += 500) {
+          const chunk: NodeGitModule.IndexEntry[] = []
+          for (let i = start; i < Math.min(count, start + 500); i++) chunk.push(other.getByIndex(i))
+          await Promise.all(chunk.map((entry) => index.add(entry)))
+        }
       }
+    } catch {
+      await index.clear()
+      await this.addAll(index)
     }
-    const workers = await Promise.allSettled(handles.flatMap((h) => [work(h), work(h)]))
-    const results = [...workers, ...(await Promise.allSettled(adds))]
-    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-    if (failure) throw failure.reason
   }
 }
 
@@ -186,72 +153,4 @@ function ignoreFingerprint(index: NodeGitModule.Index, rules: string, gitignores
     if (entry) hash.update(`\0${file}\0${entry.id.tostrS()}`)
   }
   return hash.digest('hex')
-}
-
-/**
- * The index entry of `file` with its blob written, as libgit2 makes one from the file's stat
- * (git_index_entry__init_from_stat: the device is st_rdev, times and sizes in 32 bits); null
- * for what git does not store (a socket, a fifo) or a file gone since the scan.
- */
-async function hashEntry(h: RepoHandle, workdir: string, file: string): Promise<NodeGitModule.IndexEntry | null> {
-  const {Git, repo} = h
-  const full = workdir + file
-  let st: BigIntStats
-  let id: NodeGitModule.Oid
-  try {
-    st = await fs.lstat(full, {bigint: true})
-    if (st.isSymbolicLink()) {
-      const target = await fs.readlink(full, {encoding: 'buffer'})
-      id = await Git.Blob.createFromBuffer(repo, target, target.length)
-    } else if (!st.isFile()) {
-      return null
-    } else if (st.size >= STREAM_BYTES) {
-      id = await Git.Blob.createFromDisk(repo, full)
-    } else {
-      const data = await fs.readFile(full)
-      id = await Git.Blob.createFromBuffer(repo, data, data.length)
-    }
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw error
-  }
-  const mode = st.isSymbolicLink() ? MODE.SYMLINK : st.mode & 0o100n ? MODE.EXECUTABLE : MODE.FILE
-  const time = (ns: bigint) => ({seconds: Number((ns / 1_000_000_000n) & 0xffffffffn) | 0, nanoseconds: Number(ns % 1_000_000_000n)})
-  const u32 = (n: bigint) => Number(n & 0xffffffffn)
-  const entry = {
-    path: file, id, mode, flags: 0, flagsExtended: 0, ctime: time(st.ctimeNs), mtime: time(st.mtimeNs),
-    dev: u32(st.rdev), ino: u32(st.ino), uid: u32(st.uid), gid: u32(st.gid), fileSize: u32(st.size),
-  }
-  return entry as unknown as NodeGitModule.IndexEntry
-}
-
-/** The ignored paths of the folder, as `git status --ignored` lists them (an ignored folder once, with a trailing /). */
-export async function ignoredPaths(h: RepoHandle): Promise<string[]> {
-  const {Git, repo} = h
-  // Without INCLUDE_UNTRACKED the list holds only the ignored paths, however many files are untracked.
-  const opts = {show: Git.Status.SHOW.WORKDIR_ONLY, flags: Git.Status.OPT.INCLUDE_IGNORED | Git.Status.OPT.RECURSE_UNTRACKED_DIRS}
-  const list = await Git.StatusList.create(repo, opts as unknown as NodeGitModule.StatusOptions)
-  const paths: string[] = []
-  for (let i = 0; i < list.entrycount(); i++) {
-    const entry = Git.Status.byIndex(list, i) as unknown as {status(): number; indexToWorkdir(): NodeGitModule.DiffDelta}
-    if (entry.status() & Git.Status.STATUS.IGNORED) paths.push(entry.indexToWorkdir().newFile().path())
-  }
-  return paths
-}
-
-function isGitattributes(file: string): boolean {
-  return file === '.gitattributes' || file.endsWith('/.gitattributes')
-}
-
-/** Where libgit2 looks for the user's attributes file when core.attributesFile is not set. */
-function xdgConfigHome(): string {
-  return process.env.XDG_CONFIG_HOME || path.join(process.env.HOME || homedir(), '.config')
-}
-
-/** addAll's per-file callback for `onFile`: told of the file, and 0 so that libgit2 adds it. */
-function addCallback(onFile?: (file: string) => void): ((file: string) => number) | undefined {
-  return onFile && ((file) => {
-    onFile(file)
-    return 0
-  })
 }

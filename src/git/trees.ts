@@ -17,8 +17,8 @@ export interface TreeChange {
   path: string
 }
 
-/** The modes of tree entries. */
-export const MODE = {FILE: 0o100644, EXECUTABLE: 0o100755, TREE: 0o40000, SYMLINK: 0o120000, GITLINK: 0o160000}
+/** The modes of tree entries that are not files. */
+export const MODE = {TREE: 0o40000, SYMLINK: 0o120000, GITLINK: 0o160000}
 export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904'
 
 type TreeNode = Map<string, TreeNode | TreeFile>

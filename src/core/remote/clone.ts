@@ -74,7 +74,7 @@ export async function cloneProject(options: {url: string; dir?: string; cwd: str
     const fromSnapshot = await isEmptyDir(dir, [ML_DIR, '.git'])
     const repo = await openHistory(project)
     const tip = await repo.resolveRef(historyRef(project))
-    const current = (await repo.stageFolder()).tree
+    const current = await repo.stageFolder()
     if (fromSnapshot && tip) {
       const snapshot = await repo.treeOf(tip)
       await assertSafeRestore(repo, dir, current, snapshot, await repo.diffTrees(current, snapshot))

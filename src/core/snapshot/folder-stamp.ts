@@ -194,3 +194,55 @@ export function checkStamp(root: string, stamp: FolderStamp): StampCheck {
   }
   return filesChanged || dirsChanged ? {kind: 'edited', files, dirs, takenAt} : {kind: 'same'}
 }
+
+/** A group of the folder's paths to stage in one call, with the files and bytes it holds. */
+export interface ScanGroup {
+  paths: string[]
+  files: number
+  bytes: number
+}
+
+/**
+ * Splits the scanned files into `count` groups of about equal bytes, each a list of folders
+ * and files, so that a first snapshot can hash on every core and tell its progress group by
+ * group. A folder heavier than a group's share is split into its children.
+ */
+export function groupScan(scan: FolderScan, count: number): ScanGroup[] {
+  const bytes = new Map<string, number>()
+  const files = new Map<string, number>()
+  const children = new Map<string, string[]>()
+  const parentOf = (p: string) => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '')
+  const addChild = (p: string) => {
+    const siblings = children.get(parentOf(p))
+    if (siblings) siblings.push(p)
+    else children.set(parentOf(p), [p])
+  }
+  for (const dir of Object.keys(scan.dirs)) if (dir) addChild(dir)
+  for (const [file, sig] of Object.entries(scan.files)) {
+    const size = sizeOf(sig)
+    bytes.set(file, size)
+    files.set(file, 1)
+    addChild(file)
+    for (let dir = parentOf(file); ; dir = parentOf(dir)) {
+      bytes.set(dir, (bytes.get(dir) ?? 0) + size)
+      files.set(dir, (files.get(dir) ?? 0) + 1)
+      if (!dir) break
+    }
+  }
+  const share = (bytes.get('') ?? 0) / count
+  const units = [...(children.get('') ?? [])]
+  for (;;) {
+    units.sort((a, b) => (bytes.get(b) ?? 0) - (bytes.get(a) ?? 0))
+    const largest = units[0]
+    if (!largest || (bytes.get(largest) ?? 0) <= share || !children.has(largest)) break
+    units.splice(0, 1, ...children.get(largest)!)
+  }
+  const groups: ScanGroup[] = Array.from({length: count}, () => ({paths: [], files: 0, bytes: 0}))
+  for (const unit of units) {
+    const lightest = groups.reduce((a, b) => (b.bytes < a.bytes ? b : a))
+    lightest.paths.push(unit)
+    lightest.bytes += bytes.get(unit) ?? 0
+    lightest.files += files.get(unit) ?? 0
+  }
+  return groups.filter((g) => g.paths.length > 0)
+}

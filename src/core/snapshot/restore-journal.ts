@@ -90,7 +90,7 @@ export async function finishInterruptedRestore(project: Project, repo: ShadowRep
   if (text === null) return
   await dropStamp(project)
   const journal = parseJournal(text)
-  const staged = (await repo.stageFolder()).tree
+  const staged = await repo.stageFolder()
   if (!journal || (await repo.treeReader().kind(journal.targetTree)) !== 'tree') {
     await keepBackup(repo, staged, `${RESTORE_SUBJECT}the interrupted restore (its journal was unreadable)`, staged)
     await fs.rm(file, {force: true})

@@ -1,9 +1,9 @@
+import {availableParallelism} from 'node:os'
 import type {ShadowRepo} from '../../git/shadow-repo.js'
 import type {TreeChange} from '../../git/trees.js'
 import {isMlError} from '../../shared/errors.js'
-import {checkStamp, contextSignature, dropStamp, type FolderScan, poisoned, readStamp, saveStamp, scanFolder, settleScan, sizeOf} from './folder-stamp.js'
+import {checkStamp, contextSignature, dropStamp, type FolderScan, poisoned, readStamp, saveStamp, scanFolder, settleScan, sizeOf, groupScan, type ScanGroup} from './folder-stamp.js'
 import {isGitignore} from '../../shared/git-files.js'
-import {withoutIgnored} from '../../shared/ignored-paths.js'
 import {readAmlignore, secretPaths} from './ignore-rules.js'
 import {type LockOptions, withProjectLock} from '../project/lock.js'
 import {checkLimits} from './limits.js'
@@ -72,19 +72,18 @@ export async function stageProject(project: Project, open: OpenHistory, options:
   } else {
     scan = await scanFolder(project.dir, (dir) => repo.isIgnored(dir))
     settleScan(scan)
-    const scanned = Object.keys(scan.files)
-    const stage = await repo.stageFolder({
-      onFile: options.onProgress && fileCounter(scan, options.onProgress),
-      scanned: scan.nested ? undefined : scanned,
-      gitignores: scanned.filter(isGitignore),
-    })
-    tree = stage.tree
+    const gitignores = Object.keys(scan.files).filter(isGitignore)
+    // One group per core: each group costs libgit2 a walk of the index and the folder, so more
+    // groups (for a smoother progress bar) make the snapshot slower.
+    const groups = scan.nested ? [] : groupScan(scan, availableParallelism())
+    tree = await repo.stageFolder({groups: () => (groups.length ? groups.map((g) => g.paths) : undefined), onGroup: options.onProgress && groupCounter(groups, options.onProgress), gitignores})
     // What the scan found minus what git ignores is what the index tracks (an ignored folder
     // is listed once, with a slash, also when only all its files are ignored).
-    const ignored = stage.ignored ?? await repo.ignoredPaths()
+    const ignored = await repo.ignoredPaths()
     secrets = secretPaths(ignored, await readAmlignore(project.dir))
-    const tracked = new Set(withoutIgnored(scanned, ignored))
-    for (const file of scanned) if (!tracked.has(file)) delete scan.files[file]
+    const ignoredSet = new Set(ignored)
+    const anyDir = ignored.some((p) => p.endsWith('/'))
+    for (const file in scan.files) if (ignoredSet.has(file) || (anyDir && inIgnoredDir(file, ignoredSet))) delete scan.files[file]
     files = stampFiles(scan.files)
   }
   return {
@@ -124,14 +123,29 @@ export async function stampRestored(project: Project, repo: ShadowRepo, tree: st
   await saveStamp(project, {tree, commit: '', context: await contextSignature(project), dirs: scan.dirs, files: scan.files, secrets: before.secrets})
 }
 
-/** Counts the files staged against what the scan found (ignored files included, so the total is at most that). */
-function fileCounter(scan: FolderScan, onProgress: OnProgress): (file: string) => void {
-  const sizes = new Map(Object.entries(scan.files).map(([file, sig]) => [file, sizeOf(sig)]))
-  const progress = {done: 0, total: sizes.size, bytesDone: 0, bytesTotal: [...sizes.values()].reduce((a, b) => a + b, 0)}
-  return (file) => {
-    progress.done++
-    progress.bytesDone += sizes.get(file) ?? 0
-    onProgress(progress)
+/** True when a folder holding `file` is in `ignored` (as 'dir/'). */
+function inIgnoredDir(file: string, ignored: Set<string>): boolean {
+  for (let slash = file.indexOf('/'); slash >= 0; slash = file.indexOf('/', slash + 1)) {
+    if (ignored.has(file.slice(0, slash + 1))) return true
+  }
+  return false
+}
+
+/**
+ * Tells the progress of the groups staged, in files and bytes of the scan (ignored files
+ * included, so that the total is at most that).
+ */
+function groupCounter(groups: ScanGroup[], onProgress: OnProgress): (group: number) => void {
+  const progress = {done: 0, total: 0, bytesDone: 0, bytesTotal: 0}
+  for (const group of groups) {
+    progress.total += group.files
+    progress.bytesTotal += group.bytes
+  }
+  onProgress({...progress})
+  return (group) => {
+    progress.done += groups[group].files
+    progress.bytesDone += groups[group].bytes
+    onProgress({...progress})
   }
 }
 
@@ -147,7 +161,7 @@ export async function takeSnapshot(project: Project, open: OpenHistory, message:
     const repo = await open()
     const ref = historyRef(project)
     for (let attempt = 0; ; attempt++) {
-      const tree = attempt === 0 ? staged.tree : (await repo.stageFolder()).tree
+      const tree = attempt === 0 ? staged.tree : await repo.stageFolder()
       const tip = await repo.resolveRef(ref)
       const created = !tip || (await repo.treeOf(tip)) !== tree
       if (attempt === 0 && created) checkLimits(project.config.limits, await staged.files(), options.onNotice)
