@@ -20,7 +20,7 @@ const BIN = path.join(ROOT, 'bin', 'run.js')
 const QUICK = process.argv.includes('--quick')
 /**
  * `--only L,list`: just those parts, for working on one; RESULTS.md is not written. The parts:
- * S (cases 1S to 3S), M (1M), L (1L to 5L, 8a), list (6),
+ * S (cases 1S to 3S), M (1M), L (1L to 5L, 8a), terminal (1T, on L), list (6),
  * restore (9), help (7), sweep (10), isolated (11), ui (12), memory (8b).
  */
 const ONLY = process.argv.includes('--only') ? new Set(process.argv[process.argv.indexOf('--only') + 1].split(',')) : null
@@ -28,10 +28,15 @@ const wanted = (part: string): boolean => !ONLY || ONLY.has(part)
 /** `--rounds`: print every round's times too (to see a drift from round to round). */
 const ROUNDS = process.argv.includes('--rounds')
 
-/** Runs a command and reports its wall time, start time, the peak RSS of its process tree and its CPU time (user + system, ms). */
-const MEASURE = `import resource, subprocess, sys, time
+/**
+ * Runs a command and reports its wall time, start time, the peak RSS of its process tree and its
+ * CPU time (user + system, ms). Its stdout goes to $BENCH_STDOUT if set, else to /dev/null.
+ */
+const MEASURE = `import os, resource, subprocess, sys, time
+out = os.environ.pop('BENCH_STDOUT', None)
+out = open(out, 'wb') if out else subprocess.DEVNULL
 start = time.time_ns(); t = time.perf_counter_ns()
-r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+r = subprocess.run(sys.argv[1:], stdout=out, stderr=subprocess.PIPE)
 elapsed = time.perf_counter_ns() - t
 if r.returncode:
     sys.stderr.buffer.write(r.stderr); sys.exit(r.returncode)
@@ -52,6 +57,8 @@ interface Job {
   setup?: (round: number) => void
   /** A file the job's script writes its start time into (ns): the time is up to then. */
   firstLine?: string
+  /** Checks the job's stdout after each run: returns what is wrong with it, or null. */
+  check?: (stdout: string) => string | null
 }
 
 /** What a case's ml is compared with: a job, and a few words naming it for the table. */
@@ -97,8 +104,11 @@ process.on('SIGINT', () => process.exit(130))
 function measure(job: Job, round: number): Sample {
   job.setup?.(round)
   if (job.firstLine) rmSync(job.firstLine, {force: true})
-  const out = spawnSync('python3', ['-c', MEASURE, ...job.cmd], {cwd: job.cwd, env: {...ENV, ...job.env}, encoding: 'utf8'})
+  const stdout = job.check ? path.join(base, 'stdout') : undefined
+  const out = spawnSync('python3', ['-c', MEASURE, ...job.cmd], {cwd: job.cwd, env: {...ENV, ...job.env, ...stdout && {BENCH_STDOUT: stdout}}, encoding: 'utf8'})
   if (out.status !== 0) throw new Error(`${job.cmd.join(' ')} failed in ${job.cwd}:\n${out.stderr}`)
+  const wrong = stdout && job.check!(readFileSync(stdout, 'latin1'))
+  if (wrong) throw new Error(`${job.cmd.join(' ')} in ${job.cwd}: ${wrong}`)
   const [start, elapsed, rssKb, cpuMs] = out.stdout.trim().split(' ')
   const ms = job.firstLine ? Number(BigInt(readFileSync(job.firstLine, 'utf8').trim()) - BigInt(start)) / 1e6 : Number(elapsed) / 1e6
   return {ms, rssMb: Number(rssKb) / 1024, cpuMs: Number(cpuMs)}
@@ -272,6 +282,26 @@ async function snapshotCases(spec: ProjectSpec, reps: number): Promise<void> {
       },
     },
   ])
+}
+
+/**
+ * Case 1T (issue 17): the first snapshot of L on a terminal, where ml draws its progress bar
+ * (on stderr, and only when stdout and stderr are both terminals; from 1 s on), against the same
+ * without one. Both sides run in util-linux `script`, which gives the command a pseudo-terminal
+ * (stdin, stdout and stderr); the side without sends ml's stdout and stderr to /dev/null. Each
+ * run is checked: the bar was drawn on one side, nothing reached the terminal on the other.
+ */
+function terminalCase(reps: number): void {
+  const {dir} = mlProject(LARGE)
+  const init = [process.execPath, BIN, 'project', 'init', '.', '--name', 'bench'].map((a) => `'${a}'`).join(' ')
+  const setup = () => rmSync(path.join(dir, '.ml'), {recursive: true, force: true})
+  compare('1T', 'first snapshot of L on a terminal against without', 1.05, reps,
+    {cmd: ['script', '-qec', init, '/dev/null'], cwd: dir, setup, check: (out) => (/Snapshot \[/.test(out) ? null : `no progress bar was drawn: ${JSON.stringify(out.slice(-300))}`)},
+    {
+      name: 'the same ml with stdout and stderr to /dev/null',
+      cmd: ['script', '-qec', `${init} >/dev/null 2>&1`, '/dev/null'], cwd: dir, setup,
+      check: (out) => (out === '' ? null : `the terminal got ${JSON.stringify(out.slice(0, 300))}`),
+    })
 }
 
 /** A project whose history holds `count` completed runs, written with git fast-import; each with `points` values of `loss` in metrics.jsonl. */
@@ -472,6 +502,11 @@ text files to 1 binary). Each row names its floor; issue 17 set these:
 - 1S, 1M, 1L, first snapshot: \`ml project init . --name bench\` in a folder that is already a
   git repo, against \`git init --bare\` of a new repo, ml's snapshot rules copied to its
   info/exclude, then \`git add -A && git write-tree\` (every file hashed and stored; no commit).
+- 1T: the first snapshot of L on a terminal against without, ml against ml: \`ml project init\`
+  in util-linux \`script\` (a pseudo-terminal on stdin, stdout and stderr, so ml draws its
+  progress bar on stderr once a second has passed), against the same in \`script\` with ml's stdout
+  and stderr sent to /dev/null (no terminal, no bar). Every run is checked: a bar on one side,
+  nothing on the terminal on the other.
 - 2L, no-change snapshot (\`ml project snapshot -q\`), and 5L, submit with nothing changed
   (\`ml experiment submit noop.sh\`, timed to the script's first line): \`node dist/bench/floor.js DIR\`,
   a whole Node process that walks the folder with \`readdirSync\` and \`lstatSync\` of every entry
@@ -516,6 +551,7 @@ if (load > os.availableParallelism() / 2) console.log(`The load average is ${loa
 if (wanted('S')) await snapshotCases(SMALL, 10)
 if (wanted('M')) await snapshotCases(MEDIUM, 7)
 if (wanted('L')) await snapshotCases(LARGE, 5)
+if (wanted('terminal')) terminalCase(5)
 if (wanted('list')) listCases(7)
 if (wanted('restore')) restoreCases(3)
 if (wanted('help')) compare('7', '`ml --help` against `node -e 0`', 2.5, 10, {cmd: [process.execPath, BIN, '--help'], cwd: base}, {cmd: [process.execPath, '-e', '0'], cwd: base, name: 'node -e 0'})
