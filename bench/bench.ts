@@ -20,7 +20,7 @@ const BIN = path.join(ROOT, 'bin', 'run.js')
 const QUICK = process.argv.includes('--quick')
 /**
  * `--only L,list`: just those parts, for working on one; RESULTS.md is not written. The parts:
- * S (cases 1S to 3S), M (1M), L (1L to 5L, 8a), terminal (1T, on L), list (6),
+ * S (cases 1S to 3S), M (1M), L (1L to 5L, 8a), terminal (1T, on L), clone (13, on L), list (6),
  * restore (9), help (7), sweep (10), isolated (11), ui (12), memory (8b).
  */
 const ONLY = process.argv.includes('--only') ? new Set(process.argv[process.argv.indexOf('--only') + 1].split(',')) : null
@@ -304,6 +304,39 @@ function terminalCase(reps: number): void {
     })
 }
 
+/**
+ * Case 13 (issue 17): `ml project clone` of L from a file:// remote that holds the user's branch
+ * (a commit of all L's files), the history branch, the project record and one run, against git
+ * cloning the same two: the user's branch with its checkout, and the history's refs fetched into
+ * a bare repo where ml keeps it (.ml/history.git). Each round clones into a new folder.
+ */
+function cloneCase(reps: number): void {
+  const {dir} = mlProject(LARGE)
+  const remote = path.join(base, 'L-remote.git')
+  const url = `file://${remote}`
+  rmSync(path.join(dir, '.ml'), {recursive: true, force: true})
+  mlSync(dir, ['project', 'init', '.', '--name', 'bench', '-q'])
+  mlSync(dir, ['experiment', 'submit', 'noop.sh'], {BENCH_MARK: path.join(base, 'mark')})
+  git(dir, ['add', '-A'])
+  git(dir, ['commit', '-q', '--allow-empty', '-m', 'the data'])
+  git(base, ['init', '-q', '--bare', remote])
+  mlSync(dir, ['project', 'update', '-r', url])
+  git(dir, ['push', '-q', 'origin', 'HEAD'])
+  const target = path.join(base, 'clones', 'L')
+  const setup = () => rmSync(target, {recursive: true, force: true})
+  mkdirSync(path.dirname(target))
+  compare('13', 'clone of L from a file:// remote', 1.5, reps,
+    {
+      cmd: [process.execPath, BIN, 'project', 'clone', url, target], cwd: path.dirname(target), setup,
+      check: (out) => (/^Runs:\s+1$/m.test(out) && !/no branch of your repo/.test(out) ? null : `not a clone of the user's branch with its run: ${out}`),
+    },
+    {
+      name: '`git clone --single-branch` (with checkout), `git init --bare` and `git fetch` of the history',
+      cmd: ['sh', '-c', 'git clone -q --single-branch "$URL" "$TARGET" && git init -q --bare "$TARGET/.ml/history.git" && git --git-dir="$TARGET/.ml/history.git" fetch -q "$URL" "refs/heads/AzureMLHistory/*:refs/heads/AzureMLHistory/*" "refs/ml/*:refs/ml/*"'],
+      cwd: path.dirname(target), env: {URL: url, TARGET: target}, setup,
+    })
+}
+
 /** A project whose history holds `count` completed runs, written with git fast-import; each with `points` values of `loss` in metrics.jsonl. */
 function runHistory(count: number, points = 0): string {
   const dir = path.join(base, `runs-${count}${points ? `-${points}` : ''}`)
@@ -513,6 +546,10 @@ text files to 1 binary). Each row names its floor; issue 17 set these:
   (but .git and .ml at the top); 2S the same, for reference.
 - 4L, restore to a snapshot 100 files away (\`ml project restore --yes --run-id\`):
   \`node dist/bench/floor.js DIR --nodegit\`, the same walk after \`await import('nodegit')\`.
+- 13, \`ml project clone file://... DIR\` of L (the user's branch holds all of L's files; the
+  history one snapshot and one run): \`git clone -q --single-branch\` of the same remote (with its
+  checkout), then \`git init --bare DIR/.ml/history.git\` and \`git fetch\` of the history branch and
+  refs/ml/* into it. Each round clones into a new folder.
 - Rows whose id ends in g: the same ml runs against the git CLI doing the job, issue 6's floors
   (their targets are retired): \`git add -A\` and \`git commit\` into a bare repo with the same
   ignore rules, \`read-tree -u --reset\` for a restore, and for 5Lg a commit, \`update-ref\` and the
@@ -552,6 +589,7 @@ if (wanted('S')) await snapshotCases(SMALL, 10)
 if (wanted('M')) await snapshotCases(MEDIUM, 7)
 if (wanted('L')) await snapshotCases(LARGE, 5)
 if (wanted('terminal')) terminalCase(5)
+if (wanted('clone')) cloneCase(5)
 if (wanted('list')) listCases(7)
 if (wanted('restore')) restoreCases(3)
 if (wanted('help')) compare('7', '`ml --help` against `node -e 0`', 2.5, 10, {cmd: [process.execPath, BIN, '--help'], cwd: base}, {cmd: [process.execPath, '-e', '0'], cwd: base, name: 'node -e 0'})
