@@ -529,8 +529,9 @@ function report(growth: {baseline: number; end: number; snapshots: number}, seco
 
 Whole processes, interleaved (ml, then its floor, ml, floor...) after a warm-up of each; times
 are medians in milliseconds, the ratio is the median of the rounds' ml / floor. Projects:
-${spec(SMALL)}, ${spec(MEDIUM)}, ${spec(LARGE)} of seeded synthetic data (9 CSV-like
-text files to 1 binary). Each row names its floor; issue 17 set these:
+${spec(SMALL)}, ${spec(MEDIUM)}, ${spec(LARGE)},
+of seeded synthetic data (9 CSV-like text files to 1 binary). Each row names its floor; issue
+17 set these:
 
 - 1S, 1M, 1L, first snapshot: \`ml project init . --name bench\` in a folder that is already a
   git repo, against \`git init --bare\` of a new repo, ml's snapshot rules copied to its
@@ -564,7 +565,7 @@ in-place one's.
 |---|---|---|---:|---:|---:|---|---|
 ${rows.join('\n')}
 
-Memory (peak RSS of the whole process tree; the floor of 1L is git's first snapshot, of 2L floor.js):
+Memory (peak RSS of the whole process tree; the floors: 1L's \`git add -A && git write-tree\`, 2L's floor.js):
 
 | case | ml MB | floor MB | target | met |
 |---|---:|---:|---|---|
