@@ -1,31 +1,42 @@
 import {execFileSync, spawnSync} from 'node:child_process'
-import {copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {readAmlignore, snapshotRulesText} from '../src/core/snapshot/ignore-rules.js'
-import {changeHundred, generateProject, LARGE, type ProjectSpec, SMALL, touchFile} from './synthetic.js'
+import {changeHundred, generateProject, LARGE, MEDIUM, type ProjectSpec, SMALL, touchFile} from './synthetic.js'
 import {dashboardCases} from './ui-bench.js'
 
 /**
- * `npm run bench`: times whole `ml` processes against the git CLI doing the same job on the
- * same synthetic projects, interleaved (warm-up, then ml, git, ml, git...), and writes the
- * medians and ratios to bench/RESULTS.md. See issue 6 for the cases and targets.
+ * `npm run bench`: times whole `ml` processes against a floor on the same synthetic projects,
+ * interleaved (warm-up, then ml, floor, ml, floor...), and writes the medians and ratios to
+ * bench/RESULTS.md. A floor is what no program doing the job can beat, or the git CLI doing the
+ * same job, or ml itself in another setting; each row names its own. Issue 17 sets the targets
+ * of cases 1, 2L, 4L, 5L, 1T, 13 and 8a; issues 6, 11, 14 and 16 those of the others.
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = path.join(ROOT, 'bin', 'run.js')
 const QUICK = process.argv.includes('--quick')
-/** `--only L,list`: just those parts (S, L, list, restore, help, sweep, isolated, ui, memory), for working on one; RESULTS.md is not written. */
+/**
+ * `--only L,list`: just those parts, for working on one; RESULTS.md is not written. The parts:
+ * S (cases 1S to 3S), M (1M), L (1L to 5L, 8a), terminal (1T, on L), clone (13, on L), list (6),
+ * restore (9), help (7), sweep (10), isolated (11), ui (12), memory (8b).
+ */
 const ONLY = process.argv.includes('--only') ? new Set(process.argv[process.argv.indexOf('--only') + 1].split(',')) : null
 const wanted = (part: string): boolean => !ONLY || ONLY.has(part)
 /** `--rounds`: print every round's times too (to see a drift from round to round). */
 const ROUNDS = process.argv.includes('--rounds')
 
-/** Runs a command and reports its wall time, start time, the peak RSS of its process tree and its CPU time (user + system, ms). */
-const MEASURE = `import resource, subprocess, sys, time
+/**
+ * Runs a command and reports its wall time, start time, the peak RSS of its process tree and its
+ * CPU time (user + system, ms). Its stdout goes to $BENCH_STDOUT if set, else to /dev/null.
+ */
+const MEASURE = `import os, resource, subprocess, sys, time
+out = os.environ.pop('BENCH_STDOUT', None)
+out = open(out, 'wb') if out else subprocess.DEVNULL
 start = time.time_ns(); t = time.perf_counter_ns()
-r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+r = subprocess.run(sys.argv[1:], stdout=out, stderr=subprocess.PIPE)
 elapsed = time.perf_counter_ns() - t
 if r.returncode:
     sys.stderr.buffer.write(r.stderr); sys.exit(r.returncode)
@@ -46,21 +57,39 @@ interface Job {
   setup?: (round: number) => void
   /** A file the job's script writes its start time into (ns): the time is up to then. */
   firstLine?: string
+  /** Checks the job's stdout after each run: returns what is wrong with it, or null. */
+  check?: (stdout: string) => string | null
+}
+
+/** What a case's ml is compared with: a job, and a few words naming it for the table. */
+interface Floor extends Job {
+  name: string
+}
+
+/** One row of a case: the floor it is measured against and its target. */
+interface Row {
+  id: string
+  title: string
+  /** The largest ratio that meets the issue's target; null for a row shown only for reference. */
+  target: number | null
+  floor: Floor
 }
 
 interface Outcome {
   id: string
   title: string
+  /** Names the floor. */
+  floorName: string
   ml: number
-  git: number
+  floor: number
   ratio: number
   /** The largest ratio that meets the issue's target; null for a row shown only for reference. */
   target: number | null
   mlRssMb: number
-  gitRssMb: number
+  floorRssMb: number
   /** Medians of the CPU time (user + system) of the whole process tree. */
   mlCpuMs: number
-  gitCpuMs: number
+  floorCpuMs: number
 }
 
 const base = mkdtempSync(path.join(os.tmpdir(), 'ml-bench-'))
@@ -74,8 +103,12 @@ process.on('SIGINT', () => process.exit(130))
 
 function measure(job: Job, round: number): Sample {
   job.setup?.(round)
-  const out = spawnSync('python3', ['-c', MEASURE, ...job.cmd], {cwd: job.cwd, env: {...ENV, ...job.env}, encoding: 'utf8'})
+  if (job.firstLine) rmSync(job.firstLine, {force: true})
+  const stdout = job.check ? path.join(base, 'stdout') : undefined
+  const out = spawnSync('python3', ['-c', MEASURE, ...job.cmd], {cwd: job.cwd, env: {...ENV, ...job.env, ...stdout && {BENCH_STDOUT: stdout}}, encoding: 'utf8'})
   if (out.status !== 0) throw new Error(`${job.cmd.join(' ')} failed in ${job.cwd}:\n${out.stderr}`)
+  const wrong = stdout && job.check!(readFileSync(stdout, 'latin1'))
+  if (wrong) throw new Error(`${job.cmd.join(' ')} in ${job.cwd}: ${wrong}`)
   const [start, elapsed, rssKb, cpuMs] = out.stdout.trim().split(' ')
   const ms = job.firstLine ? Number(BigInt(readFileSync(job.firstLine, 'utf8').trim()) - BigInt(start)) / 1e6 : Number(elapsed) / 1e6
   return {ms, rssMb: Number(rssKb) / 1024, cpuMs: Number(cpuMs)}
@@ -89,29 +122,40 @@ const median = (xs: number[]): number => {
 const outcomes: Outcome[] = []
 
 /** One warm-up of each, then `reps` interleaved pairs; the ratio is the median of the pairs' ratios. */
-function compare(id: string, title: string, target: number | null, reps: number, ml: Job, git: Job): Outcome {
+function compare(id: string, title: string, target: number | null, reps: number, ml: Job, floor: Floor): Outcome {
+  return compareRows(reps, ml, [{id, title, target, floor}])[0]
+}
+
+/**
+ * One ml job against several floors, a row each: one warm-up of each job, then `reps` rounds of
+ * ml and every floor in turn; a row's ratio is the median of the rounds' ml / that floor, so
+ * the rows share ml's times and a floor kept for reference costs only its own runs.
+ */
+function compareRows(reps: number, ml: Job, rows: Row[]): Outcome[] {
   measure(ml, 0)
-  measure(git, 0)
+  for (const row of rows) measure(row.floor, 0)
   const a: Sample[] = []
-  const b: Sample[] = []
+  const b: Sample[][] = rows.map(() => [])
   for (let round = 1; round <= (QUICK ? Math.min(reps, 2) : reps); round++) {
     a.push(measure(ml, round))
-    b.push(measure(git, round))
+    rows.forEach((row, i) => b[i].push(measure(row.floor, round)))
   }
-  const outcome: Outcome = {
-    id, title, target,
-    ml: median(a.map((s) => s.ms)),
-    git: median(b.map((s) => s.ms)),
-    ratio: median(a.map((s, i) => s.ms / b[i].ms)),
-    mlRssMb: Math.max(...a.map((s) => s.rssMb)),
-    gitRssMb: Math.max(...b.map((s) => s.rssMb)),
-    mlCpuMs: median(a.map((s) => s.cpuMs)),
-    gitCpuMs: median(b.map((s) => s.cpuMs)),
-  }
-  outcomes.push(outcome)
-  if (ROUNDS) console.log(`${''.padEnd(4)} rounds: ml ${a.map((s) => fmt(s.ms)).join(', ')}; git ${b.map((s) => fmt(s.ms)).join(', ')}`)
-  console.log(`${id.padEnd(4)} ${title.padEnd(48)} ml ${fmt(outcome.ml).padStart(8)} ms  git ${fmt(outcome.git).padStart(8)} ms  ratio ${outcome.ratio.toFixed(2)}${target === null ? '' : ` (target <= ${target})`}`)
-  return outcome
+  return rows.map(({id, title, target, floor}, i) => {
+    const outcome: Outcome = {
+      id, title, target, floorName: floor.name,
+      ml: median(a.map((s) => s.ms)),
+      floor: median(b[i].map((s) => s.ms)),
+      ratio: median(a.map((s, round) => s.ms / b[i][round].ms)),
+      mlRssMb: Math.max(...a.map((s) => s.rssMb)),
+      floorRssMb: Math.max(...b[i].map((s) => s.rssMb)),
+      mlCpuMs: median(a.map((s) => s.cpuMs)),
+      floorCpuMs: median(b[i].map((s) => s.cpuMs)),
+    }
+    outcomes.push(outcome)
+    if (ROUNDS) console.log(`${''.padEnd(4)} rounds: ml ${a.map((s) => fmt(s.ms)).join(', ')}; floor ${b[i].map((s) => fmt(s.ms)).join(', ')}`)
+    console.log(`${id.padEnd(4)} ${title.padEnd(48)} ml ${fmt(outcome.ml).padStart(8)} ms  floor ${fmt(outcome.floor).padStart(8)} ms  ratio ${outcome.ratio.toFixed(2)}${target === null ? '' : ` (target <= ${target})`}  [floor: ${floor.name}]`)
+    return outcome
+  })
 }
 
 const fmt = (ms: number): string => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1))
@@ -127,41 +171,84 @@ function mlSync(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): strin
 const NOOP = 'date +%s%N > "$BENCH_MARK"\n'
 const GIT_SNAPSHOT = 'git add -A && { git diff-index --quiet --cached HEAD || git commit -q -m snapshot; }'
 
-/** Two copies of a project, one for ml (with the user's git repo) and one for the git CLI. */
-async function makePair(spec: ProjectSpec): Promise<{mlDir: string; gitDir: string; gitEnv: NodeJS.ProcessEnv; paths: string[]}> {
-  const mlDir = path.join(base, `${spec.name}-ml`)
-  const gitDir = path.join(base, `${spec.name}-git`)
-  let paths: string[] = []
-  for (const dir of [mlDir, gitDir]) {
-    paths = generateProject(dir, spec)
-    copyFileSync(path.join(ROOT, 'templates/common/gitignore'), path.join(dir, '.gitignore'))
-    copyFileSync(path.join(ROOT, 'templates/common/.amlignore'), path.join(dir, '.amlignore'))
-    copyFileSync(path.join(ROOT, 'templates/common/run_logger.py'), path.join(dir, 'run_logger.py'))
-    copyFileSync(path.join(ROOT, 'templates/blank/train.py'), path.join(dir, 'train.py'))
-    writeFileSync(path.join(dir, 'noop.sh'), NOOP)
-  }
-  git(mlDir, ['init', '-q'])
-  const excludes = path.join(base, `${spec.name}-excludes`)
-  writeFileSync(excludes, snapshotRulesText(await readAmlignore(gitDir)))
-  return {mlDir, gitDir, paths, gitEnv: {GIT_DIR: path.join(base, `${spec.name}-history.git`), GIT_WORK_TREE: gitDir, EXCLUDES: excludes}}
+/** Fills `dir` with `spec`'s synthetic files and the files of an ml project; returns the synthetic files' paths. */
+function fillProject(dir: string, spec: ProjectSpec): string[] {
+  const paths = generateProject(dir, spec)
+  copyFileSync(path.join(ROOT, 'templates/common/gitignore'), path.join(dir, '.gitignore'))
+  copyFileSync(path.join(ROOT, 'templates/common/.amlignore'), path.join(dir, '.amlignore'))
+  copyFileSync(path.join(ROOT, 'templates/common/run_logger.py'), path.join(dir, 'run_logger.py'))
+  copyFileSync(path.join(ROOT, 'templates/blank/train.py'), path.join(dir, 'train.py'))
+  writeFileSync(path.join(dir, 'noop.sh'), NOOP)
+  return paths
 }
 
-/** Cases 1 to 3 on a project; 4 and 5 too on L. */
+const mlProjects = new Map<ProjectSpec, {dir: string; paths: string[]}>()
+
+/**
+ * The copy of `spec` that ml works on, made on first use and shared by the parts that use
+ * `spec`: a user's git repo (with no commit) and no .ml/ yet.
+ */
+function mlProject(spec: ProjectSpec): {dir: string; paths: string[]} {
+  let project = mlProjects.get(spec)
+  if (!project) {
+    const dir = path.join(base, `${spec.name}-ml`)
+    project = {dir, paths: fillProject(dir, spec)}
+    git(dir, ['init', '-q'])
+    mlProjects.set(spec, project)
+  }
+  return project
+}
+
+/** A second copy of `spec`, for the git CLI: its GIT_DIR (made by case 1) and ml's snapshot rules as its excludes are in the env. */
+async function gitCopy(spec: ProjectSpec): Promise<{dir: string; env: NodeJS.ProcessEnv}> {
+  const dir = path.join(base, `${spec.name}-git`)
+  fillProject(dir, spec)
+  const excludes = path.join(base, `${spec.name}-excludes`)
+  writeFileSync(excludes, snapshotRulesText(await readAmlignore(dir)))
+  return {dir, env: {GIT_DIR: path.join(base, `${spec.name}-history.git`), GIT_WORK_TREE: dir, EXCLUDES: excludes}}
+}
+
+const FLOOR = path.join(ROOT, 'dist', 'bench', 'floor.js')
+
+/** bench/floor.ts on `dir`: node's start and an lstat of every entry; with `nodegit`, after loading nodegit. */
+const walkFloor = (dir: string, nodegit = false): Floor => ({
+  name: nodegit ? '`node floor.js --nodegit`: node, nodegit, lstat walk' : '`node floor.js`: node, lstat walk',
+  cmd: [process.execPath, FLOOR, dir, ...(nodegit ? ['--nodegit'] : [])],
+  cwd: dir,
+})
+
+/** The targets of case 1 (issue 17), by project; S is shown for reference. */
+const FIRST_TARGET: Record<string, number | null> = {S: null, M: 1.0, L: 0.8}
+
+/**
+ * Case 1 on a project; 2 and 3 too on S and L; 4 and 5 too on L. Rows whose id ends in g time
+ * the same ml runs against the git CLI (issue 6's floors, whose targets issue 17 retired).
+ */
 async function snapshotCases(spec: ProjectSpec, reps: number): Promise<void> {
-  const {mlDir, gitDir, gitEnv, paths} = await makePair(spec)
+  const {dir: mlDir, paths} = mlProject(spec)
+  const {dir: gitDir, env: gitEnv} = await gitCopy(spec)
   const n = spec.name
-  // The issue's targets are for L; S is shown for reference.
-  const target = (ratio: number) => (spec === LARGE ? ratio : null)
-  compare(`1${n}`, `first snapshot of ${n}`, target(1.0), reps,
+  compare(`1${n}`, `first snapshot of ${n}`, FIRST_TARGET[n], reps,
     {cmd: [process.execPath, BIN, 'project', 'init', '.', '--name', 'bench'], cwd: mlDir, setup: () => rmSync(path.join(mlDir, '.ml'), {recursive: true, force: true})},
-    {cmd: ['sh', '-c', `env -u GIT_WORK_TREE git init -q --bare "$GIT_DIR" && cp "$EXCLUDES" "$GIT_DIR/info/exclude" && git add -A && git commit -q -m first`], cwd: gitDir, env: gitEnv, setup: () => rmSync(gitEnv.GIT_DIR!, {recursive: true, force: true})})
+    {
+      name: 'git init --bare, excludes, `git add -A && git write-tree`',
+      cmd: ['sh', '-c', `env -u GIT_WORK_TREE git init -q --bare "$GIT_DIR" && cp "$EXCLUDES" "$GIT_DIR/info/exclude" && git add -A && git write-tree`],
+      cwd: gitDir, env: gitEnv, setup: () => rmSync(gitEnv.GIT_DIR!, {recursive: true, force: true}),
+    })
+  if (spec === MEDIUM) return
+  // The git copy's first commit, of the index the last write-tree left, for the snapshots after it.
+  git(gitDir, ['commit', '-q', '-m', 'first'], gitEnv)
+  const large = spec === LARGE
   const mlSnapshot: Job = {cmd: [process.execPath, BIN, 'project', 'snapshot', '-q'], cwd: mlDir}
-  const gitSnapshot: Job = {cmd: ['sh', '-c', GIT_SNAPSHOT], cwd: gitDir, env: gitEnv}
-  compare(`2${n}`, `snapshot of ${n}, nothing changed`, target(2.0), reps, mlSnapshot, gitSnapshot)
+  const gitSnapshot: Floor = {name: '`git add -A && git commit`', cmd: ['sh', '-c', GIT_SNAPSHOT], cwd: gitDir, env: gitEnv}
+  compareRows(reps, mlSnapshot, [
+    {id: `2${n}`, title: `snapshot of ${n}, nothing changed`, target: large ? 1.3 : null, floor: walkFloor(mlDir)},
+    {id: `2${n}g`, title: `snapshot of ${n}, nothing changed, against git`, target: null, floor: gitSnapshot},
+  ])
   const tenChanged = (dir: string) => (round: number) => paths.slice(0, 10).forEach((p, i) => touchFile(dir, p, round * 10 + i + 1))
-  compare(`3${n}`, `snapshot of ${n}, 10 files changed`, target(2.0), reps,
+  compare(`3${n}g`, `snapshot of ${n}, 10 files changed, against git`, null, reps,
     {...mlSnapshot, setup: tenChanged(mlDir)}, {...gitSnapshot, setup: tenChanged(gitDir)})
-  if (spec !== LARGE) return
+  if (!large) return
 
   // Two snapshots 100 files apart, as two runs for ml and two commits for git.
   const submit = (label: string) => {
@@ -177,13 +264,77 @@ async function snapshotCases(spec: ProjectSpec, reps: number): Promise<void> {
   const after = submit('b')
   const pick = <T>(round: number, a: T, b: T): T => (round % 2 === 0 ? a : b)
   const mlRestore: Job = {cmd: [], cwd: mlDir, setup: (round) => (mlRestore.cmd = [process.execPath, BIN, 'project', 'restore', '--yes', '--run-id', pick(round, before.id, after.id)])}
-  const gitRestore: Job = {cmd: [], cwd: gitDir, env: gitEnv, setup: (round) => (gitRestore.cmd = ['git', 'read-tree', '-u', '--reset', pick(round, before.tree, after.tree)])}
-  compare(`4${n}`, `restore of ${n} to a snapshot 100 files away`, 1.5, reps, mlRestore, gitRestore)
+  const gitRestore: Floor = {name: '`git read-tree -u --reset`', cmd: [], cwd: gitDir, env: gitEnv, setup: (round) => (gitRestore.cmd = ['git', 'read-tree', '-u', '--reset', pick(round, before.tree, after.tree)])}
+  compareRows(reps, mlRestore, [
+    {id: '4L', title: 'restore of L to a snapshot 100 files away', target: 2.0, floor: walkFloor(mlDir, true)},
+    {id: '4Lg', title: 'restore of L to a snapshot 100 files away, against git', target: null, floor: gitRestore},
+  ])
 
+  // ml is timed to the script's first line; the floors as whole processes (the git one to its script's first line).
   const mark = path.join(base, 'mark')
-  compare(`5${n}`, `submit on ${n}, nothing changed, to the script's start`, 2.5, reps,
-    {cmd: [process.execPath, BIN, 'experiment', 'submit', 'noop.sh'], cwd: mlDir, env: {BENCH_MARK: mark}, firstLine: mark},
-    {cmd: ['sh', '-c', `${GIT_SNAPSHOT} && git update-ref refs/runs/r$(date +%s%N) HEAD && exec bash noop.sh`], cwd: gitDir, env: {...gitEnv, BENCH_MARK: mark}, firstLine: mark})
+  compareRows(reps, {cmd: [process.execPath, BIN, 'experiment', 'submit', 'noop.sh'], cwd: mlDir, env: {BENCH_MARK: mark}, firstLine: mark}, [
+    {id: '5L', title: "submit on L, nothing changed, to the script's start", target: 1.5, floor: walkFloor(mlDir)},
+    {
+      id: '5Lg', title: "submit on L, nothing changed, to the script's start, against git", target: null,
+      floor: {
+        name: '`git add -A && git commit`, `git update-ref`, bash noop.sh (to its start)',
+        cmd: ['sh', '-c', `${GIT_SNAPSHOT} && git update-ref refs/runs/r$(date +%s%N) HEAD && exec bash noop.sh`], cwd: gitDir, env: {...gitEnv, BENCH_MARK: mark}, firstLine: mark,
+      },
+    },
+  ])
+}
+
+/**
+ * Case 1T (issue 17): the first snapshot of L on a terminal, where ml draws its progress bar
+ * (on stderr, and only when stdout and stderr are both terminals; from 1 s on), against the same
+ * without one. Both sides run in util-linux `script`, which gives the command a pseudo-terminal
+ * (stdin, stdout and stderr); the side without sends ml's stdout and stderr to /dev/null. Each
+ * run is checked: the bar was drawn on one side, nothing reached the terminal on the other.
+ */
+function terminalCase(reps: number): void {
+  const {dir} = mlProject(LARGE)
+  const init = [process.execPath, BIN, 'project', 'init', '.', '--name', 'bench'].map((a) => `'${a}'`).join(' ')
+  const setup = () => rmSync(path.join(dir, '.ml'), {recursive: true, force: true})
+  compare('1T', 'first snapshot of L on a terminal against without', 1.05, reps,
+    {cmd: ['script', '-qec', init, '/dev/null'], cwd: dir, setup, check: (out) => (/Snapshot \[/.test(out) ? null : `no progress bar was drawn: ${JSON.stringify(out.slice(-300))}`)},
+    {
+      name: 'the same ml with stdout and stderr to /dev/null',
+      cmd: ['script', '-qec', `${init} >/dev/null 2>&1`, '/dev/null'], cwd: dir, setup,
+      check: (out) => (out === '' ? null : `the terminal got ${JSON.stringify(out.slice(0, 300))}`),
+    })
+}
+
+/**
+ * Case 13 (issue 17): `ml project clone` of L from a file:// remote that holds the user's branch
+ * (a commit of all L's files), the history branch, the project record and one run, against git
+ * cloning the same two: the user's branch with its checkout, and the history's refs fetched into
+ * a bare repo where ml keeps it (.ml/history.git). Each round clones into a new folder.
+ */
+function cloneCase(reps: number): void {
+  const {dir} = mlProject(LARGE)
+  const remote = path.join(base, 'L-remote.git')
+  const url = `file://${remote}`
+  rmSync(path.join(dir, '.ml'), {recursive: true, force: true})
+  mlSync(dir, ['project', 'init', '.', '--name', 'bench', '-q'])
+  mlSync(dir, ['experiment', 'submit', 'noop.sh'], {BENCH_MARK: path.join(base, 'mark')})
+  git(dir, ['add', '-A'])
+  git(dir, ['commit', '-q', '--allow-empty', '-m', 'the data'])
+  git(base, ['init', '-q', '--bare', remote])
+  mlSync(dir, ['project', 'update', '-r', url])
+  git(dir, ['push', '-q', 'origin', 'HEAD'])
+  const target = path.join(base, 'clones', 'L')
+  const setup = () => rmSync(target, {recursive: true, force: true})
+  mkdirSync(path.dirname(target))
+  compare('13', 'clone of L from a file:// remote', 1.5, reps,
+    {
+      cmd: [process.execPath, BIN, 'project', 'clone', url, target], cwd: path.dirname(target), setup,
+      check: (out) => (/^Runs:\s+1$/m.test(out) && !/no branch of your repo/.test(out) ? null : `not a clone of the user's branch with its run: ${out}`),
+    },
+    {
+      name: '`git clone --single-branch` (with checkout), `git init --bare` and `git fetch` of the history',
+      cmd: ['sh', '-c', 'git clone -q --single-branch "$URL" "$TARGET" && git init -q --bare "$TARGET/.ml/history.git" && git --git-dir="$TARGET/.ml/history.git" fetch -q "$URL" "refs/heads/AzureMLHistory/*:refs/heads/AzureMLHistory/*" "refs/ml/*:refs/ml/*"'],
+      cwd: path.dirname(target), env: {URL: url, TARGET: target}, setup,
+    })
 }
 
 /** A project whose history holds `count` completed runs, written with git fast-import; each with `points` values of `loss` in metrics.jsonl. */
@@ -217,7 +368,8 @@ function runHistory(count: number, points = 0): string {
 function listCases(reps: number): void {
   const many = runHistory(10_000)
   const few = runHistory(100)
-  const gitList = (dir: string, count = '') => ({
+  const gitList = (dir: string, count = ''): Floor => ({
+    name: `git for-each-ref ${count ? `${count} ` : ''}| git cat-file --batch`,
     cmd: ['sh', '-c', `git for-each-ref ${count} --sort=-refname --format='%(objectname):run.json' refs/ml/runs/ | git cat-file --batch`],
     cwd: dir, env: {GIT_DIR: path.join(dir, '.ml', 'history.git')},
   })
@@ -225,7 +377,7 @@ function listCases(reps: number): void {
   const last = (dir: string): Job => ({cmd: [process.execPath, BIN, 'history', 'list', '--last', '20'], cwd: dir})
   compare('6a', 'history list --last 20, 10,000 runs', 3.0, reps, last(many), gitList(many, '--count=20'))
   compare('6b', 'history list --last 20, 100 runs', null, reps, last(few), gitList(few, '--count=20'))
-  compare('6c', '`--last 20`: ml on 10,000 runs against ml on 100 runs', 1.1, reps, last(many), last(few))
+  compare('6c', '`--last 20`: ml on 10,000 runs against ml on 100 runs', 1.1, reps, last(many), {...last(few), name: 'the same ml on 100 runs'})
 }
 
 /** A project whose 20,000 small files sit in `folders` folders, with one run of it to restore. */
@@ -252,7 +404,7 @@ function restoreCases(reps: number): void {
       mlSync(dir, ['project', 'snapshot', '-q'])
     },
   })
-  compare('9', 'restore 20,000 files in 1 folder against 200 folders', 2.0, reps, job(restoreProject('flat', 1)), job(restoreProject('spread', 200)))
+  compare('9', 'restore 20,000 files in 1 folder against 200 folders', 2.0, reps, job(restoreProject('flat', 1)), {...job(restoreProject('spread', 200)), name: 'the same restore, 200 folders'})
 }
 
 const SLEEP1 = 'import time\ntime.sleep(1)\n'
@@ -300,9 +452,9 @@ function assertOneSnapshot(dir: string, id: string): void {
  */
 function sweepCases(reps: number): void {
   const grid = ['--grid', 'i=1,2,3,4,5,6,7,8']
-  const jobs = (dir: string): [Job, Job] => [
+  const jobs = (dir: string): [Job, Floor] => [
     {cmd: [process.execPath, BIN, 'experiment', 'sweep', '-j', '4', ...grid, 'sleep1.py'], cwd: dir},
-    {cmd: [process.execPath, BIN, 'experiment', 'submit', 'sleep1.py'], cwd: dir},
+    {cmd: [process.execPath, BIN, 'experiment', 'submit', 'sleep1.py'], cwd: dir, name: 'ml submit of 1 run'},
   ]
   const tiny = runProject('sweep-tiny', null)
   cpu(compare('10', 'sweep of 8 runs of 1 s, -j 4, on a 5-file project, against 1 run', 2.5, reps, ...jobs(tiny)))
@@ -316,7 +468,7 @@ function sweepCases(reps: number): void {
 function cpu(outcome: Outcome): void {
   const cores = os.availableParallelism()
   const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`
-  console.log(`${''.padEnd(4)} CPU (user + system): ml ${s(outcome.mlCpuMs)}, at least ${s(outcome.mlCpuMs / cores)} on ${cores} cores; the other ${s(outcome.gitCpuMs)}`)
+  console.log(`${''.padEnd(4)} CPU (user + system): ml ${s(outcome.mlCpuMs)}, at least ${s(outcome.mlCpuMs / cores)} on ${cores} cores; the other ${s(outcome.floorCpuMs)}`)
 }
 
 /**
@@ -326,13 +478,14 @@ function cpu(outcome: Outcome): void {
 function isolatedCase(reps: number): void {
   const dir = runProject('isolated-S', SMALL)
   const mark = path.join(base, 'isolated-mark')
-  const submit = (...flags: string[]): Job => ({
+  const submit = (...flags: string[]): Floor => ({
+    name: flags.length ? 'isolated' : 'ml submit in place',
     cmd: [process.execPath, BIN, 'experiment', 'submit', ...flags, 'quick.py'], cwd: dir, env: {BENCH_MARK: mark}, firstLine: mark,
     setup: () => rmSync(mark, {force: true}),
   })
   const outcome = compare('11', "isolated submit on S against in place, to the script's start", null, reps, submit('--isolated'), submit())
   assertOneSnapshot(dir, '11')
-  const extra = fmt(outcome.ml - outcome.git)
+  const extra = fmt(outcome.ml - outcome.floor)
   // The floor of any private copy: writing the project's files, here with Node's fs.cpSync.
   const copies = Array.from({length: reps}, (_, i) => {
     const target = path.join(base, `copy-floor-${i}`)
@@ -347,8 +500,10 @@ function isolatedCase(reps: number): void {
   console.log(`${''.padEnd(4)} an isolated run starts ${extra} ms later than one in place; copying S's files with Node's fs takes ${floor} ms`)
 }
 
+/** Case 8b on S (made an ml project here if part S did not run). */
 function memoryGrowth(count: number): {baseline: number; end: number; snapshots: number} {
-  const dir = path.join(base, 'S-ml')
+  const {dir} = mlProject(SMALL)
+  if (!existsSync(path.join(dir, '.ml'))) mlSync(dir, ['project', 'init', '.', '--name', 'bench'])
   const growth = path.join(ROOT, 'dist', 'bench', 'growth.js')
   const out = execFileSync(process.execPath, ['--expose-gc', growth, dir, 'data/part00/group0/table0.csv', String(count)], {env: ENV, encoding: 'utf8'})
   return JSON.parse(out)
@@ -362,33 +517,60 @@ function machine(): string {
 function report(growth: {baseline: number; end: number; snapshots: number}, seconds: number): string {
   const byId = new Map(outcomes.map((o) => [o.id, o]))
   const met = (ok: boolean) => (ok ? 'yes' : '**no**')
-  const rows = outcomes.map((o) => `| ${o.id} | ${o.title} | ${fmt(o.ml)} | ${fmt(o.git)} | ${o.ratio.toFixed(2)} | ${o.target === null ? 'reference' : `<= ${o.target}`} | ${o.target === null ? '' : met(o.ratio <= o.target)} |`)
+  const rows = outcomes.map((o) => `| ${o.id} | ${o.title} | ${o.floorName} | ${fmt(o.ml)} | ${fmt(o.floor)} | ${o.ratio.toFixed(2)} | ${o.target === null ? 'reference' : `<= ${o.target}`} | ${o.target === null ? '' : met(o.ratio <= o.target)} |`)
   const growthMb = (growth.end - growth.baseline) / 2 ** 20
   const first = byId.get('1L')!
   const none = byId.get('2L')!
   const ui = dashboard.map((r) => `| ${r.id} | ${r.title} | ${fmt(r.ms)} | ${fmt(r.floorMs)} | ${r.ratio.toFixed(2)} |`)
+  const spec = (p: ProjectSpec) => `${p.name} = ${p.files} files / ${p.bytes / 1e6} MB`
   return `# Benchmark results
 
 \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${machine()}. Took ${Math.round(seconds)} s${QUICK ? ' (--quick: 2 rounds a case, so less steady)' : ''}.
 
-Whole processes, interleaved ml, git, ml, git after a warm-up of each; times are medians in
-milliseconds, the ratio is the median of the rounds' ml / git. Projects: S = ${SMALL.files} files / ${SMALL.bytes / 1e6} MB,
-L = ${LARGE.files} files / ${LARGE.bytes / 1e6} MB of seeded synthetic data (9 CSV-like text files to 1 binary).
-The git side is the script a user would write: \`git add -A\` and \`git commit\` into a bare
-repo with the same ignore rules, \`read-tree -u --reset\` for a restore, \`for-each-ref\` with
-\`cat-file --batch\` for a listing. Cases 10 and 11 (issue 14) time ml against ml: a sweep of 8
-isolated runs against one run in the folder, an isolated run's start against an in-place one's.
+Whole processes, interleaved (ml, then its floor, ml, floor...) after a warm-up of each; times
+are medians in milliseconds, the ratio is the median of the rounds' ml / floor. Projects:
+${spec(SMALL)}, ${spec(MEDIUM)}, ${spec(LARGE)},
+of seeded synthetic data (9 CSV-like text files to 1 binary). Each row names its floor; issue
+17 set these:
 
-| case | what | ml ms | git ms | ml / git | target | met |
-|---|---|---:|---:|---:|---|---|
+- 1S, 1M, 1L, first snapshot: \`ml project init . --name bench\` in a folder that is already a
+  git repo, against \`git init --bare\` of a new repo, ml's snapshot rules copied to its
+  info/exclude, then \`git add -A && git write-tree\` (every file hashed and stored; no commit).
+- 1T: the first snapshot of L on a terminal against without, ml against ml: \`ml project init\`
+  in util-linux \`script\` (a pseudo-terminal on stdin, stdout and stderr, so ml draws its
+  progress bar on stderr once a second has passed), against the same in \`script\` with ml's stdout
+  and stderr sent to /dev/null (no terminal, no bar). Every run is checked: a bar on one side,
+  nothing on the terminal on the other.
+- 2L, no-change snapshot (\`ml project snapshot -q\`), and 5L, submit with nothing changed
+  (\`ml experiment submit noop.sh\`, timed to the script's first line): \`node dist/bench/floor.js DIR\`,
+  a whole Node process that walks the folder with \`readdirSync\` and \`lstatSync\` of every entry
+  (but .git and .ml at the top); 2S the same, for reference.
+- 4L, restore to a snapshot 100 files away (\`ml project restore --yes --run-id\`):
+  \`node dist/bench/floor.js DIR --nodegit\`, the same walk after \`await import('nodegit')\`.
+- 13, \`ml project clone file://... DIR\` of L (the user's branch holds all of L's files; the
+  history one snapshot and one run): \`git clone -q --single-branch\` of the same remote (with its
+  checkout), then \`git init --bare DIR/.ml/history.git\` and \`git fetch\` of the history branch and
+  refs/ml/* into it. Each round clones into a new folder.
+- Rows whose id ends in g: the same ml runs against the git CLI doing the job, issue 6's floors
+  (their targets are retired): \`git add -A\` and \`git commit\` into a bare repo with the same
+  ignore rules, \`read-tree -u --reset\` for a restore, and for 5Lg a commit, \`update-ref\` and the
+  script's first line.
+
+The others: 6 and 6a against \`for-each-ref\` with \`cat-file --batch\`, 7 against \`node -e 0\`;
+6c, 9, 10 and 11 time ml against ml: 10,000 runs against 100, 1 folder against 200, a sweep of 8
+isolated runs against one run in the folder (issue 14), an isolated run's start against an
+in-place one's.
+
+| case | what | floor | ml ms | floor ms | ml / floor | target | met |
+|---|---|---|---:|---:|---:|---|---|
 ${rows.join('\n')}
 
-Memory (peak RSS of the whole process tree):
+Memory (peak RSS of the whole process tree; the floors: 1L's \`git add -A && git write-tree\`, 2L's floor.js):
 
-| case | ml MB | git MB | target | met |
+| case | ml MB | floor MB | target | met |
 |---|---:|---:|---|---|
-| 8a first snapshot of L | ${first.mlRssMb.toFixed(0)} | ${first.gitRssMb.toFixed(0)} | < 200 | ${met(first.mlRssMb < 200)} |
-| 8a snapshot of L, nothing changed | ${none.mlRssMb.toFixed(0)} | ${none.gitRssMb.toFixed(0)} | < 200 | ${met(none.mlRssMb < 200)} |
+| 8a first snapshot of L | ${first.mlRssMb.toFixed(0)} | ${first.floorRssMb.toFixed(0)} | < 200 | ${met(first.mlRssMb < 200)} |
+| 8a snapshot of L, nothing changed | ${none.mlRssMb.toFixed(0)} | ${none.floorRssMb.toFixed(0)} | < 200 | ${met(none.mlRssMb < 200)} |
 | 8b RSS growth over ${growth.snapshots} snapshots of S in one process | ${growthMb.toFixed(1)} | | < 50 | ${met(growthMb < 50)} |
 ${ui.length === 0 ? '' : `
 The dashboard (issue 16), measured in headless Chromium from the navigation's start (median of
@@ -405,15 +587,17 @@ console.log(`Benchmark in ${base}`)
 const [load] = os.loadavg()
 if (load > os.availableParallelism() / 2) console.log(`The load average is ${load.toFixed(1)} on ${os.availableParallelism()} cores: other processes may skew the times.`)
 if (wanted('S')) await snapshotCases(SMALL, 10)
+if (wanted('M')) await snapshotCases(MEDIUM, 7)
 if (wanted('L')) await snapshotCases(LARGE, 5)
+if (wanted('terminal')) terminalCase(5)
+if (wanted('clone')) cloneCase(5)
 if (wanted('list')) listCases(7)
 if (wanted('restore')) restoreCases(3)
-if (wanted('help')) compare('7', '`ml --help` against `node -e 0`', 2.5, 10, {cmd: [process.execPath, BIN, '--help'], cwd: base}, {cmd: [process.execPath, '-e', '0'], cwd: base})
+if (wanted('help')) compare('7', '`ml --help` against `node -e 0`', 2.5, 10, {cmd: [process.execPath, BIN, '--help'], cwd: base}, {cmd: [process.execPath, '-e', '0'], cwd: base, name: 'node -e 0'})
 if (wanted('sweep')) sweepCases(3)
 if (wanted('isolated')) isolatedCase(5)
 const dashboard = wanted('ui') ? await dashboardCases({bin: BIN, env: ENV, manyRuns: runHistory(10_000), chartRuns: runHistory(5, 20_000), reps: QUICK ? 2 : 5}) : []
 for (const row of dashboard) console.log(`${row.id} ${row.title}: ${row.ms.toFixed(0)} ms (floor ${row.floorMs.toFixed(0)} ms, ${row.ratio.toFixed(2)})`)
-if (wanted('memory') && !wanted('S')) await makePair(SMALL).then(({mlDir}) => mlSync(mlDir, ['project', 'init', '.', '--name', 'bench']))
 const growth = wanted('memory') ? memoryGrowth(QUICK ? 100 : 1000) : null
 if (ONLY || !growth) process.exit(0)
 const text = report(growth, (Date.now() - started) / 1000)

@@ -22,6 +22,7 @@ export interface ProjectSpec {
 }
 
 export const SMALL: ProjectSpec = {name: 'S', files: 1000, bytes: 10e6, seed: 1}
+export const MEDIUM: ProjectSpec = {name: 'M', files: 5000, bytes: 55e6, seed: 3}
 export const LARGE: ProjectSpec = {name: 'L', files: 20_000, bytes: 240e6, seed: 2}
 
 const POOL_BYTES = 4 << 20
