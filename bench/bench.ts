@@ -1,5 +1,5 @@
 import {execFileSync, spawnSync} from 'node:child_process'
-import {copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -100,6 +100,22 @@ const ENV: NodeJS.ProcessEnv = {...process.env, HOME: home, GIT_CONFIG_NOSYSTEM:
 delete ENV.FORCE_COLOR
 process.on('exit', () => rmSync(base, {recursive: true, force: true}))
 process.on('SIGINT', () => process.exit(130))
+
+/**
+ * Moves `target` out of the way of the next round, to be deleted when the bench ends. Deleting
+ * it would slow the next round: on this machine's ext4 (no journal), an inode freed less than
+ * 30 s before is skipped when a file is created (ext4's recently_deleted), so every file a
+ * round creates would first scan past the last round's thousands of freed ones. In one run on
+ * M, deleting before each round made ml's first snapshot 6.5 s and git's 6.1-12.7 s, against
+ * 2.4-2.8 s and 2.2-2.7 s when moved aside; libgit2 pays it more than git, as it creates every
+ * object's temporary file in objects/ itself, where git spreads them over objects/xx/.
+ */
+let discarded = 0
+function discard(target: string): void {
+  if (!existsSync(target)) return
+  mkdirSync(path.join(base, 'discarded'), {recursive: true})
+  renameSync(target, path.join(base, 'discarded', String(discarded++)))
+}
 
 function measure(job: Job, round: number): Sample {
   job.setup?.(round)
@@ -229,11 +245,11 @@ async function snapshotCases(spec: ProjectSpec, reps: number): Promise<void> {
   const {dir: gitDir, env: gitEnv} = await gitCopy(spec)
   const n = spec.name
   compare(`1${n}`, `first snapshot of ${n}`, FIRST_TARGET[n], reps,
-    {cmd: [process.execPath, BIN, 'project', 'init', '.', '--name', 'bench'], cwd: mlDir, setup: () => rmSync(path.join(mlDir, '.ml'), {recursive: true, force: true})},
+    {cmd: [process.execPath, BIN, 'project', 'init', '.', '--name', 'bench'], cwd: mlDir, setup: () => discard(path.join(mlDir, '.ml'))},
     {
       name: 'git init --bare, excludes, `git add -A && git write-tree`',
       cmd: ['sh', '-c', `env -u GIT_WORK_TREE git init -q --bare "$GIT_DIR" && cp "$EXCLUDES" "$GIT_DIR/info/exclude" && git add -A && git write-tree`],
-      cwd: gitDir, env: gitEnv, setup: () => rmSync(gitEnv.GIT_DIR!, {recursive: true, force: true}),
+      cwd: gitDir, env: gitEnv, setup: () => discard(gitEnv.GIT_DIR!),
     })
   if (spec === MEDIUM) return
   // The git copy's first commit, of the index the last write-tree left, for the snapshots after it.
@@ -294,7 +310,7 @@ async function snapshotCases(spec: ProjectSpec, reps: number): Promise<void> {
 function terminalCase(reps: number): void {
   const {dir} = mlProject(LARGE)
   const init = [process.execPath, BIN, 'project', 'init', '.', '--name', 'bench'].map((a) => `'${a}'`).join(' ')
-  const setup = () => rmSync(path.join(dir, '.ml'), {recursive: true, force: true})
+  const setup = () => discard(path.join(dir, '.ml'))
   compare('1T', 'first snapshot of L on a terminal against without', 1.05, reps,
     {cmd: ['script', '-qec', init, '/dev/null'], cwd: dir, setup, check: (out) => (/Snapshot \[/.test(out) ? null : `no progress bar was drawn: ${JSON.stringify(out.slice(-300))}`)},
     {
@@ -323,7 +339,7 @@ function cloneCase(reps: number): void {
   mlSync(dir, ['project', 'update', '-r', url])
   git(dir, ['push', '-q', 'origin', 'HEAD'])
   const target = path.join(base, 'clones', 'L')
-  const setup = () => rmSync(target, {recursive: true, force: true})
+  const setup = () => discard(target)
   mkdirSync(path.dirname(target))
   compare('13', 'clone of L from a file:// remote', 1.5, reps,
     {
@@ -555,6 +571,13 @@ of seeded synthetic data (9 CSV-like text files to 1 binary). Each row names its
   (their targets are retired): \`git add -A\` and \`git commit\` into a bare repo with the same
   ignore rules, \`read-tree -u --reset\` for a restore, and for 5Lg a commit, \`update-ref\` and the
   script's first line.
+
+Between rounds, the repositories and clones a round made are moved aside and deleted when the
+bench ends, not deleted: this machine's ext4 (no journal) skips inodes freed in the last 30 s
+when it creates a file, so deleting a round's thousands of objects makes the next round's file
+creation scan past them all (on M, that made ml's first snapshot 6.5 s and git's up to 12.7 s,
+against 2.4-2.8 s and 2.2-2.7 s), and more for libgit2, which creates every object's temporary
+file in objects/ itself, than for git, which spreads them over objects/xx/.
 
 The others: 6 and 6a against \`for-each-ref\` with \`cat-file --batch\`, 7 against \`node -e 0\`;
 6c, 9, 10 and 11 time ml against ml: 10,000 runs against 100, 1 folder against 200, a sweep of 8
