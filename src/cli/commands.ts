@@ -1,66 +1,52 @@
-import ComputeAttach from '../commands/compute/attach.js'
-import ComputeCheck from '../commands/compute/check.js'
-import ComputeDetach from '../commands/compute/detach.js'
-import ComputeList from '../commands/compute/list.js'
-import ExperimentCancel from '../commands/experiment/cancel.js'
-import ExperimentSubmit from '../commands/experiment/submit.js'
-import ExperimentSweep from '../commands/experiment/sweep.js'
-import HistoryCompare from '../commands/history/compare.js'
-import HistoryDiff from '../commands/history/diff.js'
-import HistoryDownload from '../commands/history/download.js'
-import HistoryInfo from '../commands/history/info.js'
-import HistoryLast from '../commands/history/last.js'
-import HistoryList from '../commands/history/list.js'
-import HistoryLog from '../commands/history/log.js'
-import HistoryMetrics from '../commands/history/metrics.js'
-import HistoryPull from '../commands/history/pull.js'
-import HistoryPush from '../commands/history/push.js'
-import HistorySync from '../commands/history/sync.js'
-import ProjectClone from '../commands/project/clone.js'
-import ProjectFiles from '../commands/project/files.js'
-import ProjectInit from '../commands/project/init.js'
-import ProjectRestore from '../commands/project/restore.js'
-import ProjectSnapshot from '../commands/project/snapshot.js'
-import ProjectUpdate from '../commands/project/update.js'
-import QueueRemove from '../commands/queue/remove.js'
-import QueueStart from '../commands/queue/start.js'
-import QueueStatus from '../commands/queue/status.js'
-import QueueStop from '../commands/queue/stop.js'
-import Ui from '../commands/ui.js'
+import type {Command, Config} from '@oclif/core'
+
+type CommandClass = typeof Command & {run(argv?: string[], config?: Config): Promise<unknown>}
 
 /**
- * Every command by its id: oclif's "explicit" discovery, which lets `npm run build` bundle the
- * CLI into a few files (loading some 300 modules one by one cost a third of a start-up).
- * test/cli.test.ts checks this list against src/commands.
+ * Every command by its id, with the import of its module. test/cli.test.ts checks this list
+ * against src/commands.
  */
-export const COMMANDS = {
-  'compute:attach': ComputeAttach,
-  'compute:check': ComputeCheck,
-  'compute:detach': ComputeDetach,
-  'compute:list': ComputeList,
-  'experiment:cancel': ExperimentCancel,
-  'experiment:submit': ExperimentSubmit,
-  'experiment:sweep': ExperimentSweep,
-  'history:compare': HistoryCompare,
-  'history:diff': HistoryDiff,
-  'history:download': HistoryDownload,
-  'history:info': HistoryInfo,
-  'history:last': HistoryLast,
-  'history:list': HistoryList,
-  'history:log': HistoryLog,
-  'history:metrics': HistoryMetrics,
-  'history:pull': HistoryPull,
-  'history:push': HistoryPush,
-  'history:sync': HistorySync,
-  'project:clone': ProjectClone,
-  'project:files': ProjectFiles,
-  'project:init': ProjectInit,
-  'project:restore': ProjectRestore,
-  'project:snapshot': ProjectSnapshot,
-  'project:update': ProjectUpdate,
-  'queue:remove': QueueRemove,
-  'queue:start': QueueStart,
-  'queue:status': QueueStatus,
-  'queue:stop': QueueStop,
-  ui: Ui,
+export const MODULES: Record<string, () => Promise<{default: CommandClass}>> = {
+  'compute:attach': () => import('../commands/compute/attach.js'),
+  'compute:check': () => import('../commands/compute/check.js'),
+  'compute:detach': () => import('../commands/compute/detach.js'),
+  'compute:list': () => import('../commands/compute/list.js'),
+  'experiment:cancel': () => import('../commands/experiment/cancel.js'),
+  'experiment:submit': () => import('../commands/experiment/submit.js'),
+  'experiment:sweep': () => import('../commands/experiment/sweep.js'),
+  'history:compare': () => import('../commands/history/compare.js'),
+  'history:diff': () => import('../commands/history/diff.js'),
+  'history:download': () => import('../commands/history/download.js'),
+  'history:info': () => import('../commands/history/info.js'),
+  'history:last': () => import('../commands/history/last.js'),
+  'history:list': () => import('../commands/history/list.js'),
+  'history:log': () => import('../commands/history/log.js'),
+  'history:metrics': () => import('../commands/history/metrics.js'),
+  'history:pull': () => import('../commands/history/pull.js'),
+  'history:push': () => import('../commands/history/push.js'),
+  'history:sync': () => import('../commands/history/sync.js'),
+  'project:clone': () => import('../commands/project/clone.js'),
+  'project:files': () => import('../commands/project/files.js'),
+  'project:init': () => import('../commands/project/init.js'),
+  'project:restore': () => import('../commands/project/restore.js'),
+  'project:snapshot': () => import('../commands/project/snapshot.js'),
+  'project:update': () => import('../commands/project/update.js'),
+  'queue:remove': () => import('../commands/queue/remove.js'),
+  'queue:start': () => import('../commands/queue/start.js'),
+  'queue:status': () => import('../commands/queue/status.js'),
+  'queue:stop': () => import('../commands/queue/stop.js'),
+  ui: () => import('../commands/ui.js'),
 }
+
+/**
+ * The commands for oclif's "explicit" discovery, which lets `npm run build` bundle the CLI into
+ * a few files (loading some 300 modules one by one cost a third of a start-up). Each is a
+ * stand-in whose `run` imports its command's module, so that a start-up compiles and runs the
+ * top level of one command's code, not all of it; oclif reads the flags and help texts from
+ * oclif.manifest.json, which bin/manifest.js writes from the real classes.
+ */
+export const COMMANDS = Object.fromEntries(Object.entries(MODULES).map(([id, load]) => [id, {
+  async run(argv?: string[], config?: Config): Promise<unknown> {
+    return (await load()).default.run(argv, config)
+  },
+}]))
