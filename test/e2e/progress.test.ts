@@ -91,7 +91,7 @@ test('a restore on a terminal draws files done', async () => {
   assert.is((await fs.readdir(dir)).filter((f) => f.startsWith('file')).length, 300)
 })
 
-test('a push and a clone on a terminal draw objects sent and received', async () => {
+test('a push, the pushes of a submit, project update -r and a clone on a terminal draw objects sent and received', async () => {
   const base = tempDir()
   git(base, ['init', '-q', '--bare', 'remote.git'])
   const remote = `file://${path.join(base, 'remote.git')}`
@@ -100,6 +100,12 @@ test('a push and a clone on a terminal draw objects sent and received', async ()
   for (let i = 0; i < 200; i++) await fs.writeFile(path.join(dir, `file${i}.txt`), `${i}\n`)
   ok(await ml(dir, ['project', 'snapshot']))
   assert.match(await mlOnTerminal(dir, ['history', 'push']), /Push \[[█░]+\] \d+\/\d+ objects/)
+  for (let i = 0; i < 200; i++) await fs.writeFile(path.join(dir, `more${i}.txt`), `${i}\n`)
+  const submitted = await mlOnTerminal(dir, ['experiment', 'submit', 'train.py'])
+  assert.match(submitted, /Push \[[█░]+\] \d+\/\d+ objects/, 'a submit draws its pushes')
+  assert.match(submitted, /Run \S+ Completed/)
+  git(base, ['init', '-q', '--bare', 'other.git'])
+  assert.match(await mlOnTerminal(dir, ['project', 'update', '-r', `file://${path.join(base, 'other.git')}`]), /Push \[[█░]+\] \d+\/\d+ objects/, 'and so does project update -r')
   assert.match(await mlOnTerminal(base, ['project', 'clone', remote, 'copy']), /Clone \[[█░]+\] \d+\/\d+ objects/)
   assert.not.match(await mlOnTerminal(base, ['project', 'clone', '-q', remote, 'copy2']), /Clone \[/)
 })

@@ -16,7 +16,7 @@ Ctrl-C (or SIGINT/SIGTERM to ml) cancels the run: the script's process group get
 One run at a time runs in the project folder, since runs there share outputs/: a submit while another run of the project is running is refused (RUN_IN_PROGRESS, naming that run and its pid) before anything is recorded. A run whose ml process is gone does not block the next.
 With --isolated the script runs in a private checkout of its snapshot, .ml/work/<run-id>/ (removed after the run unless --keep-workdir): edits you make meanwhile cannot change what it reads, and isolated runs never write over each other, so several can run at once. What the snapshot leaves out by ignore rules (data sets) is linked there to the originals, never copied; outputs/, the log and metrics are recorded as for a run in the folder. With --queue the run is snapshotted and recorded as Queued now, and \`ml queue start\` runs it (isolated).
 Every run records its parameters (params.yaml or params.json in the project root, flattened to dotted names; then the script's --name value, --name=value and name=value arguments; then what it logs with run_logger's log_param) and its environment (environment.json: OS, CPUs, memory, the interpreter and its version, pip freeze as requirements.txt, conda, GPUs), collected while the script runs.
-A snapshot that takes more than a second shows a progress bar on a terminal (not with -q).
+A snapshot, and a push to the remote, that takes more than a second shows a progress bar on a terminal (not with -q).
 With -c NAME the run goes to an attached compute target (\`ml compute attach\`). The snapshot is taken here; only the files the target does not have yet from this project's earlier runs are sent. On an ssh host the script runs in <work-dir>/<project-id>/<run-id>/ with the same ML_* variables, detached from the connection; its output is streamed, and when it ends its log, metrics, environment and outputs/ are brought back and recorded, and ml exits with its exit code. Ctrl-C stops it there (SIGINT, then SIGTERM and SIGKILL). If the connection drops, the run goes on there (COMPUTE_CONNECTION_LOST): \`ml history sync\` records it once it has ended. On Slurm the run is submitted with sbatch and recorded as Queued with its job id, and ml returns at once; \`ml history sync\` (or \`history list\`) records it as it runs and ends. With --wait, ml follows it like a local run (Ctrl-C cancels the job).
 When the project has a remote, the snapshot and the run are pushed before the script starts and again when it ends (not with --no-push). A failed push never fails the run: it is reported, and \`ml history push\` or the next submit sends it.`
 
@@ -63,6 +63,7 @@ When the project has a remote, the snapshot and the run are pushed before the sc
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
     const progress = progressBar('Snapshot', flags.quiet)
+    const pushing = progressBar('Push', flags.quiet, 'objects')
     try {
       const run = await submitExperiment({
         cwd: process.cwd(),
@@ -78,13 +79,14 @@ When the project has a remote, the snapshot and the run are pushed before the sc
         runLoggerDir: path.join(templatesDir(), 'common'),
         signal: controller.signal,
         onOutput: (chunk, stream) => (stream === 'stdout' ? process.stdout : process.stderr).write(chunk),
-        auth: this.auth(),
+        auth: this.auth(pushing.onProgress),
         push: !flags['no-push'],
         onPushProblem: (message) => progress.log(`Warning: ${message}`),
         onWarning: (message) => progress.log(`Warning: ${message}`),
         onProgress: progress.onProgress,
         onStart: (r, created) => {
           progress.stop()
+          pushing.stop()
           phase = 'script'
           this.logToStderr(`Run ${r.runId} started (snapshot ${shortId(r.snapshotId)}${created ? '' : ', unchanged'}).`)
         },
@@ -96,6 +98,7 @@ When the project has a remote, the snapshot and the run are pushed before the sc
           this.logToStderr(`Run ${r.runId} queued on ${r.compute} as Slurm job ${r.properties['slurm.job_id']} (snapshot ${shortId(r.snapshotId)}).`)
         },
       })
+      pushing.stop()
       if (run.status === 'Queued') {
         progress.stop()
         if (run.compute === 'local') this.logToStderr(`Run ${run.runId} queued (snapshot ${shortId(run.snapshotId)}); \`ml queue start\` runs it.`)
@@ -107,6 +110,7 @@ When the project has a remote, the snapshot and the run are pushed before the sc
       process.exitCode = run.status === 'Canceled' ? 128 + constants.signals[received ?? 'SIGINT'] : run.exitCode
     } finally {
       progress.stop()
+      pushing.stop()
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)
     }
