@@ -160,7 +160,7 @@ test('waiting for the project lock says after a second who holds it', async () =
   setTimeout(() => fs.rm(path.join(dir, '.ml', 'lock')), 2500)
   try {
     const r = ok(await within(20_000, ml(dir, ['project', 'snapshot'])))
-    assert.match(r.stderr, new RegExp(`ml process ${holder.pid} \\(sleep 30\\)`), r.stderr)
+    assert.match(r.stderr, new RegExp(`Waiting for another ml process \\(pid ${holder.pid}: sleep 30\\)`), r.stderr)
   } finally {
     holder.kill()
   }

@@ -108,7 +108,7 @@ async function acquire(file: string, options: LockOptions): Promise<boolean> {
     }
     if (holder && !told && Date.now() - started >= NOTICE_AFTER_MS) {
       told = true
-      options.onNotice?.(`Waiting for ml process ${holder.pid}${await commandOf(holder)} to finish with the project's history (up to ${Math.round((deadline - started) / 1000)} s)...`)
+      options.onNotice?.(`Waiting for another ml process (pid ${holder.pid}${await commandOf(holder)}) to finish with the project's history (up to ${Math.round((deadline - started) / 1000)} s)...`)
     }
     if (Date.now() > deadline) {
       const who = holder ? `process ${holder.pid} on ${holder.host}` : 'another ml process'
@@ -135,12 +135,12 @@ async function readHolder(file: string): Promise<{pid: number; host: string} | n
   }
 }
 
-/** ` (ml experiment submit x.py)`: the holder's command line, where the system tells it. */
+/** `: ml experiment submit x.py`: the holder's command line, where the system tells it (or ` on HOST`). */
 async function commandOf(holder: {pid: number; host: string}): Promise<string> {
   if (holder.host !== hostname()) return ` on ${holder.host}`
   const argv = (await fs.readFile(`/proc/${holder.pid}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean)
   const script = argv.findIndex((a) => /[\\/](run|dev)\.js$/.test(a) || path.basename(a) === 'ml')
-  return argv.length > 0 ? ` (${script >= 0 ? ['ml', ...argv.slice(script + 1)].join(' ') : argv.join(' ')})` : ''
+  return argv.length > 0 ? `: ${script >= 0 ? ['ml', ...argv.slice(script + 1)].join(' ') : argv.join(' ')}` : ''
 }
 
 /**
