@@ -103,6 +103,23 @@ test('two machines snapshot different changes: the history branch stays linear a
   assert.ok(existsSync(path.join(dirA, 'b.txt')), "A restores B's run with B's files")
 })
 
+test('a clone of a branch holding the latest snapshot keeps a folder stamp of it: its first snapshot hashes nothing', async () => {
+  const root = tempDir()
+  const env = machine('alice')
+  const remote = bareRepo(root)
+  ok(await ml(root, ['project', 'init', 'proj', '--template', 'iris', '-r', `file://${remote}`], env))
+  const dir = path.join(root, 'proj')
+  git(dir, ['add', '-A'], env)
+  git(dir, ['commit', '-q', '--allow-empty', '-m', 'the project'], env)
+  git(dir, ['push', '-q', 'origin', 'HEAD:refs/heads/main'], env)
+  git(remote, ['symbolic-ref', 'HEAD', 'refs/heads/main'])
+  const copy = path.join(root, 'copy')
+  assert.not.match(ok(await ml(root, ['project', 'clone', `file://${remote}`, 'copy'], env)).stdout, /no branch of your repo/)
+  const stamp = JSON.parse(await fs.readFile(path.join(copy, '.ml', 'folder-stamp.json'), 'utf8'))
+  assert.is(stamp.commit, shadowGit(copy, ['rev-parse', 'HEAD']))
+  assert.match(ok(await ml(copy, ['project', 'snapshot'], env)).stdout, /Nothing changed since snapshot/)
+})
+
 test('update -r refuses a remote that is not empty and changes nothing', async () => {
   const root = tempDir()
   const env = machine('alice')

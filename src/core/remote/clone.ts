@@ -11,10 +11,10 @@ import {type AuthOptions, pullHistory} from './remote.js'
 import {redactUrl, storableUrl} from '../../shared/remote-url.js'
 import {assertSafeRestore, assertSafeTree} from '../snapshot/safe-paths.js'
 import {ML_DIR, mlPath, PROJECT_REF, RUNS_PREFIX, trackingRef} from '../project/layout.js'
-import {openHistory} from '../snapshot/open-history.js'
+import {historyOpener} from '../snapshot/open-history.js'
 import {isEmptyDir} from '../../shared/is-empty-dir.js'
-import {historyRef} from '../snapshot/snapshot.js'
-import {isAlive} from '../project/lock.js'
+import {historyRef, stageProject} from '../snapshot/snapshot.js'
+import {isAlive, withProjectLock} from '../project/lock.js'
 import {crashPoint} from '../../shared/crash-point.js'
 
 export interface CloneResult {
@@ -72,13 +72,18 @@ export async function cloneProject(options: {url: string; dir?: string; cwd: str
     crashPoint('clone-history-fetched')
 
     const fromSnapshot = await isEmptyDir(dir, [ML_DIR, '.git'])
-    const repo = await openHistory(project)
+    const open = historyOpener(project)
+    const repo = await open()
     const tip = await repo.resolveRef(historyRef(project))
-    const current = await repo.stageFolder()
+    // Staged as any first snapshot is (on every core) and kept in the folder stamp, so that the
+    // first snapshot or submit in the clone need not hash the folder again.
+    const staged = await withProjectLock(project, () => stageProject(project, open))
     if (fromSnapshot && tip) {
       const snapshot = await repo.treeOf(tip)
-      await assertSafeRestore(repo, dir, current, snapshot, await repo.diffTrees(current, snapshot))
-      await repo.checkoutTree(snapshot, current)
+      await assertSafeRestore(repo, dir, staged.tree, snapshot, await repo.diffTrees(staged.tree, snapshot))
+      await repo.checkoutTree(snapshot, staged.tree)
+    } else {
+      await staged.remember(tip && (await repo.treeOf(tip)) === staged.tree ? tip : '')
     }
     const runs = (await repo.listRefs(RUNS_PREFIX)).length
     const final = await moveInto(dir, target ?? path.join(options.cwd, config.name))
