@@ -356,6 +356,8 @@ function cloneCase(reps: number): void {
 /** A project whose history holds `count` completed runs, written with git fast-import; each with `points` values of `loss` in metrics.jsonl. */
 function runHistory(count: number, points = 0): string {
   const dir = path.join(base, `runs-${count}${points ? `-${points}` : ''}`)
+  // Made once, shared by the parts that use it (the listing cases and the dashboard's).
+  if (existsSync(dir)) return dir
   mkdirSync(dir)
   git(dir, ['init', '-q'])
   mlSync(dir, ['project', 'init', '.', '--name', 'runs'])
@@ -533,7 +535,7 @@ function machine(): string {
 function report(growth: {baseline: number; end: number; snapshots: number}, seconds: number): string {
   const byId = new Map(outcomes.map((o) => [o.id, o]))
   const met = (ok: boolean) => (ok ? 'yes' : '**no**')
-  const rows = outcomes.map((o) => `| ${o.id} | ${o.title} | ${o.floorName} | ${fmt(o.ml)} | ${fmt(o.floor)} | ${o.ratio.toFixed(2)} | ${o.target === null ? 'reference' : `<= ${o.target}`} | ${o.target === null ? '' : met(o.ratio <= o.target)} |`)
+  const rows = outcomes.map((o) => `| ${o.id} | ${o.title} | ${o.floorName.replaceAll('|', '\\|')} | ${fmt(o.ml)} | ${fmt(o.floor)} | ${o.ratio.toFixed(2)} | ${o.target === null ? 'reference' : `<= ${o.target}`} | ${o.target === null ? '' : met(o.ratio <= o.target)} |`)
   const growthMb = (growth.end - growth.baseline) / 2 ** 20
   const first = byId.get('1L')!
   const none = byId.get('2L')!
