@@ -1,5 +1,6 @@
 import {availableParallelism} from 'node:os'
 import type {ShadowRepo} from '../../git/shadow-repo.js'
+import type {StageOptions} from '../../git/staging.js'
 import type {TreeChange} from '../../git/trees.js'
 import {isMlError} from '../../shared/errors.js'
 import {checkStamp, contextSignature, dropStamp, type FolderScan, poisoned, readStamp, saveStamp, scanFolder, settleScan, sizeOf, groupScan, type ScanGroup} from './folder-stamp.js'
@@ -73,10 +74,7 @@ export async function stageProject(project: Project, open: OpenHistory, options:
     scan = await scanFolder(project.dir, (dir) => repo.isIgnored(dir))
     settleScan(scan)
     const gitignores = Object.keys(scan.files).filter(isGitignore)
-    // One group per core: each group costs libgit2 a walk of the index and the folder, so more
-    // groups (for a smoother progress bar) make the snapshot slower.
-    const groups = scan.nested ? [] : groupScan(scan, availableParallelism())
-    tree = await repo.stageFolder({groups: () => (groups.length ? groups.map((g) => g.paths) : undefined), onGroup: options.onProgress && groupCounter(groups, options.onProgress), gitignores})
+    tree = await repo.stageFolder({...stageGroups(scan, options.onProgress), gitignores})
     // What the scan found minus what git ignores is what the index tracks (an ignored folder
     // is listed once, with a slash, also when only all its files are ignored).
     const ignored = await repo.ignoredPaths()
@@ -132,20 +130,30 @@ function inIgnoredDir(file: string, ignored: Set<string>): boolean {
 }
 
 /**
- * Tells the progress of the groups staged, in files and bytes of the scan (ignored files
- * included, so that the total is at most that).
+ * The groups a first snapshot stages the folder in, made only when staging asks for them (an
+ * empty index), and the progress of those staged, in files and bytes of the scan (ignored files
+ * included, so that the total is at most that). One group per core: each group costs libgit2 a
+ * walk of the index and the folder, so more groups (for a smoother bar) make it slower.
  */
-function groupCounter(groups: ScanGroup[], onProgress: OnProgress): (group: number) => void {
+function stageGroups(scan: FolderScan, onProgress?: OnProgress): Pick<StageOptions, 'groups' | 'onGroup'> {
+  let groups: ScanGroup[] = []
   const progress = {done: 0, total: 0, bytesDone: 0, bytesTotal: 0}
-  for (const group of groups) {
-    progress.total += group.files
-    progress.bytesTotal += group.bytes
-  }
-  onProgress({...progress})
-  return (group) => {
-    progress.done += groups[group].files
-    progress.bytesDone += groups[group].bytes
-    onProgress({...progress})
+  return {
+    groups() {
+      if (scan.nested) return undefined
+      groups = groupScan(scan, availableParallelism())
+      for (const group of groups) {
+        progress.total += group.files
+        progress.bytesTotal += group.bytes
+      }
+      onProgress?.({...progress})
+      return groups.length ? groups.map((g) => g.paths) : undefined
+    },
+    onGroup: onProgress && ((group) => {
+      progress.done += groups[group].files
+      progress.bytesDone += groups[group].bytes
+      onProgress({...progress})
+    }),
   }
 }
 
