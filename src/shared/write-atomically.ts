@@ -2,9 +2,10 @@ import writeFileAtomic from 'write-file-atomic'
 
 /**
  * Writes `file` through a temporary file (a unique name, removed if the write fails) and a
- * rename, so that a reader never sees half of it (write-file-atomic). `cache`: a file ml can
- * rebuild, not worth waiting for the disk (no fsync).
+ * rename, so that a reader never sees half of it (write-file-atomic). `sync: false` does not
+ * wait for the disk (no fsync): for a cache ml can rebuild, or a journal that need outlive
+ * only its process, not the machine (as the refs libgit2 writes without fsync).
  */
-export async function writeAtomically(file: string, data: string, options: {cache?: boolean} = {}): Promise<void> {
-  await writeFileAtomic(file, data, {fsync: !options.cache})
+export async function writeAtomically(file: string, data: string, options: {sync?: boolean} = {}): Promise<void> {
+  await writeFileAtomic(file, data, {fsync: options.sync !== false})
 }

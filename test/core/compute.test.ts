@@ -34,8 +34,9 @@ test('a run folder made through objects/ holds the snapshot byte for byte, modes
   git(path.join(dir, 'vendor'), ['add', '.'])
   git(path.join(dir, 'vendor'), ['commit', '-qm', 'x'])
   const project = await findProject(dir)
-  const {snapshot, repo, properties} = await snapshotForRuns(project, 'test', {})
-  const record = newRecord(project, {runId: 'p_1700000000000_abcd', script: 'train.py', args: [], compute: 'hpc', snapshot, properties, params: {}, isolated: false})
+  const {snapshot, open} = await snapshotForRuns(project, 'test', {})
+  const repo = await open()
+  const record = newRecord(project, {runId: 'p_1700000000000_abcd', script: 'train.py', args: [], compute: 'hpc', snapshot, properties: {}, params: {}, isolated: false})
   const work = tempDir('ml-work-')
   const target: SlurmTarget = {schema: 1, name: 'hpc', type: 'slurm', workDir: work, sbatchArgs: []}
   const shell = new LocalShell(process.env, work)

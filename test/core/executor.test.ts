@@ -1,5 +1,8 @@
-import {promises as fs} from 'node:fs'
+import {spawn} from 'node:child_process'
+import {once} from 'node:events'
+import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
 import * as assert from 'uvu/assert'
 import {changedFiles, execute, stampFiles} from '../../src/core/execution/executor.js'
 import {commandFor} from '../../src/core/runs/script-command.js'
@@ -47,6 +50,29 @@ test('aborting stops the script and marks the result canceled', async () => {
   })
   assert.ok(r.canceled)
   assert.ok(Date.now() - started < 10_000)
+})
+
+test('a script still running when ml exits gets the SIGINT its own process group kept from the terminal', async () => {
+  const dir = tempDir()
+  await write(dir, {'s.sh': 'trap \'echo interrupted > got; exit 130\' INT\necho $$ > pid\necho ready\nwhile :; do sleep 0.1; done\n'})
+  const executor = new URL('../../src/core/execution/executor.js', import.meta.url).href
+  // An ml stand-in that exits (as on a signal while it pushes) once its script has started.
+  const ml = `const {execute} = await import(${JSON.stringify(executor)})
+await execute({cwd: process.argv[1], command: ['bash', ['s.sh']], env: process.env, logFile: process.argv[1] + '/log', onOutput: () => process.exit(0)})`
+  const child = spawn(process.execPath, ['--input-type=module', '-e', ml, dir], {stdio: 'inherit'})
+  await once(child, 'exit')
+  const got = path.join(dir, 'got')
+  for (let i = 0; i < 50 && !existsSync(got); i++) await sleep(100)
+  const pid = Number(await fs.readFile(path.join(dir, 'pid'), 'utf8'))
+  try {
+    assert.is(await fs.readFile(got, 'utf8').catch(() => 'no signal'), 'interrupted\n')
+  } finally {
+    try {
+      process.kill(-pid, 'SIGKILL')
+    } catch {
+      // it ended on the SIGINT
+    }
+  }
 })
 
 test('stampFiles and changedFiles find new and rewritten files only', async () => {

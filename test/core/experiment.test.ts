@@ -1,8 +1,11 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
 import * as assert from 'uvu/assert'
 import {isMlError} from '../../src/shared/errors.js'
-import {submitExperiment} from '../../src/core/execution/experiment.js'
+import {fileParams, submitExperiment} from '../../src/core/execution/experiment.js'
+import {historyOpener} from '../../src/core/snapshot/open-history.js'
+import {takeSnapshot} from '../../src/core/snapshot/snapshot.js'
 import {initProject} from '../../src/core/setup/init.js'
 import {cleanup, folderState, git, shadowGit, shadowRefs, tempDir, timedSuite, write} from '../helpers.js'
 
@@ -50,6 +53,28 @@ test('a run records status, times, exit code, log, outputs, snapshot and git pro
   assert.equal(JSON.parse(shadowGit(dir, ['show', `${ref}:run.json`])), run)
   assert.equal(JSON.parse(shadowGit(dir, ['show', `${ref}~1:run.json`])).status, 'Running')
   shadowGit(dir, ['fsck', '--strict'])
+})
+
+test('the params file of an unchanged folder\'s snapshot is read from git only when the folder stamp says it holds one', async () => {
+  const dir = tempDir()
+  const {project} = await initProject({dir, template: 'blank'})
+  let opened = 0
+  const opener = historyOpener(project)
+  const open = () => {
+    opened++
+    return opener()
+  }
+  const unchanged = async () => {
+    await sleep(150) // past the racy window, so that the stamp is trusted
+    await takeSnapshot(project, historyOpener(project), 'stamp')
+    const snapshot = await takeSnapshot(project, open, 'again')
+    assert.is(snapshot.holds === undefined, false, 'the stamp told what the snapshot holds')
+    return snapshot
+  }
+  assert.equal(await fileParams(open, await unchanged()), {})
+  assert.is(opened, 0, 'no git for a snapshot known to hold no params file')
+  await write(dir, {'params.yaml': 'lr: 0.1\n'})
+  assert.equal(await fileParams(open, await unchanged()), {lr: 0.1})
 })
 
 test('a failing script is recorded as Failed with its exit code', async () => {

@@ -1,6 +1,6 @@
 import {spawn} from 'node:child_process'
 import {once} from 'node:events'
-import {readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {hostname} from 'node:os'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -9,6 +9,7 @@ import {type Project} from '../../src/core/project/project.js'
 import {initProject} from '../../src/core/setup/init.js'
 import {cachedRunList} from '../../src/core/runs/run-cache.js'
 import {saveRun, type RunRecord} from '../../src/core/runs/runs.js'
+import {writeStartJournal} from '../../src/core/runs/start-journal.js'
 import {cleanup, shadowGit, tempDir, timedSuite} from '../helpers.js'
 import {runRef} from '../../src/core/project/layout.js'
 import {openHistory} from '../../src/core/snapshot/open-history.js'
@@ -90,6 +91,24 @@ test('a cached Running run whose process is gone is settled as Failed', async ()
   const [run] = await cachedRunList(project)
   assert.is(run.status, 'Failed')
   assert.match(run.error!, new RegExp(`pid ${child.pid}`))
+})
+
+test('a run journaled as started is listed once its ml process is gone, as Failed; a live one is left to its process', async () => {
+  const {project, runs} = await projectWithRuns(1)
+  const child = spawn('sleep', ['30'])
+  const started: RunRecord = {...runs[0], runId: 'proj_9_bbbb', status: 'Running', startTimeUtc: '2026-02-01T00:00:00.000Z', host: hostname(), pid: child.pid}
+  await writeStartJournal(project, started)
+  const journal = path.join(project.dir, '.ml', 'runs', started.runId, 'started.json')
+  assert.equal((await cachedRunList(project)).map((r) => r.runId), ['proj_1_aaaa'], 'a live process records its run itself')
+  assert.ok(existsSync(journal))
+  child.kill('SIGKILL')
+  await once(child, 'exit')
+  const [run] = await cachedRunList(project)
+  assert.is(run.runId, started.runId)
+  assert.is(run.status, 'Failed')
+  assert.match(run.error!, new RegExp(`pid ${child.pid}\\) ended before the run did`))
+  assert.not.ok(existsSync(journal), 'the journal is dropped once the ref holds the run')
+  assert.is(shadowGit(project.dir, ['rev-parse', `${runRef(started.runId)}^`]), runs[0].snapshotId, 'its first state sits on its snapshot')
 })
 
 test.run()

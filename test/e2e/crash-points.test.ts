@@ -42,7 +42,7 @@ for (const point of ['snapshot-commit-written', 'snapshot-branch-moved']) {
   })
 }
 
-for (const point of ['run-recorded', 'run-script-ended']) {
+for (const point of ['run-script-started', 'run-recorded', 'run-script-ended']) {
   test(`a submit killed at ${point}: the run is Failed with the reason, its outputs stay, the next submit runs`, async () => {
     const dir = await project()
     await write(dir, {'train.py': 'import os\nopen(os.path.join(os.environ["ML_OUTPUTS_DIR"], "model.txt"), "w").write("weights")\n'})

@@ -31,6 +31,15 @@ function waitFor(child: ReturnType<typeof mlSpawn>, text: string): Promise<void>
   return new Promise((resolve) => child.stdout.on('data', (d: Buffer) => (out += d.toString()).includes(text) && resolve()))
 }
 
+/** The history's refs once a run's ref is among them (within 15 s). */
+async function recordedRefs(dir: string): Promise<string> {
+  for (const end = Date.now() + 15_000; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 50))) {
+    const refs = shadowRefs(dir)
+    if (refs.includes('refs/ml/runs/')) return refs
+  }
+  throw new Error('no run was recorded within 15 s')
+}
+
 type Run = {runId: string; status: string; outputs: Array<{path: string}>; exitCode: number}
 
 async function runs(dir: string): Promise<Run[]> {
@@ -43,7 +52,8 @@ test('an in-place submit while another runs is RUN_IN_PROGRESS naming it, before
   const first = mlSpawn(dir, ['experiment', 'submit', 'slow.sh'])
   const firstDone = new Promise((r) => first.once('close', r))
   await within(15_000, waitFor(first, 'started'), first)
-  const refs = shadowRefs(dir)
+  // The run's ref is written once its script has started (a journal holds it until then).
+  const refs = await recordedRefs(dir)
   const second = await within(15_000, ml(dir, ['experiment', 'submit', 'fast.sh']))
   assert.is(errorCode(second), 'RUN_IN_PROGRESS', second.stderr)
   assert.match(second.stderr, new RegExp(`Run p_\\d+_[0-9a-f]+ \\(ml process ${first.pid}\\) is running`))

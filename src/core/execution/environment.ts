@@ -172,7 +172,7 @@ async function pipFreeze(python: string, stamp: string | undefined, run: ProbeOp
   }
   const result = await probe(python, ['-m', 'pip', 'freeze'], {...run, env: {...run.env, PIP_DISABLE_PIP_VERSION_CHECK: '1', PIP_NO_INPUT: '1'}})
   if (!result) return null
-  if (key && cache) await writeAtomically(cache, JSON.stringify({key, requirements: result.stdout}), {cache: true})
+  if (key && cache) await writeAtomically(cache, JSON.stringify({key, requirements: result.stdout}), {sync: false})
   return result.stdout
 }
 

@@ -1,7 +1,6 @@
 import {promises as fs} from 'node:fs'
 import {constants, hostname} from 'node:os'
 import path from 'node:path'
-import type {ShadowRepo} from '../../git/shadow-repo.js'
 import {crashPoint} from '../../shared/crash-point.js'
 import {MlError} from '../../shared/errors.js'
 import type {OnProgress} from '../../shared/progress.js'
@@ -11,6 +10,8 @@ import {pushQuietly, type QuietPushOptions} from '../remote/push-quietly.js'
 import {METRICS_FILE} from '../runs/metrics.js'
 import {recordEnding} from '../runs/record-ending.js'
 import {LOG_FILE, saveRun, saveRunOver, type RunRecord} from '../runs/runs.js'
+import {dropStartJournal, writeStartJournal} from '../runs/start-journal.js'
+import type {OpenHistory} from '../snapshot/open-history.js'
 import {collectEnvironment} from './environment.js'
 import {changedFiles, execute, stampFiles, startableCommand, type OutputStream} from './executor.js'
 import {createWorkdir, keepWorkdir, removeWorkdir} from './workdir.js'
@@ -21,7 +22,7 @@ export interface RunOptions extends QuietPushOptions {
   env: NodeJS.ProcessEnv
   signal?: AbortSignal
   onOutput?: (chunk: Buffer, stream: OutputStream) => void
-  /** Called once the run is recorded as Running and the script is about to start. */
+  /** Called once the run is recorded (or journaled, see `afterStart`) as Running and the script is about to start. */
   onStart?: (run: RunRecord, snapshotCreated: boolean) => void
   /** Called when the script has ended, before how it ended is recorded. */
   onScriptEnd?: () => void
@@ -44,14 +45,26 @@ export function checkJobs(jobs: number): void {
   }
 }
 
+/** How executeRun starts a run, beyond RunOptions. */
+export interface StartOptions {
+  snapshotCreated?: boolean
+  /** The commit of a Queued record the run must start from (so that a run removed from the queue meanwhile is not started). */
+  claim?: string
+  /**
+   * What of the record is read after the script has started (the git properties of a submit):
+   * the run is then journaled before its script starts and recorded in the history after,
+   * so that the script need not wait for git (see runs/start-journal.ts).
+   */
+  afterStart?: () => Promise<Partial<RunRecord>>
+}
+
 /**
- * Runs the recorded run `record` (its snapshot, script and arguments set) and records how it
- * ended, with its log, metrics, parameters, environment and the files it wrote to outputs/.
- * An isolated run runs in a private checkout of its snapshot, removed afterwards; otherwise
- * the caller holds the project folder's in-place run. `claim` is the commit of a Queued record
- * the run must start from (so that a run removed from the queue meanwhile is not started).
+ * Runs the run `record` (its snapshot, script and arguments set) and records how it ended,
+ * with its log, metrics, parameters, environment and the files it wrote to outputs/. An
+ * isolated run runs in a private checkout of its snapshot, removed afterwards; otherwise the
+ * caller holds the project folder's in-place run.
  */
-export async function executeRun(project: Project, repo: ShadowRepo, record: RunRecord, options: RunOptions & {snapshotCreated?: boolean; claim?: string}): Promise<RunRecord> {
+export async function executeRun(project: Project, open: OpenHistory, record: RunRecord, options: RunOptions & StartOptions): Promise<RunRecord> {
   const {runId} = record
   let workdir = project.dir
   try {
@@ -59,7 +72,10 @@ export async function executeRun(project: Project, repo: ShadowRepo, record: Run
     let command: [string, string[]]
     let env: NodeJS.ProcessEnv
     try {
-      if (record.isolated) workdir = await createWorkdir(project, repo, await repo.treeOf(record.snapshotId), runId)
+      if (record.isolated) {
+        const repo = await open()
+        workdir = await createWorkdir(project, repo, await repo.treeOf(record.snapshotId), runId)
+      }
       const pythonPath = [options.env.PYTHONPATH, options.runLoggerDir].filter(Boolean).join(path.delimiter)
       env = {...options.env, ML_RUN_ID: runId, ML_PROJECT_DIR: workdir, ML_OUTPUTS_DIR: path.join(workdir, OUTPUTS_DIR), ML_METRICS_FILE: path.join(runDir, METRICS_FILE), PYTHONUNBUFFERED: '1', PYTHONPATH: pythonPath}
       const base = await startableCommand(workdir, record.script, env, process.execPath)
@@ -70,6 +86,7 @@ export async function executeRun(project: Project, repo: ShadowRepo, record: Run
       if (!record.isolated || !(error instanceof MlError)) throw error
       const now = new Date().toISOString()
       Object.assign(record, {status: 'Failed', startTimeUtc: now, endTimeUtc: now, durationMs: 0, exitCode: 127, error: error.message, host: hostname(), pid: process.pid})
+      const repo = await open()
       await (options.claim ? saveRunOver(repo, options.claim, record) : saveRun(repo, record))
       return record
     }
@@ -77,11 +94,17 @@ export async function executeRun(project: Project, repo: ShadowRepo, record: Run
 
     const started = new Date()
     Object.assign(record, {status: 'Running', startTimeUtc: started.toISOString(), host: hostname(), pid: process.pid})
-    if (options.claim) await saveRunOver(repo, options.claim, record)
-    else await saveRun(repo, record)
-    crashPoint('run-recorded')
-    const push = () => pushQuietly(project, repo, options)
-    await push()
+    const push = async () => pushQuietly(project, await open(), options)
+    const recordStart = async () => {
+      const repo = await open()
+      if (options.claim) await saveRunOver(repo, options.claim, record)
+      else await saveRun(repo, record)
+      crashPoint('run-recorded')
+      await push()
+    }
+    const {afterStart} = options
+    if (afterStart) await writeStartJournal(project, record)
+    else await recordStart()
     options.onStart?.(record, options.snapshotCreated ?? false)
 
     await fs.mkdir(outputsDir, {recursive: true})
@@ -89,16 +112,39 @@ export async function executeRun(project: Project, repo: ShadowRepo, record: Run
     const logFile = path.join(runDir, LOG_FILE)
     // Alongside the script, never before it: a slow `pip freeze` must not delay the start.
     const environment = collectEnvironment({script: record.script, command, env, cwd: workdir, mlVersion: options.mlVersion ?? 'unknown', signal: options.signal, pipCache: mlPath(project.dir, 'pipFreeze')})
-    const result = await execute({cwd: workdir, command, env, logFile, signal: options.signal, onOutput: options.onOutput})
+    // A journaled run is recorded while its script runs; should that fail, the script is stopped.
+    const stop = new AbortController()
+    let recorded: Promise<void> | undefined
+    const recordJournaled = (finish: NonNullable<StartOptions['afterStart']>) => {
+      recorded ??= (async () => {
+        Object.assign(record, await finish())
+        await recordStart()
+        await dropStartJournal(project, runId)
+      })()
+      recorded.catch(() => stop.abort())
+    }
+    const result = await execute({
+      cwd: workdir, command, env, logFile, onOutput: options.onOutput,
+      signal: afterStart ? AbortSignal.any([stop.signal, ...(options.signal ? [options.signal] : [])]) : options.signal,
+      onSpawn: afterStart && (() => {
+        crashPoint('run-script-started')
+        recordJournaled(afterStart)
+      }),
+    })
+    const ended = new Date()
+    // A script that could not be started at all is recorded all the same.
+    if (afterStart) recordJournaled(afterStart)
+    await recorded
     options.onScriptEnd?.()
     crashPoint('run-script-ended')
     const metricsText = await fs.readFile(env.ML_METRICS_FILE!, 'utf8').catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return ''
       throw error
     })
+    const repo = await open()
     await recordEnding(project, repo, await repo.resolveRef(runRef(runId)), record, {
       started,
-      ended: new Date(),
+      ended,
       exitCode: result.exitCode ?? (result.startError ? 127 : 128 + signalNumber(result.signal)),
       canceled: result.canceled,
       error: result.startError ?? (result.signal ? `The script was stopped by ${result.signal}.` : undefined),

@@ -19,6 +19,8 @@ export interface ExecuteOptions {
   termAfterMs?: number
   killAfterMs?: number
   onOutput?: (chunk: Buffer, stream: OutputStream) => void
+  /** Called once the script's process has been started. */
+  onSpawn?: () => void
 }
 
 export interface ExecuteResult {
@@ -91,6 +93,23 @@ export async function readStart(file: string): Promise<string> {
 }
 
 /**
+ * The process groups of the scripts whose process has not exited. Each is a group of its own,
+ * which a Ctrl-C on the terminal does not reach: should ml exit before a script does (a signal
+ * while it pushes), it passes one SIGINT on, as the terminal would have.
+ */
+const runningGroups = new Set<number>()
+
+function interruptRunning(): void {
+  for (const pid of runningGroups) {
+    try {
+      process.kill(-pid, 'SIGINT')
+    } catch {
+      // the group is gone already
+    }
+  }
+}
+
+/**
  * Runs the script to its end, streaming its output to `onOutput` and to the log file. The script
  * gets a process group of its own (detached), so that a Ctrl-C on the terminal reaches only ml,
  * which passes one SIGINT on to the whole group: the script can save its work
@@ -135,6 +154,11 @@ export async function execute(options: ExecuteOptions): Promise<ExecuteResult> {
     }
     if (options.signal?.aborted) onAbort()
     else options.signal?.addEventListener('abort', onAbort, {once: true})
+    if (child.pid !== undefined) {
+      runningGroups.add(child.pid)
+      if (!process.listeners('exit').includes(interruptRunning)) process.on('exit', interruptRunning)
+      options.onSpawn?.()
+    }
     child.on('error', (error) => {
       startError = `${command} could not be started: ${error.message}`
       log.write(`${startError}\n`)
@@ -143,6 +167,7 @@ export async function execute(options: ExecuteOptions): Promise<ExecuteResult> {
     // exited, wait a moment for the rest of its output, then stop listening.
     let drain: NodeJS.Timeout | undefined
     child.on('exit', () => {
+      runningGroups.delete(child.pid!)
       drain = setTimeout(() => {
         child.stdout.destroy()
         child.stderr.destroy()

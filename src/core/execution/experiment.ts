@@ -1,7 +1,6 @@
 import {promises as fs} from 'node:fs'
 import {hostname} from 'node:os'
 import path from 'node:path'
-import type {ShadowRepo} from '../../git/shadow-repo.js'
 import {MlError} from '../../shared/errors.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
 import {mlPath} from '../project/layout.js'
@@ -16,7 +15,7 @@ import {findProject, type Project} from '../project/project.js'
 import {gitProperties} from '../runs/git-properties.js'
 import {mergeParams, type Params, PARAMS_FILES, paramsFromArgs, paramsFromFile} from '../runs/params.js'
 import {newRunId, saveRun, type RunRecord} from '../runs/runs.js'
-import {historyOpener} from '../snapshot/open-history.js'
+import {historyOpener, type OpenHistory} from '../snapshot/open-history.js'
 import {type Snapshot, takeSnapshot} from '../snapshot/snapshot.js'
 import {pushQuietly} from '../remote/push-quietly.js'
 import {executeRun, type RunOptions} from './execute-run.js'
@@ -59,9 +58,16 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
   const isolated = Boolean(options.isolated || options.queue)
   const go = async () => {
     if (options.isolated) await removeAbandonedWorkdirs(project)
-    const {snapshot, repo, properties} = await snapshotForRuns(project, `Snapshot for run ${runId}`, options)
-    const record = newRecord(project, {runId, script, args: options.args, compute, snapshot, properties, params: mergeParams(await fileParams(repo, snapshot), paramsFromArgs(options.args)), isolated})
-    if (!options.queue) return executeRun(project, repo, record, {...options, snapshotCreated: snapshot.created})
+    const {snapshot, open} = await snapshotForRuns(project, `Snapshot for run ${runId}`, options)
+    const params = mergeParams(await fileParams(open, snapshot), paramsFromArgs(options.args))
+    const record = newRecord(project, {runId, script, args: options.args, compute, snapshot, properties: {ContentSnapshotId: snapshot.commit}, params, isolated})
+    if (!options.queue) {
+      // The git properties are read as the script starts, not before it (see executeRun).
+      const afterStart = async () => ({properties: await runProperties(project, snapshot)})
+      return executeRun(project, open, record, {...options, snapshotCreated: snapshot.created, afterStart})
+    }
+    const repo = await open()
+    record.properties = await runProperties(project, snapshot)
     await saveRun(repo, queued(record))
     await markQueued(project, [runId])
     await pushQuietly(project, repo, options)
@@ -86,8 +92,10 @@ async function submitToTarget(project: Project, target: ComputeTarget, script: s
   }
   if (!options.auth) throw new MlError('INTERNAL', 'A run on a compute target needs the ssh settings.')
   const runId = newRunId(project.config.name)
-  const {snapshot, repo, properties} = await snapshotForRuns(project, `Snapshot for run ${runId}`, options)
-  const record = newRecord(project, {runId, script, args: options.args, compute: target.name, snapshot, properties, params: mergeParams(await fileParams(repo, snapshot), paramsFromArgs(options.args)), isolated: false})
+  const {snapshot, open} = await snapshotForRuns(project, `Snapshot for run ${runId}`, options)
+  const params = mergeParams(await fileParams(open, snapshot), paramsFromArgs(options.args))
+  const [repo, properties] = await Promise.all([open(), runProperties(project, snapshot)])
+  const record = newRecord(project, {runId, script, args: options.args, compute: target.name, snapshot, properties, params, isolated: false})
   const onTarget = {...options, auth: options.auth, runLoggerDir: options.runLoggerDir ?? '', snapshotCreated: snapshot.created}
   if (target.type === 'ssh') return runOnHost(project, repo, record, target, onTarget)
   const shell = await openShell(target, options.auth)
@@ -102,18 +110,22 @@ async function submitToTarget(project: Project, target: ComputeTarget, script: s
 }
 
 /**
- * The snapshot runs start from, the history it is in, and the git properties of the user's
- * repo; likely secrets left out of it are named once.
+ * The snapshot runs start from, and the opener of the history it is in (an unchanged folder's
+ * snapshot loads no git); likely secrets left out of it are named once.
  */
-export async function snapshotForRuns(project: Project, message: string, options: Pick<RunOptions, 'onWarning' | 'onProgress'>): Promise<{snapshot: Snapshot; repo: ShadowRepo; properties: Record<string, string>}> {
+export async function snapshotForRuns(project: Project, message: string, options: Pick<RunOptions, 'onWarning' | 'onProgress'>): Promise<{snapshot: Snapshot; open: OpenHistory}> {
   const open = historyOpener(project)
   const snapshot = await takeSnapshot(project, open, message, {onNotice: options.onWarning, onProgress: options.onProgress})
   const newSecrets = await secretsNotNamedYet(project, snapshot.secrets)
   if (newSecrets.length > 0) {
     options.onWarning?.(`Left out of the snapshot as likely secrets: ${newSecrets.join(', ')}; add a "!name" line to .amlignore to include one.`)
   }
-  const properties = {...(await gitProperties(project.dir)), ContentSnapshotId: snapshot.commit}
-  return {snapshot, repo: await open(), properties}
+  return {snapshot, open}
+}
+
+/** A run's properties: the git properties of the user's repo, and its snapshot's commit. */
+export async function runProperties(project: Project, snapshot: Snapshot): Promise<Record<string, string>> {
+  return {...(await gitProperties(project.dir)), ContentSnapshotId: snapshot.commit}
 }
 
 /** A run's record before it starts (its start time is set again when it does). */
@@ -145,9 +157,10 @@ export function queued(record: RunRecord): RunRecord {
 }
 
 /** The parameters of the snapshot's params file (the first of PARAMS_FILES it holds), or none. */
-export async function fileParams(repo: ShadowRepo, snapshot: Snapshot): Promise<Params> {
+export async function fileParams(open: OpenHistory, snapshot: Snapshot): Promise<Params> {
   for (const name of PARAMS_FILES) {
-    const data = await repo.readFile(snapshot.commit, name)
+    if (snapshot.holds?.(name) === false) continue
+    const data = await (await open()).readFile(snapshot.commit, name)
     if (data !== null) return paramsFromFile(name, data.toString('utf8'))
   }
   return {}
@@ -161,7 +174,7 @@ async function secretsNotNamedYet(project: Project, secrets: string[]): Promise<
   const file = mlPath(project.dir, 'secretsNamed')
   const named = new Set<unknown>(await fs.readFile(file, 'utf8').then((text) => [JSON.parse(text)].flat()).catch(() => []))
   const fresh = secrets.filter((s) => !named.has(s))
-  if (fresh.length > 0) await writeAtomically(file, JSON.stringify([...named, ...fresh]), {cache: true})
+  if (fresh.length > 0) await writeAtomically(file, JSON.stringify([...named, ...fresh]), {sync: false})
   return fresh
 }
 

@@ -57,7 +57,7 @@ export async function startQueue(options: QueueOptions): Promise<RunRecord[]> {
           await unmarkQueued(project, run.runId)
           continue
         }
-        const task = executeRun(project, repo, run, {...options, claim: commit, onStart: (r) => options.onRunStart?.(r)})
+        const task = executeRun(project, async () => repo, run, {...options, claim: commit, onStart: (r) => options.onRunStart?.(r)})
           .finally(() => unmarkQueued(project, run.runId))
           .then((r) => {
             ended.push(r)

@@ -8,7 +8,7 @@ import {mergeParams, paramsFromArgs} from '../runs/params.js'
 import {newRunId, saveRun, type RunRecord} from '../runs/runs.js'
 import {pushQuietly} from '../remote/push-quietly.js'
 import {checkJobs, executeRun, type RunOptions} from './execute-run.js'
-import {fileParams, newRecord, queued, resolveScript, snapshotForRuns, targetOf} from './experiment.js'
+import {fileParams, newRecord, queued, resolveScript, runProperties, snapshotForRuns, targetOf} from './experiment.js'
 import {openShell} from '../compute/open-shell.js'
 import {submitToSlurm} from '../compute/slurm.js'
 import {runOnHost} from '../compute/ssh-run.js'
@@ -81,8 +81,9 @@ export async function sweepExperiment(options: SweepOptions): Promise<SweepResul
     await removeAbandonedWorkdirs(project)
   }
   const sweepId = `sweep_${Date.now()}_${randomBytes(2).toString('hex')}`
-  const {snapshot, repo, properties} = await snapshotForRuns(project, `Snapshot for sweep ${sweepId}`, options)
-  const fromFile = await fileParams(repo, snapshot)
+  const {snapshot, open} = await snapshotForRuns(project, `Snapshot for sweep ${sweepId}`, options)
+  const fromFile = await fileParams(open, snapshot)
+  const [repo, properties] = await Promise.all([open(), runProperties(project, snapshot)])
   const sweepProperties = seed === undefined ? properties : {...properties, 'ml.sweep.seed': String(seed)}
   const ids = new Set<string>()
   const runs = plan.map((combination) => {
@@ -117,7 +118,7 @@ export async function sweepExperiment(options: SweepOptions): Promise<SweepResul
   const ended = await runPool(runs, options.jobs, async (run) => {
     if (options.signal?.aborted) return cancelUnstarted(repo, run, 'The sweep was canceled before this run started.')
     if (target?.type === 'ssh') return runOnHost(project, repo, run, target, onTarget!)
-    return executeRun(project, repo, run, {...options, snapshotCreated: snapshot.created})
+    return executeRun(project, async () => repo, run, {...options, snapshotCreated: snapshot.created})
   }, options.onRunEnd)
   return {sweepId, runs: ended, seed}
 }

@@ -1,9 +1,8 @@
 import {promises as fs} from 'node:fs'
-import {hostname} from 'node:os'
 import {refStamp} from '../../git/ref-stamp.js'
-import {isAlive} from '../project/lock.js'
 import {historyDir, type Project} from '../project/project.js'
-import {readRun, type RunRecord} from './runs.js'
+import {isAbandoned, readRun, type RunRecord} from './runs.js'
+import {recoverStartedRuns} from './start-journal.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
 import {mlPath, RUNS_PREFIX, trackingRef} from '../project/layout.js'
 import {openHistory} from '../snapshot/open-history.js'
@@ -31,6 +30,7 @@ interface Line {
 
 /** The project's runs, newest first; `limit` stops after that many. */
 export async function cachedRunList(project: Project, limit?: number): Promise<ListedRun[]> {
+  await recoverStartedRuns(project, () => openHistory(project))
   const cached = await readCache(project, limit === undefined ? Infinity : limit + 1)
   if (cached && await isCurrent(project, cached)) return cached.entries.map((line) => listed(project, line))
   // A stale cache still holds the records of the runs whose commit did not move (all of them, not just the head).
@@ -68,7 +68,7 @@ async function readCache(project: Project, count: number): Promise<Cache | null>
 /** True when the cache was built from the run refs as they are and no run in it needs settling. */
 async function isCurrent(project: Project, {header, entries}: Cache): Promise<boolean> {
   const {stamp} = await refStamp(historyDir(project), RUN_FOLDERS)
-  return header.version === VERSION && header.stamp === stamp && !entries.some((e) => needsSettling(e.run))
+  return header.version === VERSION && header.stamp === stamp && !entries.some((e) => isAbandoned(e.run))
 }
 
 /** The start of `file` holding its first `count` lines (or all of it): --last 20 reads kilobytes of a cache of megabytes. */
@@ -102,11 +102,6 @@ function splitLines(text: string, count: number): string[] {
   return lines
 }
 
-/** A Running run whose ml process here is gone: readRun records it as Failed. */
-function needsSettling(run: RunRecord): boolean {
-  return run.status === 'Running' && run.host === hostname() && run.pid !== undefined && !isAlive(run.pid)
-}
-
 /** Reads the runs from their refs (reusing cached records whose commit did not move) and writes the cache. */
 async function rebuild(project: Project, cached: Line[]): Promise<Line[]> {
   const before = await refStamp(historyDir(project), RUN_FOLDERS)
@@ -117,7 +112,7 @@ async function rebuild(project: Project, cached: Line[]): Promise<Line[]> {
   const lines = await Promise.all([...runs].map(async ([ref, commit]): Promise<Line> => {
     const id = ref.slice(RUNS_PREFIX.length)
     const cached = old.get(id)
-    const run = cached?.commit === commit && !needsSettling(cached.run) ? cached.run : await readRun(repo, id)
+    const run = cached?.commit === commit && !isAbandoned(cached.run) ? cached.run : await readRun(repo, id)
     return {commit, tracked: tracking.get(trackingRef(ref)), run}
   }))
   lines.sort((a, b) => b.run.startTimeUtc.localeCompare(a.run.startTimeUtc) || b.run.runId.localeCompare(a.run.runId))
@@ -127,5 +122,5 @@ async function rebuild(project: Project, cached: Line[]): Promise<Line[]> {
 }
 
 async function writeCache(project: Project, stamp: string, lines: Line[]): Promise<void> {
-  await writeAtomically(cacheFile(project), [JSON.stringify({version: VERSION, stamp}), ...lines.map((l) => JSON.stringify(l))].join('\n') + '\n', {cache: true})
+  await writeAtomically(cacheFile(project), [JSON.stringify({version: VERSION, stamp}), ...lines.map((l) => JSON.stringify(l))].join('\n') + '\n', {sync: false})
 }

@@ -76,8 +76,8 @@ function corruptRun(runId: string, reason: string): RunRecord {
  * the ref it was read from (`commit`) is written, and only if nobody moved it meanwhile.
  */
 async function settle(repo: ShadowRepo, commit: string, run: RunRecord): Promise<RunRecord> {
-  if (run.status !== 'Running' || run.host !== hostname() || run.pid === undefined || isAlive(run.pid)) return run
-  const settled: RunRecord = {...run, status: 'Failed', error: `The ml process (pid ${run.pid}) ended before the run did: it was killed or the machine stopped.`}
+  if (!isAbandoned(run)) return run
+  const settled = abandonedRun(run)
   try {
     await saveRunOver(repo, commit, settled)
   } catch (error) {
@@ -85,6 +85,16 @@ async function settle(repo: ShadowRepo, commit: string, run: RunRecord): Promise
     // another process settled it first; the record says the same
   }
   return settled
+}
+
+/** True when `run` is Running for an ml process on this machine that is gone. */
+export function isAbandoned(run: RunRecord): boolean {
+  return run.status === 'Running' && run.host === hostname() && run.pid !== undefined && !isAlive(run.pid)
+}
+
+/** An abandoned run (see isAbandoned) as it is recorded: Failed, with the reason. */
+export function abandonedRun(run: RunRecord): RunRecord {
+  return {...run, status: 'Failed', error: `The ml process (pid ${run.pid}) ended before the run did: it was killed or the machine stopped.`}
 }
 
 /** A file of the run's latest state (the log, metrics.jsonl, outputs/...), or null. */

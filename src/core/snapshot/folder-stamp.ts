@@ -81,7 +81,7 @@ export async function dropStamp(project: Project): Promise<void> {
 
 /** Saves a stamp; it is a cache, so failing to keep one never fails the snapshot. */
 export async function saveStamp(project: Project, stamp: Omit<FolderStamp, 'version'>): Promise<void> {
-  await writeAtomically(stampFile(project), JSON.stringify({version: VERSION, ...stamp}), {cache: true})
+  await writeAtomically(stampFile(project), JSON.stringify({version: VERSION, ...stamp}), {sync: false})
     .catch(() => dropStamp(project).catch(() => undefined))
 }
 

@@ -22,6 +22,8 @@ export interface Snapshot {
   created: boolean
   /** The files (and folders) the secret rules kept out of it, to tell the user by name. */
   secrets: string[]
+  /** Whether it holds the file `path`, when the folder stamp tells without git (an unchanged folder). */
+  holds?: (path: string) => boolean
 }
 
 /** The folder staged into the history's index (see stageProject). */
@@ -30,6 +32,8 @@ export interface Staged {
   secrets: string[]
   /** The tip commit, when the folder is known unchanged since the tip was snapshotted. */
   commit?: string
+  /** With `commit`: whether the tip holds the file `path`. */
+  holds?: (path: string) => boolean
   /** The tracked files with their sizes. */
   files(): Promise<Array<{path: string; size: number}>>
   /** Keeps a stamp of what was staged, with the commit it became. */
@@ -56,7 +60,8 @@ export async function stageProject(project: Project, open: OpenHistory, options:
     const remember = async (commit = '') => {
       if (commit && commit !== stamp.commit) await saveStamp(project, {...stamp, commit, context: await contextSignature(project)})
     }
-    return {tree: stamp.tree, secrets: stamp.secrets, commit: stamp.commit || undefined, files: stampFiles(stamp.files), remember}
+    const holds = (path: string) => Object.hasOwn(stamp.files, path)
+    return {tree: stamp.tree, secrets: stamp.secrets, commit: stamp.commit || undefined, holds, files: stampFiles(stamp.files), remember}
   }
   const repo = await open()
   let scan: FolderScan
@@ -165,7 +170,7 @@ function stageGroups(scan: FolderScan, onProgress?: OnProgress): Pick<StageOptio
 export async function takeSnapshot(project: Project, open: OpenHistory, message: string, options: LockOptions = {}): Promise<Snapshot> {
   return withProjectLock(project, async () => {
     const staged = await stageProject(project, open, options)
-    if (staged.commit) return {commit: staged.commit, tree: staged.tree, created: false, secrets: staged.secrets}
+    if (staged.commit) return {commit: staged.commit, tree: staged.tree, created: false, secrets: staged.secrets, holds: staged.holds}
     const repo = await open()
     const ref = historyRef(project)
     for (let attempt = 0; ; attempt++) {
