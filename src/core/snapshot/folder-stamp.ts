@@ -17,17 +17,26 @@ import {ML_DIR, mlPath} from '../project/layout.js'
  * removed or renamed changes its folder's mtime) with the names in it. A folder with a nested
  * repository gets no stamp: the snapshot takes the full path.
  */
-export interface FolderStamp {
-  version: typeof VERSION
+export interface FolderStamp extends PackedFiles {
   tree: string
   commit: string
   /** Signatures of what decides the snapshot beyond the folder: ignore rules, git config, the branch tip. */
   context: string
   /** Per folder ('' is the root): its stat signature and a hash of its entry names. */
   dirs: Record<string, [string, string]>
-  files: Record<string, string>
   /** The likely secrets the snapshot left out (they change only when names in a folder do). */
   secrets: string[]
+}
+
+/**
+ * The tracked files and their stats as numbers, FIELDS a file in `paths` order (mode, size,
+ * mtimeMs, ctimeMs, ino; a poisoned one has mode 0): a no-change check compares numbers,
+ * without a signature string a file, and the stamp file holds them in base64, which JSON
+ * parses as one string.
+ */
+export interface PackedFiles {
+  paths: string[]
+  stats: Float64Array
 }
 
 /** What a scan of the folder found, before git staged it. */
@@ -45,7 +54,9 @@ export type StampCheck =
   | {kind: 'edited'; files: Record<string, string>; dirs: Record<string, [string, string]>; takenAt: number}
   | {kind: 'changed'}
 
-const VERSION = 1
+/** 2: files packed (see PackedFiles). */
+const VERSION = 2
+const FIELDS = 5
 /** libgit2 walks at most 100 levels, the root's included ("directory nesting too deep"). */
 const MAX_DEPTH = 100
 /** A stat this close to the time it was read could hide a write in the same clock tick. */
@@ -68,11 +79,40 @@ function stampFile(project: Project): string {
 
 export async function readStamp(project: Project): Promise<FolderStamp | null> {
   try {
-    const stamp = JSON.parse(await fs.readFile(stampFile(project), 'utf8')) as FolderStamp
-    return stamp.version === VERSION ? stamp : null
+    const {version, stats, ...stamp} = JSON.parse(await fs.readFile(stampFile(project), 'utf8')) as Omit<FolderStamp, 'stats'> & {version: number; stats: string}
+    const bytes = Buffer.from(stats, 'base64')
+    if (version !== VERSION || bytes.length !== stamp.paths.length * FIELDS * 8) return null
+    // Copied, not viewed: a Float64Array needs an aligned offset, which a pooled Buffer may not have.
+    const numbers = new Float64Array(bytes.length / 8)
+    new Uint8Array(numbers.buffer).set(bytes)
+    return {...stamp, stats: numbers}
   } catch {
     return null
   }
+}
+
+/** `files` (signatures by path, as a scan gives them) packed for a stamp. */
+export function packFiles(files: Record<string, string>): PackedFiles {
+  const paths = Object.keys(files)
+  const stats = new Float64Array(paths.length * FIELDS)
+  // A poisoned signature ('0:size:racy') packs as mode 0 (and NaN), which no stat matches.
+  paths.forEach((file, i) => stats.set(files[file].split(':', FIELDS).map(Number), i * FIELDS))
+  return {paths, stats}
+}
+
+/** The signatures by path of packed files (see packFiles). */
+export function unpackFiles({paths, stats}: PackedFiles): Record<string, string> {
+  const files: Record<string, string> = {}
+  paths.forEach((file, i) => {
+    const [mode, size, mtime, ctime, ino] = stats.subarray(i * FIELDS, (i + 1) * FIELDS)
+    files[file] = mode === 0 ? poisoned(`0:${size}`) : `${mode}:${size}:${mtime}:${ctime}:${ino}`
+  })
+  return files
+}
+
+/** The packed files with their sizes. */
+export function packedSizes({paths, stats}: PackedFiles): Array<{path: string; size: number}> {
+  return paths.map((file, i) => ({path: file, size: stats[i * FIELDS + 1]}))
 }
 
 export async function dropStamp(project: Project): Promise<void> {
@@ -80,8 +120,9 @@ export async function dropStamp(project: Project): Promise<void> {
 }
 
 /** Saves a stamp; it is a cache, so failing to keep one never fails the snapshot. */
-export async function saveStamp(project: Project, stamp: Omit<FolderStamp, 'version'>): Promise<void> {
-  await writeAtomically(stampFile(project), JSON.stringify({version: VERSION, ...stamp}), {sync: false})
+export async function saveStamp(project: Project, stamp: FolderStamp): Promise<void> {
+  const stats = Buffer.from(stamp.stats.buffer, stamp.stats.byteOffset, stamp.stats.byteLength).toString('base64')
+  await writeAtomically(stampFile(project), JSON.stringify({version: VERSION, ...stamp, stats}), {sync: false})
     .catch(() => dropStamp(project).catch(() => undefined))
 }
 
@@ -182,14 +223,15 @@ export function checkStamp(root: string, stamp: FolderStamp): StampCheck {
   }
   const files: Record<string, string> = {}
   let filesChanged = false
-  for (const rel in stamp.files) {
+  const {paths, stats} = stamp
+  for (let i = 0, at = 0; i < paths.length; i++, at += FIELDS) {
+    const rel = paths[i]
     const st = lstatSync(prefix + rel, {throwIfNoEntry: false})
     if (!st || st.isDirectory()) return {kind: 'changed'}
-    const now = statSig(st)
-    if (now === stamp.files[rel]) continue
+    if (st.mode === stats[at] && st.size === stats[at + 1] && st.mtimeMs === stats[at + 2] && st.ctimeMs === stats[at + 3] && st.ino === stats[at + 4]) continue
     // New rules can drop tracked files from the snapshot: that takes the full path.
     if (isGitignore(rel)) return {kind: 'changed'}
-    files[rel] = now
+    files[rel] = statSig(st)
     filesChanged = true
   }
   return filesChanged || dirsChanged ? {kind: 'edited', files, dirs, takenAt} : {kind: 'same'}

@@ -3,7 +3,7 @@ import type {ShadowRepo} from '../../git/shadow-repo.js'
 import type {StageOptions} from '../../git/staging.js'
 import type {TreeChange} from '../../git/trees.js'
 import {isMlError} from '../../shared/errors.js'
-import {checkStamp, contextSignature, dropStamp, type FolderScan, poisoned, readStamp, saveStamp, scanFolder, settleScan, sizeOf, groupScan, type ScanGroup} from './folder-stamp.js'
+import {checkStamp, contextSignature, dropStamp, type FolderScan, groupScan, packedSizes, packFiles, poisoned, readStamp, saveStamp, scanFolder, settleScan, sizeOf, type ScanGroup, unpackFiles} from './folder-stamp.js'
 import {isGitignore} from '../../shared/git-files.js'
 import {readAmlignore, secretPaths} from './ignore-rules.js'
 import {type LockOptions, withProjectLock} from '../project/lock.js'
@@ -60,8 +60,8 @@ export async function stageProject(project: Project, open: OpenHistory, options:
     const remember = async (commit = '') => {
       if (commit && commit !== stamp.commit) await saveStamp(project, {...stamp, commit, context: await contextSignature(project)})
     }
-    const holds = (path: string) => Object.hasOwn(stamp.files, path)
-    return {tree: stamp.tree, secrets: stamp.secrets, commit: stamp.commit || undefined, holds, files: stampFiles(stamp.files), remember}
+    const holds = (path: string) => stamp.paths.includes(path)
+    return {tree: stamp.tree, secrets: stamp.secrets, commit: stamp.commit || undefined, holds, files: async () => packedSizes(stamp), remember}
   }
   const repo = await open()
   let scan: FolderScan
@@ -71,7 +71,7 @@ export async function stageProject(project: Project, open: OpenHistory, options:
   if (stamp && check.kind === 'edited') {
     // Only what the check read afresh can be racy: the rest was settled when it was stamped.
     settleScan(check)
-    scan = {takenAt: check.takenAt, dirs: {...stamp.dirs, ...check.dirs}, files: {...stamp.files, ...check.files}, nested: false}
+    scan = {takenAt: check.takenAt, dirs: {...stamp.dirs, ...check.dirs}, files: {...unpackFiles(stamp), ...check.files}, nested: false}
     tree = await repo.stagePaths(Object.keys(check.files))
     secrets = stamp.secrets
     files = stampFiles(scan.files)
@@ -93,7 +93,7 @@ export async function stageProject(project: Project, open: OpenHistory, options:
     tree, secrets, files,
     async remember(commit = '') {
       if (scan.nested) return dropStamp(project)
-      await saveStamp(project, {tree, commit, context: await contextSignature(project), dirs: scan.dirs, files: scan.files, secrets})
+      await saveStamp(project, {tree, commit, context: await contextSignature(project), dirs: scan.dirs, ...packFiles(scan.files), secrets})
     },
   }
 }
@@ -123,7 +123,7 @@ export async function stampRestored(project: Project, repo: ShadowRepo, tree: st
   if (scan.nested) return
   // Poisons what changed since `since`, not only in the last moments before the scan.
   settleScan({...scan, takenAt: since})
-  await saveStamp(project, {tree, commit: '', context: await contextSignature(project), dirs: scan.dirs, files: scan.files, secrets: before.secrets})
+  await saveStamp(project, {tree, commit: '', context: await contextSignature(project), dirs: scan.dirs, ...packFiles(scan.files), secrets: before.secrets})
 }
 
 /** True when a folder holding `file` is in `ignored` (as 'dir/'). */
