@@ -1,4 +1,5 @@
-import type {Command, Config} from '@oclif/core'
+import type {Command} from '@oclif/core/command'
+import type {Config} from '@oclif/core/config'
 
 type CommandClass = typeof Command & {run(argv?: string[], config?: Config): Promise<unknown>}
 

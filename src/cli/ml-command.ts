@@ -1,4 +1,6 @@
-import {Args, Command, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import {Command} from '@oclif/core/command'
+import * as Flags from '@oclif/core/flags'
 import {homedir} from 'node:os'
 import {createInterface} from 'node:readline'
 import {MlError} from '../shared/errors.js'

@@ -1,4 +1,4 @@
-import {execute} from '@oclif/core'
+import {execute} from '@oclif/core/execute'
 import {armCrashPoint} from '../shared/crash-point.js'
 import {protectScriptArgs} from './submit-argv.js'
 

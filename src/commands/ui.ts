@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {spawn} from 'node:child_process'
 import {constants} from 'node:os'
 import {MlCommand} from '../cli/ml-command.js'

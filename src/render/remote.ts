@@ -1,4 +1,4 @@
-import type {Command} from '@oclif/core'
+import type {Command} from '@oclif/core/command'
 import type {PushResult, RemoteSetResult} from '../core/remote/remote.js'
 
 /** Prints what a push did: one line, or one line per refused ref. */

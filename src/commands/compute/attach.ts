@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import {homedir} from 'node:os'
 import {MlCommand} from '../../cli/ml-command.js'
 import {attachTarget} from '../../core/compute/targets.js'

@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import {historyCompare} from '../../core/runs/history.js'
 import {MlCommand, outputFlags} from '../../cli/ml-command.js'
 import {comparisonTable} from '../../render/runs.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {downloadRun} from '../../core/runs/history.js'
 import {plural} from '../../shared/plural.js'
 import {escapeControl} from '../../render/escape-control.js'

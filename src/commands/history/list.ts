@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {syncIfDue} from '../../core/compute/sync.js'
 import {historyList, RUN_STATUSES} from '../../core/runs/history.js'
 import {isMlError} from '../../shared/errors.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {StringDecoder} from 'node:string_decoder'
 import {followLog, historyLog} from '../../core/runs/history.js'
 import {escapeControl} from '../../render/escape-control.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {historyMetrics} from '../../core/runs/history.js'
 import {MlCommand, outputFlags, runArg, runIdFlag, runIdOf} from '../../cli/ml-command.js'
 import {metricsTable, metricSummaries} from '../../render/runs.js'

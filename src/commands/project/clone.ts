@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import * as Args from '@oclif/core/args'
 import {cloneProject} from '../../core/remote/clone.js'
 import {MlCommand, quietFlag} from '../../cli/ml-command.js'
 import {progressBar} from '../../render/progress.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {projectFiles} from '../../core/snapshot/files.js'
 import {MlCommand, outputFlags} from '../../cli/ml-command.js'
 import {FILE_COLUMNS} from '../../render/runs.js'

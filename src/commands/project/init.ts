@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import path from 'node:path'
 import {initProject, TEMPLATES} from '../../core/setup/init.js'
 import {MlCommand, quietFlag} from '../../cli/ml-command.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {createInterface} from 'node:readline/promises'
 import {MlError} from '../../shared/errors.js'
 import {applyRestore, planBackup, planRestore, planUndo, previewRestore, type RestorePlan} from '../../core/restore/restore.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {snapshotProject} from '../../core/snapshot/snapshot.js'
 import {MlCommand} from '../../cli/ml-command.js'
 import {progressBar} from '../../render/progress.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {updateProjectRemote} from '../../core/remote/remote.js'
 import {storableUrl} from '../../shared/remote-url.js'
 import {MlCommand, quietFlag} from '../../cli/ml-command.js'

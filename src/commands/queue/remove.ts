@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import * as Args from '@oclif/core/args'
 import {MlCommand} from '../../cli/ml-command.js'
 import {removeFromQueue} from '../../core/execution/queue.js'
 

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {spawn} from 'node:child_process'
 import {openSync, promises as fs} from 'node:fs'
 import path from 'node:path'

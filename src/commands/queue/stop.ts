@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {MlCommand} from '../../cli/ml-command.js'
 import {stopQueue} from '../../core/execution/queue.js'
 import {plural} from '../../shared/plural.js'
