@@ -23,16 +23,21 @@ export interface FolderStamp extends PackedFiles {
   /** Signatures of what decides the snapshot beyond the folder: ignore rules, git config, the branch tip. */
   context: string
   /** Per folder ('' is the root): its stat signature and a hash of its entry names. */
-  dirs: Record<string, [string, string]>
+  dirs: Record<string, [StatSig, string]>
   /** The likely secrets the snapshot left out (they change only when names in a folder do). */
   secrets: string[]
 }
 
 /**
- * The tracked files and their stats as numbers, FIELDS a file in `paths` order (mode, size,
- * mtimeMs, ctimeMs, ino; a poisoned one has mode 0): a no-change check compares numbers,
- * without a signature string a file, and the stamp file holds them in base64, which JSON
- * parses as one string.
+ * A stat signature: mode, size, mtimeMs, ctimeMs, ino. A poisoned one (see poisoned) has mode
+ * 0, which no stat has. Numbers, not a string: a check of thousands of files compares them
+ * without formatting a number.
+ */
+export type StatSig = number[]
+
+/**
+ * The tracked files and their signatures, FIELDS numbers a file in `paths` order: the stamp
+ * file holds them in base64, which JSON parses as one string.
  */
 export interface PackedFiles {
   paths: string[]
@@ -42,8 +47,8 @@ export interface PackedFiles {
 /** What a scan of the folder found, before git staged it. */
 export interface FolderScan {
   takenAt: number
-  dirs: Record<string, [string, string]>
-  files: Record<string, string>
+  dirs: Record<string, [StatSig, string]>
+  files: Record<string, StatSig>
   /** A git repository inside the folder: its HEAD is part of the snapshot, and no stamp watches it. */
   nested: boolean
 }
@@ -51,18 +56,19 @@ export interface FolderScan {
 export type StampCheck =
   | {kind: 'same'}
   /** Only these tracked files changed (in place); the folders are as they were. */
-  | {kind: 'edited'; files: Record<string, string>; dirs: Record<string, [string, string]>; takenAt: number}
+  | {kind: 'edited'; files: Record<string, StatSig>; dirs: Record<string, [StatSig, string]>; takenAt: number}
   | {kind: 'changed'}
 
-/** 2: files packed (see PackedFiles). */
-const VERSION = 2
+/** 3: signatures as numbers, the files' packed (see PackedFiles). */
+const VERSION = 3
 const FIELDS = 5
 /** libgit2 walks at most 100 levels, the root's included ("directory nesting too deep"). */
 const MAX_DEPTH = 100
 /** A stat this close to the time it was read could hide a write in the same clock tick. */
 const RACY_MS = 100
 
-const statSig = (st: Stats): string => `${st.mode}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`
+const statSig = (st: Stats): StatSig => [st.mode, st.size, st.mtimeMs, st.ctimeMs, st.ino]
+const sameSig = (a: StatSig, b: StatSig): boolean => a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3] && a[4] === b[4]
 /**
  * The names in folder `rel`. The root's .git and any .ml are never part of a snapshot, so their
  * coming and going changes nothing; a .git appearing below the root makes a nested repository.
@@ -92,21 +98,17 @@ export async function readStamp(project: Project): Promise<FolderStamp | null> {
 }
 
 /** `files` (signatures by path, as a scan gives them) packed for a stamp. */
-export function packFiles(files: Record<string, string>): PackedFiles {
+export function packFiles(files: Record<string, StatSig>): PackedFiles {
   const paths = Object.keys(files)
   const stats = new Float64Array(paths.length * FIELDS)
-  // A poisoned signature ('0:size:racy') packs as mode 0 (and NaN), which no stat matches.
-  paths.forEach((file, i) => stats.set(files[file].split(':', FIELDS).map(Number), i * FIELDS))
+  paths.forEach((file, i) => stats.set(files[file], i * FIELDS))
   return {paths, stats}
 }
 
 /** The signatures by path of packed files (see packFiles). */
-export function unpackFiles({paths, stats}: PackedFiles): Record<string, string> {
-  const files: Record<string, string> = {}
-  paths.forEach((file, i) => {
-    const [mode, size, mtime, ctime, ino] = stats.subarray(i * FIELDS, (i + 1) * FIELDS)
-    files[file] = mode === 0 ? poisoned(`0:${size}`) : `${mode}:${size}:${mtime}:${ctime}:${ino}`
-  })
+export function unpackFiles({paths, stats}: PackedFiles): Record<string, StatSig> {
+  const files: Record<string, StatSig> = {}
+  paths.forEach((file, i) => (files[file] = Array.from(stats.subarray(i * FIELDS, (i + 1) * FIELDS))))
   return files
 }
 
@@ -181,36 +183,33 @@ export async function scanFolder(root: string, isIgnored: (dirPath: string) => P
  * of trusting it (git's "racy" entries, handled the same way).
  */
 export function settleScan(scan: Pick<FolderScan, 'takenAt' | 'dirs' | 'files'>): void {
-  const racy = (sig: string) => {
-    const [, , mtime, ctime] = sig.split(':').map(Number)
-    return scan.takenAt - mtime < RACY_MS || scan.takenAt - ctime < RACY_MS ? poisoned(sig) : sig
-  }
+  const racy = (sig: StatSig) => (scan.takenAt - sig[2] < RACY_MS || scan.takenAt - sig[3] < RACY_MS ? poisoned(sig) : sig)
   for (const dir in scan.dirs) scan.dirs[dir][0] = racy(scan.dirs[dir][0])
   for (const file in scan.files) scan.files[file] = racy(scan.files[file])
 }
 
-/** A signature no stat matches, so that the next check re-reads what it stands for. */
-export function poisoned(sig: string): string {
-  return `0:${sizeOf(sig)}:racy`
+/** A signature no stat matches (mode 0), so that the next check re-reads what it stands for. */
+export function poisoned(sig: StatSig): StatSig {
+  return [0, sig[1], 0, 0, 0]
 }
 
 /** The size in a stat signature. */
-export function sizeOf(sig: string): number {
-  return Number(sig.split(':')[1])
+export function sizeOf(sig: StatSig): number {
+  return sig[1]
 }
 
 /** Compares the folder with the stamp, by stats only (the hot loop of a snapshot: kept plain). */
 export function checkStamp(root: string, stamp: FolderStamp): StampCheck {
   const takenAt = Date.now()
   const prefix = withSlash(root)
-  const dirs: Record<string, [string, string]> = {}
+  const dirs: Record<string, [StatSig, string]> = {}
   let dirsChanged = false
   for (const rel in stamp.dirs) {
     const [sig, names] = stamp.dirs[rel]
     const st = lstatSync(prefix + rel, {throwIfNoEntry: false})
     if (!st?.isDirectory()) return {kind: 'changed'}
     const now = statSig(st)
-    if (now === sig) continue
+    if (sameSig(now, sig)) continue
     let entries: string[]
     try {
       entries = readdirSync(prefix + rel)
@@ -221,7 +220,7 @@ export function checkStamp(root: string, stamp: FolderStamp): StampCheck {
     dirs[rel] = [now, names]
     dirsChanged = true
   }
-  const files: Record<string, string> = {}
+  const files: Record<string, StatSig> = {}
   let filesChanged = false
   const {paths, stats} = stamp
   for (let i = 0, at = 0; i < paths.length; i++, at += FIELDS) {

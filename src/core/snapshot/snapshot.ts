@@ -3,7 +3,7 @@ import type {ShadowRepo} from '../../git/shadow-repo.js'
 import type {StageOptions} from '../../git/staging.js'
 import type {TreeChange} from '../../git/trees.js'
 import {isMlError} from '../../shared/errors.js'
-import {checkStamp, contextSignature, dropStamp, type FolderScan, groupScan, packedSizes, packFiles, poisoned, readStamp, saveStamp, scanFolder, settleScan, sizeOf, type ScanGroup, unpackFiles} from './folder-stamp.js'
+import {checkStamp, contextSignature, dropStamp, type FolderScan, groupScan, packedSizes, packFiles, poisoned, readStamp, saveStamp, scanFolder, settleScan, sizeOf, type ScanGroup, type StatSig, unpackFiles} from './folder-stamp.js'
 import {isGitignore} from '../../shared/git-files.js'
 import {readAmlignore, secretPaths} from './ignore-rules.js'
 import {type LockOptions, withProjectLock} from '../project/lock.js'
@@ -54,7 +54,7 @@ export async function stageProject(project: Project, open: OpenHistory, options:
   if (await restoreInterrupted(project)) await finishInterruptedRestore(project, await open(), options)
   const stamp = await readStamp(project)
   const check = stamp?.context === await contextSignature(project) ? checkStamp(project.dir, stamp) : {kind: 'changed' as const}
-  const stampFiles = (files: Record<string, string>) => async () => Object.entries(files).map(([path, sig]) => ({path, size: sizeOf(sig)}))
+  const stampFiles = (files: Record<string, StatSig>) => async () => Object.entries(files).map(([path, sig]) => ({path, size: sizeOf(sig)}))
   if (stamp && check.kind === 'same') {
     // A stamp kept without a commit (by a restore's plan) learns the commit it becomes.
     const remember = async (commit = '') => {
