@@ -1,6 +1,6 @@
 import {spawn} from 'node:child_process'
 import {once} from 'node:events'
-import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, promises as fs, readFileSync, writeFileSync} from 'node:fs'
 import {hostname} from 'node:os'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -109,6 +109,20 @@ test('a run journaled as started is listed once its ml process is gone, as Faile
   assert.match(run.error!, new RegExp(`pid ${child.pid}\\) ended before the run did`))
   assert.not.ok(existsSync(journal), 'the journal is dropped once the ref holds the run')
   assert.is(shadowGit(project.dir, ['rev-parse', `${runRef(started.runId)}^`]), runs[0].snapshotId, 'its first state sits on its snapshot')
+})
+
+test('a crafted journal that names another run than its folder is never recorded, and the listing goes on', async () => {
+  const {project, runs} = await projectWithRuns(1)
+  const child = spawn('true')
+  await once(child, 'exit')
+  // An abandoned run by every other measure: Running, this host, a pid that is gone.
+  await writeStartJournal(project, {...runs[0], runId: 'proj_9_cccc', status: 'Running', host: hostname(), pid: child.pid})
+  const folder = path.join(project.dir, '.ml', 'runs', 'proj_9_cccc')
+  const crafted = path.join(project.dir, '.ml', 'runs', 'proj_8_dddd')
+  await fs.rename(folder, crafted)
+  assert.equal((await cachedRunList(project)).map((r) => r.runId), ['proj_1_aaaa'])
+  assert.is(shadowGit(project.dir, ['for-each-ref', '--format=%(refname)', 'refs/ml/runs/']), runRef('proj_1_aaaa'), 'no ref for either name')
+  assert.ok(existsSync(path.join(crafted, 'started.json')), 'left as it is')
 })
 
 test.run()

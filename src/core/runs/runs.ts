@@ -73,11 +73,12 @@ function corruptRun(runId: string, reason: string): RunRecord {
 /**
  * A run still marked Running whose ml process on this machine is gone was killed (or the
  * machine crashed): it is recorded as Failed with the reason, never left Running forever. Only
- * the ref it was read from (`commit`) is written, and only if nobody moved it meanwhile.
+ * the ref it was read from (`commit`; null for a run with no ref yet, see start-journal.ts)
+ * is written, and only if nobody moved it meanwhile.
  */
-async function settle(repo: ShadowRepo, commit: string, run: RunRecord): Promise<RunRecord> {
+export async function settle(repo: ShadowRepo, commit: string | null, run: RunRecord): Promise<RunRecord> {
   if (!isAbandoned(run)) return run
-  const settled = abandonedRun(run)
+  const settled: RunRecord = {...run, status: 'Failed', error: `The ml process (pid ${run.pid}) ended before the run did: it was killed or the machine stopped.`}
   try {
     await saveRunOver(repo, commit, settled)
   } catch (error) {
@@ -90,11 +91,6 @@ async function settle(repo: ShadowRepo, commit: string, run: RunRecord): Promise
 /** True when `run` is Running for an ml process on this machine that is gone. */
 export function isAbandoned(run: RunRecord): boolean {
   return run.status === 'Running' && run.host === hostname() && run.pid !== undefined && !isAlive(run.pid)
-}
-
-/** An abandoned run (see isAbandoned) as it is recorded: Failed, with the reason. */
-export function abandonedRun(run: RunRecord): RunRecord {
-  return {...run, status: 'Failed', error: `The ml process (pid ${run.pid}) ended before the run did: it was killed or the machine stopped.`}
 }
 
 /** A file of the run's latest state (the log, metrics.jsonl, outputs/...), or null. */

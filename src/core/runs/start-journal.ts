@@ -1,10 +1,10 @@
 import {promises as fs} from 'node:fs'
+import path from 'node:path'
 import type {ShadowRepo} from '../../git/shadow-repo.js'
-import {isMlError} from '../../shared/errors.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
 import {mlPath, runRef} from '../project/layout.js'
 import type {Project} from '../project/project.js'
-import {abandonedRun, isAbandoned, type RunRecord, saveRunOver} from './runs.js'
+import {isAbandoned, type RunRecord, settle} from './runs.js'
 
 /**
  * A submitted run's record as it starts, kept in .ml/runs/<run-id>/started.json from just before
@@ -20,7 +20,7 @@ function journalFile(project: Project, runId: string): string {
 
 export async function writeStartJournal(project: Project, record: RunRecord): Promise<void> {
   const file = journalFile(project, record.runId)
-  await fs.mkdir(mlPath(project.dir, 'runs', record.runId), {recursive: true})
+  await fs.mkdir(path.dirname(file), {recursive: true})
   await writeAtomically(file, JSON.stringify(record), {sync: false})
 }
 
@@ -45,14 +45,7 @@ export async function recoverStartedRuns(project: Project, open: () => Promise<S
     const checked = checkRunRecord(data, runId)
     if (!('record' in checked) || !isAbandoned(checked.record)) continue
     repo ??= await open()
-    if (!(await repo.resolveRef(runRef(runId)))) {
-      try {
-        await saveRunOver(repo, null, abandonedRun(checked.record))
-      } catch (error) {
-        if (!isMlError(error, 'CONCURRENT_UPDATE')) throw error
-        // another process recorded it first
-      }
-    }
+    if (!(await repo.resolveRef(runRef(runId)))) await settle(repo, null, checked.record)
     await dropStartJournal(project, runId)
   }
 }
