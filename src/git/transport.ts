@@ -1,4 +1,8 @@
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
 import type NodeGitModule from 'nodegit'
+import {pathExists} from '../shared/path-exists.js'
+import {parseRemoteUrl} from '../shared/remote-url.js'
 import type {MlError} from '../shared/errors.js'
 import type {OnProgress} from '../shared/progress.js'
 import {Credentials, type CredentialSources} from './credentials.js'
@@ -81,14 +85,32 @@ export class Transport {
   /**
    * Clones `url` into `dir` with `origin` set to `url`, writing no file of its default branch:
    * the caller checks that branch's tree before checking it out (see user-repo.ts).
+   * From a local remote (a path or file://), its object store is copied, not repacked object
+   * by object (libgit2's local transport: 17 s for 240 MB), and never linked: a shared
+   * folder's owner could change a linked file after the clone. A remote that borrows objects
+   * from elsewhere (objects/info/alternates) is fetched as any other, so that no path it names
+   * is ever read by the clone. `copied` says the clone holds all the remote's objects.
    */
-  async clone(url: string, dir: string): Promise<NodeGitModule.Repository> {
+  async clone(url: string, dir: string): Promise<{repo: NodeGitModule.Repository; copied: boolean}> {
+    const Git = await loadNodegit()
+    const modes = (Git.Clone as unknown as {LOCAL: Record<string, number>}).LOCAL
+    const {scheme} = parseRemoteUrl(url)
+    if (scheme === 'file' || scheme === 'local') {
+      const repo = await this.cloneWith(url, dir, modes.NO_LINKS)
+      if (!(await pathExists(path.join(repo.path(), 'objects', 'info', 'alternates')))) return {repo, copied: true}
+      repo.cleanup()
+      await fs.rm(dir, {recursive: true, force: true})
+    }
+    return {repo: await this.cloneWith(url, dir, modes.NO_LOCAL), copied: false}
+  }
+
+  private async cloneWith(url: string, dir: string, local: number): Promise<NodeGitModule.Repository> {
     const Git = await loadNodegit()
     const session = new Session(Git, this.auth, url)
     try {
       // Read at run time: @types/nodegit's const enum says NONE is 0, which libgit2 1.9 reads as SAFE (a full checkout).
       const none = (Git.Checkout as unknown as {STRATEGY: Record<string, number>}).STRATEGY.NONE
-      const options = {fetchOpts: {callbacks: session.callbacks()}, checkoutOpts: {checkoutStrategy: none}}
+      const options = {local, fetchOpts: {callbacks: session.callbacks()}, checkoutOpts: {checkoutStrategy: none}}
       return await (Git.Clone as unknown as {clone: typeof Git.Clone}).clone(url, dir, options as unknown as NodeGitModule.CloneOptions)
     } catch (error) {
       throw session.explain(error)

@@ -1,5 +1,5 @@
 import {createServer} from 'node:http'
-import {existsSync, promises as fs} from 'node:fs'
+import {existsSync, promises as fs, readdirSync, statSync} from 'node:fs'
 import path from 'node:path'
 import * as assert from 'uvu/assert'
 import {craftRun, type Entry, writeTree, writeTreeIn} from '../crafted.js'
@@ -94,10 +94,10 @@ async function mlRemote(): Promise<{root: string; remote: string; bare: (args: s
   return {root, remote, bare: (args, input) => git(root, args, {GIT_DIR: remote}, input)}
 }
 
-/** An ml remote with a user branch `master`, its default, holding the project's files and `extra`. */
-async function remoteWithUserFiles(extra: Entry[]): Promise<{root: string; remote: string}> {
+/** An ml remote with a user branch `master`, its default, holding the project's files and `extra` (made in the remote). */
+async function remoteWithUserFiles(extra: Entry[] | ((bare: (args: string[], input?: string | Buffer) => string) => Entry[])): Promise<{root: string; remote: string}> {
   const {root, remote, bare} = await mlRemote()
-  const tree = writeTreeIn(bare, [{name: 'train.py', content: 'print(1)\n'}, ...extra])
+  const tree = writeTreeIn(bare, [{name: 'train.py', content: 'print(1)\n'}, ...(typeof extra === 'function' ? extra(bare) : extra)])
   bare(['update-ref', 'refs/heads/master', bare(['commit-tree', tree, '-m', 'planted'])])
   bare(['symbolic-ref', 'HEAD', 'refs/heads/master'])
   return {root, remote}
@@ -129,6 +129,53 @@ for (const [name, entry] of [
     assert.not.ok(existsSync(path.join(root, 'clone')))
   })
 }
+
+// A clone reads a file's object only as it writes it (libgit2 fails on one of another kind); the
+// objects are looked at one by one only then, to refuse the entry by name.
+for (const [name, entryName, entries, code] of [
+  ['a file entry whose object is a tree', 'fake.txt', (bare) => [{name: 'fake.txt', mode: '100644', id: writeTreeIn(bare, [{name: 'a', content: 'a'}])}], 'UNSAFE_PATH'],
+  ['a symlink entry whose object is a tree', 'link', (bare) => [{name: 'link', mode: '120000', id: writeTreeIn(bare, [{name: 'a', content: 'a'}])}], 'UNSAFE_PATH'],
+  ['a file entry whose object is a commit', 'z.txt', (bare) => [{name: 'z.txt', mode: '100644', id: bare(['rev-parse', 'refs/ml/project'])}], 'UNSAFE_PATH'],
+  ['a folder entry whose object is a blob', 'fakedir', (bare) => [{name: 'fakedir', mode: '40000', id: bare(['hash-object', '-w', '--stdin'], 'not a tree')}], 'UNSAFE_PATH'],
+  ['a file whose object is missing', 'gone.txt', () => [{name: 'gone.txt', mode: '100644', id: '0123456789abcdef0123456789abcdef01234567'}], 'PROJECT_CORRUPT'],
+] as Array<[string, string, (bare: (args: string[], input?: string | Buffer) => string) => Entry[], string]>) {
+  test(`a clone whose user branch has ${name} is refused (${code}) and leaves nothing`, async () => {
+    const {root, remote} = await remoteWithUserFiles(entries)
+    const r = await ml(root, ['project', 'clone', `file://${remote}`, 'clone'])
+    refused(r, code)
+    assert.ok(r.stderr.includes(`"${entryName}"`), `the entry is named: ${r.stderr}`)
+    assert.not.ok(existsSync(path.join(root, 'clone')))
+    assert.equal(readdirSync(root).filter((n) => n.startsWith('.ml-clone-')), [], 'no hidden half-made clone is left')
+  })
+}
+
+test('a clone of a local remote copies its objects, links none of its files, and never carries its alternates', async () => {
+  const {root, remote} = await mlRemote()
+  ok(await ml(path.join(root, 'origin-project'), ['experiment', 'submit', '-q', 'train.py']))
+  ok(await ml(root, ['project', 'clone', remote, 'plain']))
+  for (const gitdir of [path.join(root, 'plain', '.git'), path.join(root, 'plain', '.ml', 'history.git')]) {
+    const packs = readdirSync(path.join(gitdir, 'objects', 'pack'))
+    assert.ok(packs.some((n) => n.endsWith('.pack')), `${gitdir} holds the remote's packs`)
+    for (const name of packs) assert.is(statSync(path.join(gitdir, 'objects', 'pack', name)).nlink, 1, `${name} is a copy, not a link to the remote's file`)
+    git(root, ['fsck', '--no-dangling', '--no-progress'], {GIT_DIR: gitdir})
+  }
+  assert.match(ok(await ml(path.join(root, 'plain'), ['history', 'list'])).stdout, /Completed/)
+
+  // A remote that borrows its objects from another repository: the clone holds them itself.
+  const lender = path.join(root, 'lender.git')
+  git(root, ['clone', '-q', '--bare', remote, lender])
+  const borrower = path.join(root, 'borrower.git')
+  git(root, ['clone', '-q', '--bare', '--shared', lender, borrower])
+  git(root, ['fetch', '-q', remote, '+refs/ml/*:refs/ml/*'], {GIT_DIR: borrower})
+  assert.ok(existsSync(path.join(borrower, 'objects', 'info', 'alternates')))
+  ok(await ml(root, ['project', 'clone', `file://${borrower}`, 'borrowed']))
+  await fs.rm(lender, {recursive: true})
+  for (const gitdir of [path.join(root, 'borrowed', '.git'), path.join(root, 'borrowed', '.ml', 'history.git')]) {
+    assert.not.ok(existsSync(path.join(gitdir, 'objects', 'info', 'alternates')), `${gitdir} names no other repository`)
+    git(root, ['fsck', '--no-dangling', '--no-progress'], {GIT_DIR: gitdir})
+  }
+  assert.match(ok(await ml(path.join(root, 'borrowed'), ['history', 'list'])).stdout, /Completed/)
+})
 
 test('a clone whose history tip plants .ml/ (and no user branch to check out) is refused and leaves nothing', async () => {
   const {root, remote, bare} = await mlRemote()

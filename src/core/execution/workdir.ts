@@ -4,7 +4,7 @@ import type {ShadowRepo} from '../../git/shadow-repo.js'
 import {ML_DIR, mlPath, OUTPUTS_DIR} from '../project/layout.js'
 import type {Project} from '../project/project.js'
 import {cachedRunList} from '../runs/run-cache.js'
-import {assertSafeTree} from '../snapshot/safe-paths.js'
+import {checkOutNewTree} from '../snapshot/safe-paths.js'
 
 /** What an isolated run never sees of the project folder: ml's own folder, git's, and the outputs of other runs. */
 const NOT_LINKED = new Set([`${ML_DIR}/`, '.git/', '.git', `${OUTPUTS_DIR}/`])
@@ -18,9 +18,13 @@ const NOT_LINKED = new Set([`${ML_DIR}/`, '.git/', '.git', `${OUTPUTS_DIR}/`])
  */
 export async function createWorkdir(project: Project, repo: ShadowRepo, tree: string, runId: string): Promise<string> {
   const dir = mlPath(project.dir, 'work', runId)
-  const gitlinks = await assertSafeTree(repo.treeReader(), dir, tree, `The snapshot of run ${runId} cannot be checked out`)
-  await fs.mkdir(dir, {recursive: true})
-  await repo.checkoutInto(tree, dir)
+  const gitlinks = await checkOutNewTree(repo.treeReader(), dir, tree, `The snapshot of run ${runId} cannot be checked out`, async () => {
+    await fs.mkdir(dir, {recursive: true})
+    await repo.checkoutInto(tree, dir).catch(async (error: unknown) => {
+      await removeWorkdir(dir)
+      throw error
+    })
+  })
   // Nested git repositories are in a snapshot only as their commit: linked too, like data.
   const linked = [...(await repo.ignoredPaths()).filter((p) => !NOT_LINKED.has(p)).map((p) => p.replace(/\/$/, '')), ...gitlinks]
   for (const name of linked) {

@@ -3,13 +3,14 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {ShadowRepo} from '../../git/shadow-repo.js'
 import {Transport} from '../../git/transport.js'
+import {copyObjectStore} from '../../git/object-store-copy.js'
 import {uncheckedClone} from '../../git/user-repo.js'
 import {MlError} from '../../shared/errors.js'
 import {BUILTIN_EXCLUDES} from '../snapshot/ignore-rules.js'
 import {openProject, parseProjectConfig, type Project, type ProjectConfig, writeProjectConfig} from '../project/project.js'
 import {type AuthOptions, pullHistory} from './remote.js'
 import {redactUrl, storableUrl} from '../../shared/remote-url.js'
-import {assertSafeRestore, assertSafeTree} from '../snapshot/safe-paths.js'
+import {assertSafeRestore, checkOutNewTree} from '../snapshot/safe-paths.js'
 import {ML_DIR, mlPath, PROJECT_REF, RUNS_PREFIX, trackingRef} from '../project/layout.js'
 import {historyOpener} from '../snapshot/open-history.js'
 import {isEmptyDir} from '../../shared/is-empty-dir.js'
@@ -52,11 +53,13 @@ export async function cloneProject(options: {url: string; dir?: string; cwd: str
   try {
     // The user's branch is checked, name by name, before a file of it is written: it must not
     // plant a .ml folder (a config that runs commands or sends tokens elsewhere) or write outside.
-    const user = await uncheckedClone(await transport.clone(url, dir))
-    if (user.tree) await assertSafeTree(user.trees, dir, user.tree, `The branch of ${redactUrl(url)} cannot be cloned`)
-    await user.checkout()
+    const cloned = await transport.clone(url, dir)
+    const user = await uncheckedClone(cloned.repo)
+    if (user.tree) await checkOutNewTree(user.trees, dir, user.tree, `The branch of ${redactUrl(url)} cannot be cloned`, () => user.checkout())
     crashPoint('clone-checked-out')
     const shadow = await ShadowRepo.create(mlPath(dir, 'history'), dir, 'AzureMLHistory/pending', BUILTIN_EXCLUDES)
+    // A copy of a local remote's objects holds the history's too: the fetches below find them.
+    if (cloned.copied) await copyObjectStore(path.join(dir, '.git'), mlPath(dir, 'history'))
     await shadow.fetch(transport, url, [`+${PROJECT_REF}:${trackingRef(PROJECT_REF)}`])
     const record = await shadow.readFile((await shadow.resolveRef(trackingRef(PROJECT_REF)))!, 'project.json')
     const source = `The project record (${PROJECT_REF}) of ${redactUrl(url)}`

@@ -12,11 +12,11 @@ import {PATH_MAX, type PathCheck, unsafeReason} from '../trust/tree-path.js'
  * "file" that is a tree; libgit2 folds any other odd mode into a file mode when it reads a
  * tree). A missing object is PROJECT_CORRUPT.
  */
-export async function entryProblem(trees: TreeReader, dir: string, file: string, entry: EntryInfo, check: PathCheck = {}): Promise<string | null> {
+export async function entryProblem(trees: TreeReader, dir: string, file: string, entry: EntryInfo, {objects = true, ...check}: PathCheck & {objects?: boolean} = {}): Promise<string | null> {
   const reason = unsafeReason(file, {...check, symlink: entry.mode === MODE.SYMLINK})
   if (reason) return reason
   if (Buffer.byteLength(path.join(dir, file)) > PATH_MAX) return `would make a path longer than ${PATH_MAX} bytes in ${dir}`
-  if (entry.mode === MODE.GITLINK) return null
+  if (entry.mode === MODE.GITLINK || !objects) return null
   const kind = await trees.kind(entry.oid)
   if (kind === null) throw new MlError('PROJECT_CORRUPT', `The content of "${file}" (object ${entry.oid}) is missing from the history; pull the history again (\`ml history pull\`) or clone the project again.`)
   const expected = entry.mode === MODE.TREE ? 'tree' : 'blob'
@@ -31,13 +31,32 @@ export function refuseUnsafe(file: string, why: string, what = 'The snapshot can
 /**
  * Refuses (UNSAFE_PATH) a whole tree (a cloned branch) before any of it is written into `dir`.
  * Gives the paths of its gitlinks (nested git repositories), which a checkout leaves empty.
+ * With `objects: false`, a file's or symlink's object is not read to see that it is a blob:
+ * see checkOutNewTree.
  */
-export async function assertSafeTree(trees: TreeReader, dir: string, tree: string, what: string): Promise<string[]> {
+export async function assertSafeTree(trees: TreeReader, dir: string, tree: string, what: string, {objects = true} = {}): Promise<string[]> {
   const gitlinks: string[] = []
   for await (const entry of trees.walk(tree)) {
-    const problem = await entryProblem(trees, dir, entry.path, entry)
+    const problem = await entryProblem(trees, dir, entry.path, entry, {objects: objects || entry.mode === MODE.TREE})
     if (problem) refuseUnsafe(entry.path, problem, what)
     if (entry.mode === MODE.GITLINK) gitlinks.push(entry.path)
+  }
+  return gitlinks
+}
+
+/**
+ * Checks `tree` (assertSafeTree) and writes it with `checkout` into `dir`, a new folder that
+ * the caller removes when this throws. libgit2 reads each file's object as it writes it and
+ * fails on one that is missing or not a blob, so the objects are read beforehand only when it
+ * failed, to say which entry and why: reading them all twice made a clone of 240 MB 3 s slower.
+ */
+export async function checkOutNewTree(trees: TreeReader, dir: string, tree: string, what: string, checkout: () => Promise<void>): Promise<string[]> {
+  const gitlinks = await assertSafeTree(trees, dir, tree, what, {objects: false})
+  try {
+    await checkout()
+  } catch (error) {
+    await assertSafeTree(trees, dir, tree, what)
+    throw error
   }
   return gitlinks
 }
