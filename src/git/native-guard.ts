@@ -20,7 +20,7 @@ let timer: NodeJS.Timeout | undefined
  * Wraps every function of nodegit's classes so that a call libgit2 never finishes cannot hang
  * ml: libgit2 spins at 100% CPU, in a thread nothing can stop, on a truncated loose object
  * (libgit2/libgit2#7342). When a call has been pending for 2 s, the loose objects of the
- * repositories opened so far are inflated with Node's zlib; a damaged one rejects every pending
+ * repositories opened so far (those older than this process) are inflated with Node's zlib; a damaged one rejects every pending
  * call with PROJECT_CORRUPT (so the command fails in words and releases its lock), and the
  * process then ends, taking the spinning thread with it.
  */
@@ -90,7 +90,7 @@ function watch(): void {
   for (const gitdir of gitdirs) {
     if (checked.has(gitdir)) continue
     checked.add(gitdir)
-    void findDamagedLooseObject(gitdir).then((damaged) => {
+    void findDamagedLooseObject(gitdir, performance.timeOrigin).then((damaged) => {
       if (!damaged) return
       const error = new MlError('PROJECT_CORRUPT', `The git object ${damaged.id} in ${gitdir} is damaged (${damaged.reason}); restore that repository from a backup, or clone the project again.`)
       for (const entry of pending) entry.reject(error)
