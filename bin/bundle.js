@@ -2,9 +2,18 @@
 // Bundles the compiled CLI into dist/bundle/ (run by `npm run build`, after tsc): Node then
 // reads a few files instead of resolving some 300 modules one by one, a third of a start-up.
 // Packages loaded only on demand, nodegit's native addon, and write-file-atomic (CommonJS that
-// uses __filename) stay outside the bundle.
+// uses __filename, imported on first use) stay outside the bundle.
 import {build} from 'esbuild'
 import {copyFile} from 'node:fs/promises'
+import {fileURLToPath} from 'node:url'
+
+/** `debug` resolves to bin/debug-when-asked.cjs, which loads the real one only when DEBUG is set. */
+const debugWhenAsked = {
+  name: 'debug-when-asked',
+  setup(build) {
+    build.onResolve({filter: /^debug$/}, () => ({path: fileURLToPath(new URL('debug-when-asked.cjs', import.meta.url))}))
+  },
+}
 
 await build({
   entryPoints: {run: 'dist/src/cli/run.js', commands: 'dist/src/cli/commands.js'},
@@ -17,6 +26,7 @@ await build({
   external: ['nodegit', 'ssh2', 'cli-progress', 'write-file-atomic', 'jmespath', 'yaml', 'typescript'],
   // oclif and its dependencies are CommonJS and call require() at run time.
   banner: {js: "import {createRequire as __mlCreateRequire} from 'node:module'; const require = __mlCreateRequire(import.meta.url);"},
+  plugins: [debugWhenAsked],
   logLevel: 'warning',
 })
 

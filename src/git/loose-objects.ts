@@ -1,9 +1,7 @@
 import {promises as fs, statSync} from 'node:fs'
 import path from 'node:path'
 import {promisify} from 'node:util'
-import {inflate} from 'node:zlib'
 
-const inflateAsync = promisify(inflate)
 const HEADER = /^(blob|tree|commit|tag) (\d+)\0/
 
 export interface DamagedObject {
@@ -45,7 +43,8 @@ export async function findDamagedLooseObject(gitdir: string, bornSince = Infinit
 async function damage(file: string): Promise<string | null> {
   let data: Buffer
   try {
-    data = await inflateAsync(await fs.readFile(file))
+    // zlib is imported here, on the rare check, not by every command that loads nodegit.
+    data = await promisify((await import('node:zlib')).inflate)(await fs.readFile(file))
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'ENOENT') return null // packed or pruned meanwhile
