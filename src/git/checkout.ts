@@ -16,10 +16,15 @@ export async function checkoutTree(h: RepoHandle, tree: string, baseline: string
   // libgit2 neither removes nor creates them.
   const diff = await treeDiff(h, baseline, tree)
   const gitlinks: string[] = []
+  const paths = new Set<string>()
   for (let i = 0; i < diff.numDeltas(); i++) {
     const delta = diff.getDelta(i)
-    for (const file of [delta.oldFile(), delta.newFile()]) if (file.mode() === MODE.GITLINK) gitlinks.push(file.path())
+    for (const file of [delta.oldFile(), delta.newFile()]) {
+      if (file.mode() === MODE.GITLINK) gitlinks.push(file.path())
+      else paths.add(file.path())
+    }
   }
+  if (paths.size === 0) return gitlinks.length === 0
   // libgit2 also removes what the index tracks and the target lacks, so out of the index too
   // (a gitlink both trees hold alike is left alone by the checkout anyway).
   if (gitlinks.length > 0) {
@@ -30,7 +35,12 @@ export async function checkoutTree(h: RepoHandle, tree: string, baseline: string
   const [base, target] = await Promise.all([withoutPaths(h, baseline, gitlinks), withoutPaths(h, tree, gitlinks)])
   const callback = onProgress && ((_file: string | null, done: number, total: number) => onProgress(done, total))
   const progressCb = callback && (everyFile ? {callback, throttle: 0} : callback)
-  await Git.Checkout.tree(repo, await repo.getTree(target), {checkoutStrategy: Git.Checkout.STRATEGY.FORCE, baseline: await repo.getTree(base), progressCb} as NodeGitModule.CheckoutOptions)
+  // Only the paths the two trees differ in: libgit2 then reads only their folders, not the
+  // whole folder (150 ms of a restore of 100 of 20,000 files), and a file the user changes
+  // meanwhile elsewhere is left alone.
+  const {FORCE, DISABLE_PATHSPEC_MATCH} = (Git.Checkout as unknown as {STRATEGY: Record<string, number>}).STRATEGY
+  const options = {checkoutStrategy: FORCE | DISABLE_PATHSPEC_MATCH, paths: [...paths], baseline: await repo.getTree(base), progressCb}
+  await Git.Checkout.tree(repo, await repo.getTree(target), options as unknown as NodeGitModule.CheckoutOptions)
   return gitlinks.length === 0
 }
 

@@ -141,6 +141,22 @@ test('a file changed within the same second as the last snapshot is still seen',
   }
 })
 
+test('files named like an object\'s own properties (__proto__, constructor) are stamped and their edits seen', async () => {
+  const p = await project()
+  const names = ['__proto__', 'constructor', 'toString', 'sub/__proto__', 'sub/hasOwnProperty']
+  await write(p.dir, Object.fromEntries(names.map((n) => [n, 'one\n'])))
+  const first = await snapshot(p)
+  assert.is(first.tree, oracleTree(p.dir))
+  const stamped = JSON.parse(await fs.readFile(path.join(p.dir, '.ml', 'folder-stamp.json'), 'utf8')).paths as string[]
+  assert.equal([...stamped].sort(), shadowGit(p.dir, ['ls-tree', '-r', '--name-only', first.commit]).split('\n').sort(), 'the stamp holds the tracked files, by name')
+  for (const name of names) {
+    await new Promise((resolve) => setTimeout(resolve, 150)) // past the stamp's racy window
+    await write(p.dir, {[name]: 'two\n'})
+    const s = await snapshot(p)
+    assert.is(s.tree, oracleTree(p.dir), `an edit of ${name} is seen`)
+  }
+})
+
 test('likely secrets stay out by default, and a ! rule in .amlignore brings one back', async () => {
   const p = await project()
   await write(p.dir, {'.env': 'TOKEN=1', '.env.prod': 'x', 'keys/server.pem': 'pem', 'keys/server.key': 'key', '.aws/credentials': 'aws', 'home/.ssh/id_ed25519': 'k', 'id_rsa.pub': 'pub', '.netrc': 'n', 'conf/credentials.json': '{}', 'keys/readme.txt': 'kept'})

@@ -156,20 +156,41 @@ test('a restore keeps a stamp, and the snapshots after it are the trees git give
   shadowGit(dir, ['fsck', '--strict'])
 })
 
-test('a stamp kept after a restore distrusts everything changed since the restore began, however long ago', async () => {
+test('a stamp kept after a restore holds what the restore staged: a file changed while it ran is staged by the next snapshot', async () => {
   const {project: p} = await initProject({dir: tempDir()})
   await write(p.dir, {'a.txt': 'a\n', 'b.txt': 'b\n'})
   await settledSnapshot(p)
-  const since = Date.now()
-  await sleep(20)
-  await fs.appendFile(path.join(p.dir, 'a.txt'), 'changed\n')
-  await sleep(300) // far outside the racy window of a plain snapshot
   const open = historyOpener(p)
   const staged = await stageProject(p, open)
-  await stampRestored(p, await open(), staged.tree, staged, [], since)
+  await sleep(20)
+  await fs.appendFile(path.join(p.dir, 'a.txt'), 'changed while the restore ran\n')
+  await sleep(300) // far outside the racy window of a plain snapshot
+  await stampRestored(p, await open(), staged.tree, staged, [])
   const files = trust(JSON.parse(readFileSync(stampFile(p), 'utf8')))
-  assert.is(files['a.txt'], 'racy')
-  assert.is(files['b.txt'], 'stat')
+  assert.is(files['a.txt'], 'stat', 'as staged')
+  const commit = ok(await ml(p.dir, ['project', 'snapshot', '-q'])).stdout.trim()
+  assert.is(shadowGit(p.dir, ['rev-parse', `${commit}^{tree}`]), oracleTree(p.dir))
+})
+
+test('a restore that writes a folder the rules now ignore keeps no stamp, and the next snapshot is the tree it restored', async () => {
+  const dir = tempDir()
+  const home = tempDir('ml-test-home-')
+  const env = {HOME: home, XDG_CONFIG_HOME: path.join(home, '.config')}
+  ok(await ml(dir, ['project', 'init', '.'], env))
+  await write(dir, {'data/a.csv': '1\n'})
+  ok(await ml(dir, ['experiment', 'submit', 'train.py'], env))
+  const first = JSON.parse(ok(await ml(dir, ['history', 'last', '-o', 'json'], env)).stdout)
+  await fs.rm(path.join(dir, 'data'), {recursive: true})
+  ok(await ml(dir, ['project', 'snapshot', '-q'], env))
+  // The user's own excludes (outside the project) now ignore data/.
+  await write(home, {'.config/git/ignore': 'data/\n'})
+  ok(await ml(dir, ['project', 'snapshot', '-q'], env))
+  ok(await ml(dir, ['project', 'restore', '--yes', '--run-id', first.runId], env))
+  assert.ok(existsSync(path.join(dir, 'data', 'a.csv')), 'the restore wrote the folder')
+  assert.not.ok(existsSync(path.join(dir, '.ml', 'folder-stamp.json')))
+  // As after git's checkout of a commit with an ignored file: restored, it is tracked.
+  const after = ok(await ml(dir, ['project', 'snapshot', '-q'], env)).stdout.trim()
+  assert.is(shadowGit(dir, ['rev-parse', `${after}^{tree}`]), shadowGit(dir, ['rev-parse', `${first.snapshotId}^{tree}`]))
 })
 
 test('a restore that changes ignore rules keeps no stamp, and the next snapshot is the tree git gives', async () => {

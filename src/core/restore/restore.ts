@@ -136,7 +136,6 @@ export async function applyRestore(plan: RestorePlan, options: RestoreOptions = 
 
 async function applyLocked(plan: RestorePlan, options: RestoreOptions): Promise<RestoreResult> {
   const {project, repo} = plan
-  const since = Date.now()
   const staged = await stageProject(project, async () => repo, {...options, onProgress: options.onStaging})
   const changes = await repo.diffTrees(staged.tree, plan.targetTree)
   const sizes = await assertSafeRestore(repo, project.dir, staged.tree, plan.targetTree, changes)
@@ -150,7 +149,7 @@ async function applyLocked(plan: RestorePlan, options: RestoreOptions): Promise<
     const exact = await checkoutJournaled(project, repo, {targetTree: plan.targetTree, fromTree: current, label: plan.label}, current, {...options, bytes})
     // New ignore rules would change what the folder's snapshot holds: then no stamp.
     if (exact && !changes.some((c) => isGitignore(c.path) || c.path === AMLIGNORE)) {
-      await stampRestored(project, repo, plan.targetTree, staged, changes, since)
+      await stampRestored(project, repo, plan.targetTree, staged, changes)
     }
   }
   if (plan.backupRef) await repo.deleteRef(plan.backupRef)

@@ -76,6 +76,12 @@ const sameSig = (a: StatSig, b: StatSig): boolean => a[0] === b[0] && a[1] === b
 const namesHash = (rel: string, names: string[]): string =>
   createHash('sha1').update(names.filter((n) => n !== ML_DIR && (rel || n !== '.git')).sort().join('\0')).digest('hex')
 
+/**
+ * A record keyed by file names, with no prototype: a file named `__proto__` or `constructor`
+ * is a key like any other, not a setter or an inherited value.
+ */
+const record = <T>(): Record<string, T> => Object.create(null) as Record<string, T>
+
 /** `root` ending in a slash: the hot loops join paths by concatenation, not path.join. */
 const withSlash = (root: string): string => (root.endsWith('/') ? root : `${root}/`)
 
@@ -107,9 +113,18 @@ export function packFiles(files: Record<string, StatSig>): PackedFiles {
 
 /** The signatures by path of packed files (see packFiles). */
 export function unpackFiles({paths, stats}: PackedFiles): Record<string, StatSig> {
-  const files: Record<string, StatSig> = {}
+  const files = record<StatSig>()
   paths.forEach((file, i) => (files[file] = Array.from(stats.subarray(i * FIELDS, (i + 1) * FIELDS))))
   return files
+}
+
+/** Packed `files` with the signatures of `edited` (some of its paths) put in. */
+export function patchFiles({paths, stats}: PackedFiles, edited: Record<string, StatSig>): PackedFiles {
+  const patched = stats.slice()
+  paths.forEach((file, i) => {
+    if (Object.hasOwn(edited, file)) patched.set(edited[file], i * FIELDS)
+  })
+  return {paths, stats: patched}
 }
 
 /** The packed files with their sizes. */
@@ -148,7 +163,7 @@ export async function contextSignature(project: Project): Promise<string> {
  * each folder and each file, before git reads them: a file changed after that has a newer stat.
  */
 export async function scanFolder(root: string, isIgnored: (dirPath: string) => Promise<boolean>): Promise<FolderScan> {
-  const scan: FolderScan = {takenAt: Date.now(), dirs: {}, files: {}, nested: false}
+  const scan: FolderScan = {takenAt: Date.now(), dirs: record(), files: record(), nested: false}
   const prefix = withSlash(root)
   const walk = async (rel: string, depth: number): Promise<void> => {
     const st = lstatSync(prefix + rel)
@@ -202,7 +217,7 @@ export function sizeOf(sig: StatSig): number {
 export function checkStamp(root: string, stamp: FolderStamp): StampCheck {
   const takenAt = Date.now()
   const prefix = withSlash(root)
-  const dirs: Record<string, [StatSig, string]> = {}
+  const dirs = record<[StatSig, string]>()
   let dirsChanged = false
   for (const rel in stamp.dirs) {
     const [sig, names] = stamp.dirs[rel]
@@ -220,7 +235,7 @@ export function checkStamp(root: string, stamp: FolderStamp): StampCheck {
     dirs[rel] = [now, names]
     dirsChanged = true
   }
-  const files: Record<string, StatSig> = {}
+  const files = record<StatSig>()
   let filesChanged = false
   const {paths, stats} = stamp
   for (let i = 0, at = 0; i < paths.length; i++, at += FIELDS) {
@@ -234,6 +249,65 @@ export function checkStamp(root: string, stamp: FolderStamp): StampCheck {
     filesChanged = true
   }
   return filesChanged || dirsChanged ? {kind: 'edited', files, dirs, takenAt} : {kind: 'same'}
+}
+
+/** The part of a stamp that describes the folder: its walked folders and tracked files. */
+export type StampedFolder = Pick<FolderStamp, 'dirs' | 'paths' | 'stats'>
+
+/**
+ * `before` (the folder as stamped) after the files `changed` (path -> deleted or written) were
+ * deleted or written, without a walk: each written file and each folder on a changed path is
+ * read again, and poisoned (the next snapshot re-reads it, as the restore just wrote it); the
+ * rest keeps its signature, which the next check still compares with the folder. Null when a
+ * written file is not there (the next snapshot then stages the folder).
+ */
+export function restampChanged(root: string, before: StampedFolder, changed: Map<string, boolean>): StampedFolder | null {
+  const prefix = withSlash(root)
+  const fresh = (rel: string): StatSig | null => {
+    const st = lstatSync(prefix + rel, {throwIfNoEntry: false})
+    return st && !st.isDirectory() ? poisoned(statSig(st)) : null
+  }
+  const paths: string[] = []
+  const stats = new Float64Array((before.paths.length + changed.size) * FIELDS)
+  const keep = (rel: string, sig: ArrayLike<number>) => {
+    stats.set(sig, paths.length * FIELDS)
+    paths.push(rel)
+  }
+  const seen = new Set<string>()
+  for (let i = 0; i < before.paths.length; i++) {
+    const rel = before.paths[i]
+    const deleted = changed.get(rel)
+    seen.add(rel)
+    if (deleted) continue
+    const sig = deleted === false ? fresh(rel) : before.stats.subarray(i * FIELDS, (i + 1) * FIELDS)
+    if (!sig) return null
+    keep(rel, sig)
+  }
+  for (const [rel, deleted] of changed) {
+    if (deleted || seen.has(rel)) continue
+    const sig = fresh(rel)
+    if (!sig) return null
+    keep(rel, sig)
+  }
+  const dirs = Object.assign(record<[StatSig, string]>(), before.dirs)
+  for (const dir of changedFolders(changed.keys())) {
+    const st = lstatSync(prefix + dir, {throwIfNoEntry: false})
+    if (!st?.isDirectory()) {
+      delete dirs[dir]
+      continue
+    }
+    dirs[dir] = [poisoned(statSig(st)), namesHash(dir, readdirSync(prefix + dir))]
+  }
+  return {dirs, paths, stats: stats.slice(0, paths.length * FIELDS)}
+}
+
+/** The folders on the way to `files` ('' the root), each once. */
+export function changedFolders(files: Iterable<string>): Set<string> {
+  const folders = new Set([''])
+  for (const file of files) {
+    for (let slash = file.indexOf('/'); slash >= 0; slash = file.indexOf('/', slash + 1)) folders.add(file.slice(0, slash))
+  }
+  return folders
 }
 
 /** A group of the folder's paths to stage in one call, with the files and bytes it holds. */
