@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 // Bundles the compiled CLI into dist/bundle/ (run by `npm run build`, after tsc): Node then
 // reads a few files instead of resolving some 300 modules one by one, a third of a start-up.
-// Packages loaded only on demand, nodegit's native addon, and write-file-atomic (CommonJS that
-// uses __filename, imported on first use) stay outside the bundle.
+// Packages loaded only on demand and nodegit's native addon stay outside the bundle.
 import {build} from 'esbuild'
 import {copyFile} from 'node:fs/promises'
 import {fileURLToPath} from 'node:url'
@@ -23,9 +22,10 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['nodegit', 'ssh2', 'cli-progress', 'write-file-atomic', 'jmespath', 'yaml', 'typescript'],
-  // oclif and its dependencies are CommonJS and call require() at run time.
-  banner: {js: "import {createRequire as __mlCreateRequire} from 'node:module'; const require = __mlCreateRequire(import.meta.url);"},
+  external: ['nodegit', 'ssh2', 'cli-progress', 'jmespath', 'yaml', 'typescript'],
+  // oclif and its dependencies are CommonJS and call require() at run time; write-file-atomic
+  // hashes its own __filename into its temporary names.
+  banner: {js: "import {createRequire as __mlCreateRequire} from 'node:module'; import {fileURLToPath as __mlFileURLToPath} from 'node:url'; const require = __mlCreateRequire(import.meta.url); const __filename = __mlFileURLToPath(import.meta.url);"},
   plugins: [debugWhenAsked],
   logLevel: 'warning',
 })
