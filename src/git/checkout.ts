@@ -24,7 +24,6 @@ export async function checkoutTree(h: RepoHandle, tree: string, baseline: string
       else paths.add(file.path())
     }
   }
-  if (paths.size === 0) return gitlinks.length === 0
   // libgit2 also removes what the index tracks and the target lacks, so out of the index too
   // (a gitlink both trees hold alike is left alone by the checkout anyway).
   if (gitlinks.length > 0) {
@@ -32,6 +31,8 @@ export async function checkoutTree(h: RepoHandle, tree: string, baseline: string
     for (const file of gitlinks) if (index.getByPath(file)) await index.removeByPath(file)
     await index.write()
   }
+  // An empty list of paths would be read as all of them.
+  if (paths.size === 0) return gitlinks.length === 0
   const [base, target] = await Promise.all([withoutPaths(h, baseline, gitlinks), withoutPaths(h, tree, gitlinks)])
   const callback = onProgress && ((_file: string | null, done: number, total: number) => onProgress(done, total))
   const progressCb = callback && (everyFile ? {callback, throttle: 0} : callback)

@@ -4,6 +4,7 @@ import path from 'node:path'
 import {promisify} from 'node:util'
 import * as assert from 'uvu/assert'
 import {BIN, cleanup, git, ml, ok, tempDir, timedSuite} from '../helpers.js'
+import {startHttpGitServer} from '../servers.js'
 
 const test = timedSuite('progress')
 test.after.each(cleanup)
@@ -106,8 +107,14 @@ test('a push, the pushes of a submit, project update -r and a clone on a termina
   assert.match(submitted, /Run \S+ Completed/)
   git(base, ['init', '-q', '--bare', 'other.git'])
   assert.match(await mlOnTerminal(dir, ['project', 'update', '-r', `file://${path.join(base, 'other.git')}`]), /Push \[[█░]+\] \d+\/\d+ objects/, 'and so does project update -r')
-  assert.match(await mlOnTerminal(base, ['project', 'clone', remote, 'copy']), /Clone \[[█░]+\] \d+\/\d+ objects/)
-  assert.not.match(await mlOnTerminal(base, ['project', 'clone', '-q', remote, 'copy2']), /Clone \[/)
+  // Over http: a clone from a path or file:// copies the remote's objects, and has no transfer to draw.
+  const server = await startHttpGitServer({root: base})
+  try {
+    assert.match(await mlOnTerminal(base, ['project', 'clone', server.url('remote.git'), 'copy']), /Clone \[[█░]+\] \d+\/\d+ objects/)
+    assert.not.match(await mlOnTerminal(base, ['project', 'clone', '-q', server.url('remote.git'), 'copy2']), /Clone \[/)
+  } finally {
+    await server.close()
+  }
 })
 
 test.run()
