@@ -57,7 +57,8 @@ export async function keepBackup(repo: ShadowRepo, tree: string, subject: string
 export async function checkoutJournaled(project: Project, repo: ShadowRepo, journal: Journal, baseline: string, options: {onProgress?: OnProgress; bytes?: number}): Promise<boolean> {
   await dropStamp(project)
   const file = journalPath(project)
-  await writeAtomically(file, JSON.stringify(journal))
+  // Not synced, as the files libgit2 writes next are not: it has to outlive a killed process.
+  await writeAtomically(file, JSON.stringify(journal), {sync: false})
   crashPoint('restore-journal')
   const crashing = crashPointArmed('restore-checkout-')
   const onProgress = (options.onProgress || crashing) ? (done: number, total: number) => {
