@@ -20,9 +20,9 @@ let timer: NodeJS.Timeout | undefined
  * Wraps every function of nodegit's classes so that a call libgit2 never finishes cannot hang
  * ml: libgit2 spins at 100% CPU, in a thread nothing can stop, on a truncated loose object
  * (libgit2/libgit2#7342). When a call has been pending for 2 s, the loose objects of the
- * repositories opened so far (those older than this process) are inflated with Node's zlib; a damaged one rejects every pending
- * call with PROJECT_CORRUPT (so the command fails in words and releases its lock), and the
- * process then ends, taking the spinning thread with it.
+ * repositories opened so far (those older than this process) are inflated with Node's zlib; a
+ * damaged one rejects every pending call with PROJECT_CORRUPT (so the command fails in words
+ * and releases its lock), and the process then ends, taking the spinning thread with it.
  */
 export function guardNodegit(Git: object): void {
   const classes = new Set<unknown>()
