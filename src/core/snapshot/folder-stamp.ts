@@ -111,13 +111,6 @@ export function packFiles(files: Record<string, StatSig>): PackedFiles {
   return {paths, stats}
 }
 
-/** The signatures by path of packed files (see packFiles). */
-export function unpackFiles({paths, stats}: PackedFiles): Record<string, StatSig> {
-  const files = record<StatSig>()
-  paths.forEach((file, i) => (files[file] = Array.from(stats.subarray(i * FIELDS, (i + 1) * FIELDS))))
-  return files
-}
-
 /** Packed `files` with the signatures of `edited` (some of its paths) put in. */
 export function patchFiles({paths, stats}: PackedFiles, edited: Record<string, StatSig>): PackedFiles {
   const patched = stats.slice()
@@ -209,7 +202,7 @@ export function poisoned(sig: StatSig): StatSig {
 }
 
 /** The size in a stat signature. */
-export function sizeOf(sig: StatSig): number {
+function sizeOf(sig: StatSig): number {
   return sig[1]
 }
 
