@@ -7,6 +7,7 @@ import {checkoutInto, checkoutTree} from './checkout.js'
 import type {FileStat} from './diff-stats.js'
 import {GIT, isGitError} from './git-errors.js'
 import {loadNodegit, signatureFor, type NodeGit, type RepoHandle} from './nodegit.js'
+import {type PlainBlob, plainBlobs} from './plain-blobs.js'
 import {Staging, type StageOptions} from './staging.js'
 import type {PushedRef, Transport} from './transport.js'
 import {TreeReader} from './tree-reader.js'
@@ -268,6 +269,11 @@ export class ShadowRepo {
   /** The bytes of the blob `oid`. */
   async readBlob(oid: string): Promise<Buffer> {
     return (await this.repo.getBlob(oid)).content()
+  }
+
+  /** See plain-blobs.ts. */
+  plainBlobs(tree: string, paths: string[]): Promise<Record<string, PlainBlob>> {
+    return plainBlobs(this.h, tree, paths)
   }
 
   /** Writes blobs and nested trees for `files` and returns the root tree id. */

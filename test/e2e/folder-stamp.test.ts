@@ -1,4 +1,4 @@
-import {existsSync, promises as fs, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, promises as fs, readFileSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import * as assert from 'uvu/assert'
@@ -205,6 +205,93 @@ test('a restore that changes ignore rules keeps no stamp, and the next snapshot 
   assert.not.ok(existsSync(path.join(dir, '.ml', 'folder-stamp.json')))
   const commit = ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim()
   assert.is(shadowGit(dir, ['rev-parse', `${commit}^{tree}`]), oracleTree(dir))
+})
+
+/** The stat of the history's index: staging anything with git rewrites it. */
+const indexStat = (dir: string) => {
+  const st = statSync(path.join(dir, '.ml', 'history.git', 'index'))
+  return `${st.ino} ${st.mtimeMs} ${st.size}`
+}
+
+test('a restore keeps the blobs it wrote: the next snapshot hashes them instead of staging them, and still sees any change to them', async () => {
+  const dir = tempDir()
+  ok(await ml(dir, ['project', 'init', '.']))
+  await write(dir, {'src/a.py': 'a = 1\n', 'run.sh': 'echo 1\n'})
+  await fs.chmod(path.join(dir, 'run.sh'), 0o755)
+  await fs.symlink('src/a.py', path.join(dir, 'link'))
+  ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+  const first = JSON.parse(ok(await ml(dir, ['history', 'last', '-o', 'json'])).stdout)
+  const firstTree = shadowGit(dir, ['rev-parse', `${first.snapshotId}^{tree}`])
+  await write(dir, {'src/a.py': 'a = 2\n', 'run.sh': 'echo 2\n'})
+  await fs.rm(path.join(dir, 'link'))
+  await fs.symlink('run.sh', path.join(dir, 'link'))
+  ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+  const second = JSON.parse(ok(await ml(dir, ['history', 'last', '-o', 'json'])).stdout)
+  const stampFile = path.join(dir, '.ml', 'folder-stamp.json')
+  const snapshotTree = async () => shadowGit(dir, ['rev-parse', `${ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim()}^{tree}`])
+  const backAndForth = async () => {
+    ok(await ml(dir, ['project', 'restore', '--yes', '--run-id', second.runId]))
+    ok(await ml(dir, ['project', 'restore', '--yes', '--run-id', first.runId]))
+  }
+
+  ok(await ml(dir, ['project', 'restore', '--yes', '--run-id', first.runId]))
+  const blob = (file: string) => {
+    const [mode, , oid] = shadowGit(dir, ['ls-tree', first.snapshotId, file]).split(/\s+/)
+    return [Number.parseInt(mode, 8), oid]
+  }
+  assert.equal(JSON.parse(readFileSync(stampFile, 'utf8')).written, {'src/a.py': blob('src/a.py'), 'run.sh': blob('run.sh'), link: blob('link')})
+  const index = indexStat(dir)
+  await sleep(150)
+  assert.is(await snapshotTree(), firstTree)
+  assert.is(indexStat(dir), index, 'git staged nothing')
+  const stamp = JSON.parse(readFileSync(stampFile, 'utf8'))
+  assert.is(stamp.written, undefined, 'settled: the stat is trusted again')
+  assert.equal([trust(stamp)['src/a.py'], trust(stamp)['run.sh'], trust(stamp).link], ['stat', 'stat', 'stat'])
+
+  // Changes to what the restore had just written, each one made right after it.
+  const changes: Array<[string, () => Promise<void>]> = [
+    ['same size and mtime', async () => {
+      const file = path.join(dir, 'src/a.py')
+      const st = await fs.stat(file)
+      await fs.writeFile(file, 'a = 3\n')
+      await fs.utimes(file, st.atime, st.mtime)
+    }],
+    ['an exec bit given', () => fs.chmod(path.join(dir, 'src/a.py'), 0o755)],
+    ['an exec bit taken', () => fs.chmod(path.join(dir, 'run.sh'), 0o644)],
+    ['a symlink pointed elsewhere', async () => {
+      await fs.rm(path.join(dir, 'link'))
+      await fs.symlink('src/b.py', path.join(dir, 'link'))
+    }],
+    ['a symlink made a file', async () => {
+      await fs.rm(path.join(dir, 'link'))
+      await fs.writeFile(path.join(dir, 'link'), 'src/a.py')
+    }],
+  ]
+  for (const [what, change] of changes) {
+    await backAndForth()
+    assert.ok(JSON.parse(readFileSync(stampFile, 'utf8')).written, what)
+    await change()
+    const tree = await snapshotTree()
+    assert.is(tree, oracleTree(dir), what)
+    assert.is.not(tree, firstTree, what)
+  }
+})
+
+test('a restore keeps no blob that a filter changes, and after a .gitattributes change the next snapshot stages what it wrote', async () => {
+  const dir = tempDir()
+  ok(await ml(dir, ['project', 'init', '.']))
+  await write(dir, {'.gitattributes': '*.txt eol=crlf\n', 'crlf.txt': 'one\r\ntwo\r\n', 'plain.csv': 'a,b\r\n1,2\r\n'})
+  ok(await ml(dir, ['experiment', 'submit', 'train.py']))
+  const first = JSON.parse(ok(await ml(dir, ['history', 'last', '-o', 'json'])).stdout)
+  await write(dir, {'crlf.txt': 'three\r\n', 'plain.csv': 'c,d\r\n'})
+  ok(await ml(dir, ['project', 'snapshot', '-q']))
+  ok(await ml(dir, ['project', 'restore', '--yes', '--run-id', first.runId]))
+  assert.equal(Object.keys(JSON.parse(readFileSync(path.join(dir, '.ml', 'folder-stamp.json'), 'utf8')).written), ['plain.csv'])
+  // plain.csv still holds the blob the restore wrote, but git now stores it with LF endings.
+  await fs.appendFile(path.join(dir, '.gitattributes'), '*.csv text\n')
+  const commit = ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim()
+  assert.is(shadowGit(dir, ['rev-parse', `${commit}^{tree}`]), oracleTree(dir))
+  assert.is(shadowGit(dir, ['show', `${commit}:plain.csv`]), 'a,b\n1,2')
 })
 
 test.run()

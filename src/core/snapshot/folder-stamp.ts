@@ -1,9 +1,10 @@
 import {createHash} from 'node:crypto'
-import {lstatSync, promises as fs, readdirSync, type Stats} from 'node:fs'
+import {constants, lstatSync, promises as fs, readdirSync, readFileSync, readlinkSync, type Stats} from 'node:fs'
 import path from 'node:path'
 import {userGitFiles} from '../../git/nodegit.js'
+import type {PlainBlob} from '../../git/plain-blobs.js'
 import {MlError} from '../../shared/errors.js'
-import {isGitignore} from '../../shared/git-files.js'
+import {isGitattributes, isGitignore} from '../../shared/git-files.js'
 import {AMLIGNORE, BUILTIN_EXCLUDES, SECRET_RULES} from './ignore-rules.js'
 import {historyDir, type Project} from '../project/project.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
@@ -26,6 +27,12 @@ export interface FolderStamp extends PackedFiles {
   dirs: Record<string, [StatSig, string]>
   /** The likely secrets the snapshot left out (they change only when names in a folder do). */
   secrets: string[]
+  /**
+   * Files a restore wrote, poisoned, as the blobs it wrote when no filter stands between blob
+   * and file: the next check hashes such a file, and one that still is that blob is unchanged
+   * without git (see holdingWritten).
+   */
+  written?: Record<string, PlainBlob>
 }
 
 /**
@@ -245,16 +252,55 @@ export function checkStamp(root: string, stamp: FolderStamp): StampCheck {
 }
 
 /** The part of a stamp that describes the folder: its walked folders and tracked files. */
-export type StampedFolder = Pick<FolderStamp, 'dirs' | 'paths' | 'stats'>
+export type StampedFolder = Pick<FolderStamp, 'dirs' | 'paths' | 'stats' | 'written'>
+
+/** Files larger than this are left to git, which streams them, rather than read whole. */
+const HASH_LIMIT = 64 * 1024 * 1024
+
+/**
+ * Of the files a check found changed (`files`, with their signatures before settling), those a
+ * restore wrote that still hold the blob it wrote, hashed as git hashes a blob: they need no
+ * staging. None when a .gitattributes changed too, as a filter may apply to them now.
+ */
+export function holdingWritten(root: string, written: Record<string, PlainBlob> | undefined, files: Record<string, StatSig>): Set<string> {
+  const same = new Set<string>()
+  if (!written || Object.keys(files).some(isGitattributes)) return same
+  const prefix = withSlash(root)
+  for (const file in files) {
+    if (!Object.hasOwn(written, file)) continue
+    const [mode, oid] = written[file]
+    const [stMode, size] = files[file]
+    const type = stMode & constants.S_IFMT
+    // The mode as libgit2 reads it with core.filemode: executable when the owner may run it.
+    const sameMode = mode === 0o120000 ? type === constants.S_IFLNK : type === constants.S_IFREG && (mode === 0o100755) === ((stMode & 0o100) !== 0)
+    if (!sameMode || size > HASH_LIMIT) continue
+    let content: Buffer
+    try {
+      content = type === constants.S_IFLNK ? readlinkSync(prefix + file, {encoding: 'buffer'}) : readFileSync(prefix + file)
+    } catch {
+      continue // gone or unreadable since the check: staging it says what is wrong
+    }
+    if (createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex') === oid) same.add(file)
+  }
+  return same
+}
+
+/** Of `written`, the files in `same` that are still poisoned in `files` (racy): the next check hashes them again. */
+export function keepWritten(written: Record<string, PlainBlob> | undefined, same: Set<string>, files: Record<string, StatSig>): Record<string, PlainBlob> | undefined {
+  const kept = record<PlainBlob>()
+  for (const file of same) if (files[file][0] === 0) kept[file] = written![file]
+  return Object.keys(kept).length ? kept : undefined
+}
 
 /**
  * `before` (the folder as stamped) after the files `changed` (path -> deleted or written) were
  * deleted or written, without a walk: each written file and each folder on a changed path is
  * read again, and poisoned (the next snapshot re-reads it, as the restore just wrote it); the
- * rest keeps its signature, which the next check still compares with the folder. Null when a
- * written file is not there (the next snapshot then stages the folder).
+ * rest keeps its signature, which the next check still compares with the folder. `blobs` are
+ * what was written, of the files whose content the next check may hash (see holdingWritten).
+ * Null when a written file is not there (the next snapshot then stages the folder).
  */
-export function restampChanged(root: string, before: StampedFolder, changed: Map<string, boolean>): StampedFolder | null {
+export function restampChanged(root: string, before: StampedFolder, changed: Map<string, boolean>, blobs: Record<string, PlainBlob> = {}): StampedFolder | null {
   const prefix = withSlash(root)
   const fresh = (rel: string): StatSig | null => {
     const st = lstatSync(prefix + rel, {throwIfNoEntry: false})
@@ -262,19 +308,22 @@ export function restampChanged(root: string, before: StampedFolder, changed: Map
   }
   const paths: string[] = []
   const stats = new Float64Array((before.paths.length + changed.size) * FIELDS)
-  const keep = (rel: string, sig: ArrayLike<number>) => {
-    stats.set(sig, paths.length * FIELDS)
+  const keep = (rel: string, sig: ArrayLike<number>, at = 0) => {
+    for (let k = 0; k < FIELDS; k++) stats[paths.length * FIELDS + k] = sig[at + k]
     paths.push(rel)
   }
   const seen = new Set<string>()
   for (let i = 0; i < before.paths.length; i++) {
     const rel = before.paths[i]
     const deleted = changed.get(rel)
+    if (deleted === undefined) {
+      keep(rel, before.stats, i * FIELDS)
+      continue
+    }
     seen.add(rel)
-    if (deleted) continue
-    const sig = deleted === false ? fresh(rel) : before.stats.subarray(i * FIELDS, (i + 1) * FIELDS)
-    if (!sig) return null
-    keep(rel, sig)
+    const sig = deleted ? undefined : fresh(rel)
+    if (sig === null) return null
+    if (sig) keep(rel, sig)
   }
   for (const [rel, deleted] of changed) {
     if (deleted || seen.has(rel)) continue
@@ -291,7 +340,10 @@ export function restampChanged(root: string, before: StampedFolder, changed: Map
     }
     dirs[dir] = [poisoned(statSig(st)), namesHash(dir, readdirSync(prefix + dir))]
   }
-  return {dirs, paths, stats: stats.slice(0, paths.length * FIELDS)}
+  const written = Object.assign(record<PlainBlob>(), before.written)
+  for (const rel of changed.keys()) delete written[rel]
+  Object.assign(written, blobs)
+  return {dirs, paths, stats: stats.slice(0, paths.length * FIELDS), ...(Object.keys(written).length ? {written} : {})}
 }
 
 /** The folders on the way to `files` ('' the root), each once. */

@@ -4,6 +4,7 @@ import type {ShadowRepo} from '../../git/shadow-repo.js'
 import {MODE, type TreeChange} from '../../git/trees.js'
 import type {EntryInfo, TreeReader} from '../../git/tree-reader.js'
 import {MlError} from '../../shared/errors.js'
+import {runPool} from '../../shared/run-pool.js'
 import {PATH_MAX, type PathCheck, unsafeReason} from '../trust/tree-path.js'
 
 /**
@@ -61,6 +62,9 @@ export async function checkOutNewTree(trees: TreeReader, dir: string, tree: stri
   return gitlinks
 }
 
+/** How many lookups a restore's check keeps going at once. */
+const LOOKUPS = 8
+
 /**
  * Refuses (UNSAFE_PATH) a restore of `target` over the folder before anything is written when
  * it would write a dangerous path (see entryProblem), write through a symlink (one the snapshot
@@ -73,11 +77,16 @@ export async function assertSafeRestore(repo: ShadowRepo, dir: string, current: 
   const written = changes.filter((c) => c.status !== 'deleted').map((c) => c.path)
   const ancestors = new Set<string>()
   const sizes = new Map<string, number>()
-  for (const file of written) {
+  // Looked up some at a time (each lookup is a trip to libgit2's threads, and trips overlap),
+  // then refused in order, so that the same file is named whichever lookup ends first.
+  const found = await runPool(written, LOOKUPS, async (file) => {
     const entry = await trees.entry(target, file)
-    if (!entry) refuseUnsafe(file, unsafeReason(file, {snapshot: true}) ?? 'is not where the snapshot says it is')
-    const problem = await entryProblem(trees, dir, file, entry, {snapshot: true})
-    if (problem) refuseUnsafe(file, problem)
+    if (!entry) return {problem: unsafeReason(file, {snapshot: true}) ?? 'is not where the snapshot says it is'}
+    return {entry, problem: await entryProblem(trees, dir, file, entry, {snapshot: true})}
+  })
+  for (const [i, file] of written.entries()) {
+    const {entry, problem} = found[i]
+    if (problem || !entry) refuseUnsafe(file, problem!)
     sizes.set(file, trees.size(entry.oid))
     for (let slash = file.indexOf('/'); slash >= 0; slash = file.indexOf('/', slash + 1)) ancestors.add(file.slice(0, slash))
   }
@@ -91,8 +100,9 @@ export async function assertSafeRestore(repo: ShadowRepo, dir: string, current: 
     if (stat.isSymbolicLink()) refuseUnsafe(ancestor, 'is a symlink in the folder, and files would be written through it')
     if ((await trees.mode(current, ancestor)) === null) refuseUnsafe(ancestor, 'is an ignored file in the folder where the snapshot has a folder')
   }
-  for (const file of written) {
-    const stat = await lstatOrNull(path.join(dir, file))
+  const stats = await runPool(written, LOOKUPS, (file) => lstatOrNull(path.join(dir, file)))
+  for (const [i, file] of written.entries()) {
+    const stat = stats[i]
     const targetMode = await trees.mode(target, file)
     if (!stat?.isDirectory() || targetMode === MODE.TREE || targetMode === MODE.GITLINK) continue
     if ((await trees.mode(current, file)) === MODE.GITLINK) refuseUnsafe(file, 'is a nested git repository in the folder')

@@ -3,7 +3,7 @@ import type {ShadowRepo} from '../../git/shadow-repo.js'
 import type {StageOptions} from '../../git/staging.js'
 import type {TreeChange} from '../../git/trees.js'
 import {isMlError} from '../../shared/errors.js'
-import {changedFolders, checkStamp, contextSignature, dropStamp, type FolderScan, groupScan, packedSizes, packFiles, patchFiles, readStamp, restampChanged, saveStamp, scanFolder, settleScan, type ScanGroup, type StampedFolder} from './folder-stamp.js'
+import {changedFolders, checkStamp, contextSignature, dropStamp, type FolderScan, type FolderStamp, groupScan, holdingWritten, keepWritten, packedSizes, packFiles, patchFiles, readStamp, restampChanged, saveStamp, scanFolder, settleScan, type ScanGroup, type StampedFolder} from './folder-stamp.js'
 import {isGitignore} from '../../shared/git-files.js'
 import {readAmlignore, secretPaths} from './ignore-rules.js'
 import {type LockOptions, withProjectLock} from '../project/lock.js'
@@ -56,26 +56,23 @@ export async function stageProject(project: Project, open: OpenHistory, options:
   if (await restoreInterrupted(project)) await finishInterruptedRestore(project, await open(), options)
   const stamp = await readStamp(project)
   const check = stamp?.context === await contextSignature(project) ? checkStamp(project.dir, stamp) : {kind: 'changed' as const}
-  if (stamp && check.kind === 'same') {
-    // A stamp kept without a commit (by a restore's plan) learns the commit it becomes.
-    const remember = async (commit = '') => {
-      if (commit && commit !== stamp.commit) await saveStamp(project, {...stamp, commit, context: await contextSignature(project)})
-    }
-    const holds = (path: string) => stamp.paths.includes(path)
-    return {tree: stamp.tree, secrets: stamp.secrets, commit: stamp.commit || undefined, holds, files: async () => packedSizes(stamp), remember, stamped: () => stamp}
-  }
-  const repo = await open()
+  if (stamp && check.kind === 'same') return unchanged(project, stamp, false)
   let folder: StampedFolder | null
   let secrets: string[]
   let tree: string
   if (stamp && check.kind === 'edited') {
+    // What a restore wrote and still holds is hashed here, not staged: a restore costs no git later.
+    const same = holdingWritten(project.dir, stamp.written, check.files)
     // Only what the check read afresh can be racy: the rest was settled when it was stamped.
     // The stamp's files stay packed (unpacking 20,000 of them cost a restore 35 ms).
     settleScan(check)
-    folder = {dirs: {...stamp.dirs, ...check.dirs}, ...patchFiles(stamp, check.files)}
-    tree = await repo.stagePaths(Object.keys(check.files))
+    folder = {dirs: {...stamp.dirs, ...check.dirs}, ...patchFiles(stamp, check.files), written: keepWritten(stamp.written, same, check.files)}
+    const edited = Object.keys(check.files).filter((file) => !same.has(file))
+    if (edited.length === 0) return unchanged(project, {...stamp, ...folder}, true)
+    tree = await (await open()).stagePaths(edited)
     secrets = stamp.secrets
   } else {
+    const repo = await open()
     const scan = await scanFolder(project.dir, (dir) => repo.isIgnored(dir))
     settleScan(scan)
     const gitignores = Object.keys(scan.files).filter(isGitignore)
@@ -101,20 +98,42 @@ export async function stageProject(project: Project, open: OpenHistory, options:
 }
 
 /**
+ * The folder as `stamp` has it: its tree, and its commit when the stamp knows it. `restamped`
+ * when the check read some of it afresh (remember then saves what it read).
+ */
+function unchanged(project: Project, stamp: FolderStamp, restamped: boolean): Staged {
+  // A stamp kept without a commit (by a restore's plan) learns the commit it becomes.
+  const remember = async (commit = '') => {
+    if (restamped || (commit && commit !== stamp.commit)) await saveStamp(project, {...stamp, commit: commit || stamp.commit, context: await contextSignature(project)})
+  }
+  const holds = (path: string) => stamp.paths.includes(path)
+  return {tree: stamp.tree, secrets: stamp.secrets, commit: stamp.commit || undefined, holds, files: async () => packedSizes(stamp), remember, stamped: () => stamp}
+}
+
+/**
+ * The most files a restore writes whose blobs it keeps for the next snapshot to hash (see
+ * holdingWritten). Past that, the next snapshot stages them with git, which hashes as much.
+ */
+const HASHED_FILES = 1000
+
+/**
  * Keeps a stamp of the folder after a restore checked `tree` out into it and the index, so
  * that the next snapshot need not stage the whole folder again. The stamp of the folder as the
  * restore found it (`before`) is brought up to date with what the checkout wrote and deleted,
- * which is poisoned: the next snapshot re-reads it, never trusts it. Whatever else changed
+ * which is poisoned: the next snapshot re-reads it, never trusts its stat (but may hash it, when
+ * the restore kept the blob it wrote). Whatever else changed
  * meanwhile still differs from its stamped stat. Without a stamp, the next one stages it all.
  */
 export async function stampRestored(project: Project, repo: ShadowRepo, tree: string, before: Staged, changes: TreeChange[]): Promise<void> {
   const folder = before.stamped()
   if (!folder) return
+  const written = changes.filter((c) => c.status !== 'deleted').map((c) => c.path)
   // A folder the restore made must be one snapshots walk: the snapshot restored may be older than the rules.
-  for (const dir of changedFolders(changes.filter((c) => c.status !== 'deleted').map((c) => c.path))) {
+  for (const dir of changedFolders(written)) {
     if (!Object.hasOwn(folder.dirs, dir) && (await repo.isIgnored(`${dir}/`))) return
   }
-  const after = restampChanged(project.dir, folder, new Map(changes.map((c) => [c.path, c.status === 'deleted'])))
+  const blobs = written.length <= HASHED_FILES ? await repo.plainBlobs(tree, written) : {}
+  const after = restampChanged(project.dir, folder, new Map(changes.map((c) => [c.path, c.status === 'deleted'])), blobs)
   if (after) await saveStamp(project, {tree, commit: '', context: await contextSignature(project), ...after, secrets: before.secrets})
 }
 
@@ -162,7 +181,10 @@ function stageGroups(scan: FolderScan, onProgress?: OnProgress): Pick<StageOptio
 export async function takeSnapshot(project: Project, open: OpenHistory, message: string, options: LockOptions = {}): Promise<Snapshot> {
   return withProjectLock(project, async () => {
     const staged = await stageProject(project, open, options)
-    if (staged.commit) return {commit: staged.commit, tree: staged.tree, created: false, secrets: staged.secrets, holds: staged.holds}
+    if (staged.commit) {
+      await staged.remember(staged.commit)
+      return {commit: staged.commit, tree: staged.tree, created: false, secrets: staged.secrets, holds: staged.holds}
+    }
     const repo = await open()
     const ref = historyRef(project)
     for (let attempt = 0; ; attempt++) {
