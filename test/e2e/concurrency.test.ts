@@ -1,5 +1,5 @@
 import {spawn} from 'node:child_process'
-import {existsSync, promises as fs, utimesSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, promises as fs, utimesSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import * as assert from 'uvu/assert'
 import {cleanup, errorCode, folderState, ml, mlSpawn, ok, shadowGit, tempDir, timedSuite, write} from '../helpers.js'
@@ -113,6 +113,20 @@ test('a lock or git lock file left by a killed process is cleared with a message
   assert.match(r.stderr, /Cleared a lock left by ml process \d+/)
   assert.match(r.stderr, /Removed .ml\/history.git\/index.lock/)
   assert.not.ok(existsSync(path.join(dir, '.ml', 'lock')))
+})
+
+test('a git lock file under refs/ is cleared once it is old; a young one may be a live writer\'s and stays', async () => {
+  const {dir} = await project()
+  const runsRefs = path.join(dir, '.ml', 'history.git', 'refs', 'ml', 'runs', 'deep')
+  mkdirSync(runsRefs, {recursive: true})
+  const [old, young] = [path.join(runsRefs, 'old_run.lock'), path.join(runsRefs, 'young_run.lock')]
+  writeFileSync(old, '')
+  writeFileSync(young, '')
+  utimesSync(old, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000))
+  const r = ok(await ml(dir, ['project', 'snapshot']))
+  assert.match(r.stderr, /Removed .ml\/history.git\/refs\/ml\/runs\/deep\/old_run.lock/)
+  assert.not.ok(existsSync(old))
+  assert.ok(existsSync(young))
 })
 
 test('a restore waits for a snapshot in progress, then goes ahead', async () => {
