@@ -9,7 +9,7 @@ import {promises as fs} from 'node:fs'
  * as loading write-file-atomic (which does the durable writes) costs a command's first write
  * 8 ms, on the way to a run's start.
  */
-export async function writeAtomically(file: string, data: string, options: {sync?: boolean} = {}): Promise<void> {
+export async function writeAtomically(file: string, data: string | Buffer, options: {sync?: boolean} = {}): Promise<void> {
   if (options.sync !== false) {
     const {default: writeFileAtomic} = await import('write-file-atomic')
     return writeFileAtomic(file, data, {fsync: true})

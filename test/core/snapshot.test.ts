@@ -4,6 +4,7 @@ import path from 'node:path'
 import * as assert from 'uvu/assert'
 import {type Project} from '../../src/core/project/project.js'
 import {initProject} from '../../src/core/setup/init.js'
+import {type FolderStamp, formatStamp, parseStamp} from '../../src/core/snapshot/folder-stamp.js'
 import {historyRef, takeSnapshot} from '../../src/core/snapshot/snapshot.js'
 import {cleanup, oracleTree, shadowGit, tempDir, timedSuite, write} from '../helpers.js'
 import {historyOpener} from '../../src/core/snapshot/open-history.js'
@@ -147,7 +148,7 @@ test('files named like an object\'s own properties (__proto__, constructor) are 
   await write(p.dir, Object.fromEntries(names.map((n) => [n, 'one\n'])))
   const first = await snapshot(p)
   assert.is(first.tree, oracleTree(p.dir))
-  const stamped = JSON.parse(await fs.readFile(path.join(p.dir, '.ml', 'folder-stamp.json'), 'utf8')).paths as string[]
+  const stamped = parseStamp(await fs.readFile(path.join(p.dir, '.ml', 'folder-stamp')))!.paths
   assert.equal([...stamped].sort(), shadowGit(p.dir, ['ls-tree', '-r', '--name-only', first.commit]).split('\n').sort(), 'the stamp holds the tracked files, by name')
   for (const name of names) {
     await new Promise((resolve) => setTimeout(resolve, 150)) // past the stamp's racy window
@@ -155,6 +156,26 @@ test('files named like an object\'s own properties (__proto__, constructor) are 
     const s = await snapshot(p)
     assert.is(s.tree, oracleTree(p.dir), `an edit of ${name} is seen`)
   }
+})
+
+test('a stamp file reads back as it was written, and a damaged or older one is no stamp', () => {
+  const stamp: FolderStamp = {
+    tree: 'a'.repeat(40), commit: '', context: 'c'.repeat(40), secrets: ['.env'],
+    dirs: {'': [[16877, 4096, 1.5, 2.5, 7], 'f'.repeat(40)], 'n\u00e4me\nwith newline': [[16877, 4096, 3, 4, 8], 'e'.repeat(40)]},
+    paths: ['a.txt', 'n\u00e4me\nwith newline/b.txt', '__proto__'],
+    stats: Float64Array.from({length: 15}, (_, i) => i * 1.25),
+    written: {'a.txt': [0o100644, 'b'.repeat(40)]},
+  }
+  const bytes = formatStamp(stamp)
+  assert.equal(parseStamp(bytes), stamp)
+  const empty = {...stamp, paths: [], stats: new Float64Array(0)}
+  assert.equal(parseStamp(formatStamp(empty)), empty)
+  assert.is(parseStamp(bytes.subarray(0, bytes.length - 1)), null, 'cut short')
+  assert.is(parseStamp(Buffer.concat([bytes, Buffer.alloc(8)])), null, 'too long')
+  assert.is(parseStamp(Buffer.alloc(0)), null, 'empty')
+  assert.is(parseStamp(Buffer.from(JSON.stringify({version: 3, ...stamp, stats: ''}))), null, 'the JSON stamp of version 3')
+  const header = bytes.subarray(0, bytes.indexOf(10)).toString()
+  assert.is(parseStamp(Buffer.concat([Buffer.from(header.replace('"files":3', '"files":2')), bytes.subarray(header.length)])), null, 'a count that disagrees')
 })
 
 test('likely secrets stay out by default, and a ! rule in .amlignore brings one back', async () => {

@@ -4,6 +4,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import * as assert from 'uvu/assert'
 import {type Project} from '../../src/core/project/project.js'
 import {initProject} from '../../src/core/setup/init.js'
+import {type FolderStamp, formatStamp, parseStamp} from '../../src/core/snapshot/folder-stamp.js'
 import {stageProject, stampRestored, takeSnapshot} from '../../src/core/snapshot/snapshot.js'
 import {cleanup, git, ml, ok, oracleTree, shadowGit, tempDir, timedSuite, write} from '../helpers.js'
 import {historyOpener} from '../../src/core/snapshot/open-history.js'
@@ -11,7 +12,9 @@ import {historyOpener} from '../../src/core/snapshot/open-history.js'
 const test = timedSuite('folder-stamp')
 test.after.each(cleanup)
 
-const stampFile = (p: Project) => path.join(p.dir, '.ml', 'folder-stamp.json')
+const stampFile = (p: Project) => path.join(p.dir, '.ml', 'folder-stamp')
+/** The stamp in the project folder `dir`. */
+const readStampOf = (dir: string) => parseStamp(readFileSync(path.join(dir, '.ml', 'folder-stamp')))!
 
 /** A snapshot taken once the racy window has passed, so that the stamp is trusted. */
 async function settledSnapshot(p: Project) {
@@ -88,9 +91,8 @@ test('a nested git repository turns the stamp off (its HEAD is part of the snaps
 })
 
 /** Each stamped file, 'racy' when poisoned (mode 0 in its stats: 5 float64 a file, base64), else 'stat'. */
-function trust(stamp: {paths: string[]; stats: string}): Record<string, 'racy' | 'stat'> {
-  const bytes = Buffer.from(stamp.stats, 'base64')
-  return Object.fromEntries(stamp.paths.map((file, i) => [file, bytes.readDoubleLE(i * 40) === 0 ? 'racy' : 'stat']))
+function trust(stamp: FolderStamp): Record<string, 'racy' | 'stat'> {
+  return Object.fromEntries(stamp.paths.map((file, i) => [file, stamp.stats[i * 5] === 0 ? 'racy' : 'stat']))
 }
 
 test('ml project snapshot reuses the stamped snapshot without reading git', async () => {
@@ -99,12 +101,12 @@ test('ml project snapshot reuses the stamped snapshot without reading git', asyn
   await fs.appendFile(path.join(dir, 'train.py'), '# more\n')
   await sleep(150)
   const first = ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim()
-  const stamp = JSON.parse(readFileSync(path.join(dir, '.ml', 'folder-stamp.json'), 'utf8'))
+  const stamp = readStampOf(dir)
   assert.is(stamp.commit, first)
   // Trusted as it is: a commit id written into the stamp by hand comes back unread.
-  writeFileSync(path.join(dir, '.ml', 'folder-stamp.json'), JSON.stringify({...stamp, commit: 'f'.repeat(40)}))
+  writeFileSync(path.join(dir, '.ml', 'folder-stamp'), formatStamp({...stamp, commit: 'f'.repeat(40)}))
   assert.is(ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim(), 'f'.repeat(40))
-  writeFileSync(path.join(dir, '.ml', 'folder-stamp.json'), JSON.stringify(stamp))
+  writeFileSync(path.join(dir, '.ml', 'folder-stamp'), formatStamp(stamp))
   assert.match(ok(await ml(dir, ['project', 'snapshot'])).stdout, `Nothing changed since snapshot ${first}`)
 })
 
@@ -116,7 +118,7 @@ test('a stamp kept by a restore plan learns the commit of the next snapshot', as
   await fs.appendFile(path.join(dir, 'train.py'), '# changed\n')
   await sleep(150)
   ok(await ml(dir, ['project', 'restore', '--dry-run', '--run-id', runId]))
-  const stamp = () => JSON.parse(readFileSync(path.join(dir, '.ml', 'folder-stamp.json'), 'utf8'))
+  const stamp = () => readStampOf(dir)
   assert.is(stamp().commit, '', 'the plan staged the folder but made no commit')
   const commit = ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim()
   assert.is(stamp().commit, commit)
@@ -131,12 +133,12 @@ test('a restore keeps a stamp, and the snapshots after it are the trees git give
   await write(dir, {'src/a.py': 'a = 2\n', 'new/deep/n.txt': 'new\n'})
   await fs.rm(path.join(dir, 'docs/x.md'))
   ok(await ml(dir, ['experiment', 'submit', 'train.py']))
-  const stampFile = path.join(dir, '.ml', 'folder-stamp.json')
+  const stampFile = path.join(dir, '.ml', 'folder-stamp')
   const snapshot = async () => ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim()
 
   ok(await ml(dir, ['project', 'restore', '--yes', '--run-id', first.runId]))
   assert.ok(existsSync(stampFile), 'the restore left a stamp')
-  const stamp = JSON.parse(readFileSync(stampFile, 'utf8'))
+  const stamp = readStampOf(dir)
   assert.is(stamp.tree, shadowGit(dir, ['rev-parse', `${first.snapshotId}^{tree}`]))
   // What the restore wrote is not trusted (a write racing it would share its stat); the rest is.
   const files = trust(stamp)
@@ -166,7 +168,7 @@ test('a stamp kept after a restore holds what the restore staged: a file changed
   await fs.appendFile(path.join(p.dir, 'a.txt'), 'changed while the restore ran\n')
   await sleep(300) // far outside the racy window of a plain snapshot
   await stampRestored(p, await open(), staged.tree, staged, [])
-  const files = trust(JSON.parse(readFileSync(stampFile(p), 'utf8')))
+  const files = trust(readStampOf(p.dir))
   assert.is(files['a.txt'], 'stat', 'as staged')
   const commit = ok(await ml(p.dir, ['project', 'snapshot', '-q'])).stdout.trim()
   assert.is(shadowGit(p.dir, ['rev-parse', `${commit}^{tree}`]), oracleTree(p.dir))
@@ -187,7 +189,7 @@ test('a restore that writes a folder the rules now ignore keeps no stamp, and th
   ok(await ml(dir, ['project', 'snapshot', '-q'], env))
   ok(await ml(dir, ['project', 'restore', '--yes', '--run-id', first.runId], env))
   assert.ok(existsSync(path.join(dir, 'data', 'a.csv')), 'the restore wrote the folder')
-  assert.not.ok(existsSync(path.join(dir, '.ml', 'folder-stamp.json')))
+  assert.not.ok(existsSync(path.join(dir, '.ml', 'folder-stamp')))
   // As after git's checkout of a commit with an ignored file: restored, it is tracked.
   const after = ok(await ml(dir, ['project', 'snapshot', '-q'], env)).stdout.trim()
   assert.is(shadowGit(dir, ['rev-parse', `${after}^{tree}`]), shadowGit(dir, ['rev-parse', `${first.snapshotId}^{tree}`]))
@@ -202,7 +204,7 @@ test('a restore that changes ignore rules keeps no stamp, and the next snapshot 
   await write(dir, {'data/.gitignore': '*.tmp\n'})
   ok(await ml(dir, ['experiment', 'submit', 'train.py']))
   ok(await ml(dir, ['project', 'restore', '--yes', '--run-id', first.runId]))
-  assert.not.ok(existsSync(path.join(dir, '.ml', 'folder-stamp.json')))
+  assert.not.ok(existsSync(path.join(dir, '.ml', 'folder-stamp')))
   const commit = ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim()
   assert.is(shadowGit(dir, ['rev-parse', `${commit}^{tree}`]), oracleTree(dir))
 })
@@ -227,7 +229,6 @@ test('a restore keeps the blobs it wrote: the next snapshot hashes them instead 
   await fs.symlink('run.sh', path.join(dir, 'link'))
   ok(await ml(dir, ['experiment', 'submit', 'train.py']))
   const second = JSON.parse(ok(await ml(dir, ['history', 'last', '-o', 'json'])).stdout)
-  const stampFile = path.join(dir, '.ml', 'folder-stamp.json')
   const snapshotTree = async () => shadowGit(dir, ['rev-parse', `${ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim()}^{tree}`])
   const backAndForth = async () => {
     ok(await ml(dir, ['project', 'restore', '--yes', '--run-id', second.runId]))
@@ -239,12 +240,12 @@ test('a restore keeps the blobs it wrote: the next snapshot hashes them instead 
     const [mode, , oid] = shadowGit(dir, ['ls-tree', first.snapshotId, file]).split(/\s+/)
     return [Number.parseInt(mode, 8), oid]
   }
-  assert.equal(JSON.parse(readFileSync(stampFile, 'utf8')).written, {'src/a.py': blob('src/a.py'), 'run.sh': blob('run.sh'), link: blob('link')})
+  assert.equal(readStampOf(dir).written, {'src/a.py': blob('src/a.py'), 'run.sh': blob('run.sh'), link: blob('link')})
   const index = indexStat(dir)
   await sleep(150)
   assert.is(await snapshotTree(), firstTree)
   assert.is(indexStat(dir), index, 'git staged nothing')
-  const stamp = JSON.parse(readFileSync(stampFile, 'utf8'))
+  const stamp = readStampOf(dir)
   assert.is(stamp.written, undefined, 'settled: the stat is trusted again')
   assert.equal([trust(stamp)['src/a.py'], trust(stamp)['run.sh'], trust(stamp).link], ['stat', 'stat', 'stat'])
 
@@ -269,7 +270,7 @@ test('a restore keeps the blobs it wrote: the next snapshot hashes them instead 
   ]
   for (const [what, change] of changes) {
     await backAndForth()
-    assert.ok(JSON.parse(readFileSync(stampFile, 'utf8')).written, what)
+    assert.ok(readStampOf(dir).written, what)
     await change()
     const tree = await snapshotTree()
     assert.is(tree, oracleTree(dir), what)
@@ -286,7 +287,7 @@ test('a restore keeps no blob that a filter changes, and after a .gitattributes 
   await write(dir, {'crlf.txt': 'three\r\n', 'plain.csv': 'c,d\r\n'})
   ok(await ml(dir, ['project', 'snapshot', '-q']))
   ok(await ml(dir, ['project', 'restore', '--yes', '--run-id', first.runId]))
-  assert.equal(Object.keys(JSON.parse(readFileSync(path.join(dir, '.ml', 'folder-stamp.json'), 'utf8')).written), ['plain.csv'])
+  assert.equal(Object.keys(readStampOf(dir).written ?? {}), ['plain.csv'])
   // plain.csv still holds the blob the restore wrote, but git now stores it with LF endings.
   await fs.appendFile(path.join(dir, '.gitattributes'), '*.csv text\n')
   const commit = ok(await ml(dir, ['project', 'snapshot', '-q'])).stdout.trim()

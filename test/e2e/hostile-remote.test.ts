@@ -26,7 +26,7 @@ async function project(): Promise<{root: string; dir: string}> {
 
 /** Everything of the project that a refused command must leave exactly as it was. */
 async function everything(dir: string): Promise<{folder: Record<string, string>; ml: Record<string, string>; refs: string}> {
-  const mlDir = await folderState(path.join(dir, '.ml'), ['history.git', 'runs-cache.ndjson', 'folder-stamp.json', 'lock'])
+  const mlDir = await folderState(path.join(dir, '.ml'), ['history.git', 'runs-cache.ndjson', 'folder-stamp', 'lock'])
   return {folder: await folderState(dir, ['.ml']), ml: mlDir, refs: shadowRefs(dir)}
 }
 

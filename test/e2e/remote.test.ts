@@ -2,6 +2,7 @@ import {execFileSync} from 'node:child_process'
 import {existsSync, mkdirSync, promises as fs, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import * as assert from 'uvu/assert'
+import {parseStamp} from '../../src/core/snapshot/folder-stamp.js'
 import {cleanup, errorCode, folderState, git, ml, ok, type Result, shadowGit, tempDir, timedSuite, write} from '../helpers.js'
 import {bareRepo, type HttpGitServer, selfSignedCert, startHttpGitServer, startSshd} from '../servers.js'
 
@@ -115,7 +116,7 @@ test('a clone of a branch holding the latest snapshot keeps a folder stamp of it
   git(remote, ['symbolic-ref', 'HEAD', 'refs/heads/main'])
   const copy = path.join(root, 'copy')
   assert.not.match(ok(await ml(root, ['project', 'clone', `file://${remote}`, 'copy'], env)).stdout, /no branch of your repo/)
-  const stamp = JSON.parse(await fs.readFile(path.join(copy, '.ml', 'folder-stamp.json'), 'utf8'))
+  const stamp = parseStamp(await fs.readFile(path.join(copy, '.ml', 'folder-stamp')))!
   assert.is(stamp.commit, shadowGit(copy, ['rev-parse', 'HEAD']))
   assert.match(ok(await ml(copy, ['project', 'snapshot'], env)).stdout, /Nothing changed since snapshot/)
 })

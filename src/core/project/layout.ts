@@ -24,7 +24,7 @@ const ML_ENTRIES = {
   /** The hidden history repository. */
   history: 'history.git',
   /** The folder's state at the last snapshot, so an unchanged folder is not staged again. */
-  stamp: 'folder-stamp.json',
+  stamp: 'folder-stamp',
   /** A restore in progress, replayed or undone by the next command. */
   journal: 'restore-in-progress.json',
   /** Held while a command changes the history or the folder. */
