@@ -6,6 +6,8 @@ import type NodeGitModule from 'nodegit'
 import {isGitignore} from '../shared/git-files.js'
 import type {RepoHandle} from './nodegit.js'
 import {MODE} from './trees.js'
+import {mergeIndexFiles} from './index-merge.js'
+import {writeAtomically} from '../shared/write-atomically.js'
 
 export interface StageOptions {
   /**
@@ -115,14 +117,23 @@ export class Staging {
   /**
    * The first `git add -A` of the folder, on every core: libgit2 hashes and compresses on one
    * thread per call, so a repository handle per core takes the next group until none is left,
-   * and the other handles' entries are merged into `index`. Falls back to one addAll if
-   * anything goes wrong (a nested repository, say).
+   * and the other handles' index files are merged into `index` (see mergeIndexFiles). Falls
+   * back to one addAll if anything goes wrong (a nested repository, say).
    */
   private async addGroups(index: NodeGitModule.Index, groups: string[][], onGroup?: (index: number) => void): Promise<void> {
-    const literal = this.h.Git.Index.ADD_OPTION.ADD_DISABLE_PATHSPEC_MATCH
+    const {Git} = this.h
+    const literal = Git.Index.ADD_OPTION.ADD_DISABLE_PATHSPEC_MATCH
+    // The other handles stage into index files of their own, merged into this one at the end.
+    const parts = Array.from({length: Math.min(availableParallelism(), groups.length) - 1}, (_, i) => path.join(this.gitdir, `index.part-${process.pid}-${i}`))
     try {
-      const others = await Promise.all(Array.from({length: Math.min(availableParallelism(), groups.length) - 1}, () => this.openOther()))
-      const indexes = [index, ...(await Promise.all(others.map((other) => other.repo.refreshIndex())))]
+      const others = await Promise.all(parts.map(async (file) => {
+        const other = (await this.openOther()).repo as NodeGitModule.Repository & {setIndex(index: NodeGitModule.Index, unused: undefined): void}
+        const own = await Git.Index.open(file)
+        // nodegit's binding reads its argument only when given two (with one, it unsets the index).
+        other.setIndex(own, undefined)
+        return own
+      }))
+      const indexes = [index, ...others]
       let next = 0
       await Promise.all(indexes.map(async (each) => {
         for (let group = next++; group < groups.length; group = next++) {
@@ -130,17 +141,31 @@ export class Staging {
           onGroup?.(group)
         }
       }))
-      // In chunks: all 10,000 entries of a half at once would cost 40 MB more.
-      for (const other of indexes.slice(1)) {
-        for (let start = 0, count = other.entryCount(); start < count; start += 500) {
-          const chunk: NodeGitModule.IndexEntry[] = []
-          for (let i = start; i < Math.min(count, start + 500); i++) chunk.push(other.getByIndex(i))
-          await Promise.all(chunk.map((entry) => index.add(entry)))
-        }
+      await Promise.all(indexes.map((each) => each.write()))
+      const merged = mergeIndexFiles([path.join(this.gitdir, 'index'), ...parts])
+      if (merged) {
+        await writeAtomically(path.join(this.gitdir, 'index'), merged, {sync: false})
+        await index.read(1)
+      } else {
+        await this.mergeEntries(index, others)
       }
     } catch {
       await index.clear()
       await this.addAll(index)
+    } finally {
+      await Promise.all(parts.map((file) => fs.rm(file, {force: true})))
+    }
+  }
+
+  /** The entries of `others` added to `index` one by one (when mergeIndexFiles cannot). */
+  private async mergeEntries(index: NodeGitModule.Index, others: NodeGitModule.Index[]): Promise<void> {
+    // In chunks: all 10,000 entries of a half at once would cost 40 MB more.
+    for (const other of others) {
+      for (let start = 0, count = other.entryCount(); start < count; start += 500) {
+        const chunk: NodeGitModule.IndexEntry[] = []
+        for (let i = start; i < Math.min(count, start + 500); i++) chunk.push(other.getByIndex(i))
+        await Promise.all(chunk.map((entry) => index.add(entry)))
+      }
     }
   }
 }

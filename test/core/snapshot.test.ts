@@ -78,6 +78,13 @@ test('a first snapshot, staged in groups on every core, equals git add -A', asyn
   assert.is(s.tree, oracleTree(p.dir))
   shadowGit(p.dir, ['fsck', '--strict'])
   assert.is(shadowGit(p.dir, ['cat-file', '-s', `${s.tree}:crlf.txt`]), '15', 'stored byte for byte, CR included')
+  // The index the handles' indexes were merged into is git's: its entries, and stats that match the folder.
+  const scratch = tempDir('ml-index-')
+  const oracleIndex = {GIT_WORK_TREE: p.dir, GIT_INDEX_FILE: path.join(scratch, 'index')}
+  shadowGit(p.dir, ['read-tree', s.tree], oracleIndex)
+  assert.is(shadowGit(p.dir, ['ls-files', '-s']), shadowGit(p.dir, ['ls-files', '-s'], oracleIndex))
+  shadowGit(p.dir, ['diff-files', '--quiet'], {GIT_WORK_TREE: p.dir})
+  assert.equal((await fs.readdir(path.join(p.dir, '.ml', 'history.git'))).filter((f) => f.startsWith('index.')), [], 'no part left')
 })
 
 const CRLF_TEXT = '*.txt text\n'
