@@ -212,8 +212,14 @@ export async function scanFolder(root: string, isIgnored: (dirPath: string) => P
     const st = lstatSync(prefix + rel)
     const entries = readdirSync(prefix + rel, {withFileTypes: true})
     scan.dirs[rel] = [statSig(st), namesHash(rel, entries.map((e) => e.name))]
+    const childOf = (name: string) => (rel ? `${rel}/${name}` : name)
+    // The subfolders' ignore checks go to libgit2 together: one by one, each a trip to its
+    // thread and back, they took most of the scan of a first snapshot.
+    const subfolders = entries.filter((e) => e.isDirectory() && e.name !== '.git' && !e.name.includes('\ufffd'))
+    const ignoredNow = await Promise.all(subfolders.map((e) => isIgnored(`${childOf(e.name)}/`)))
+    const ignoredDirs = new Set(subfolders.filter((_, i) => ignoredNow[i]).map((e) => e.name))
     for (const entry of entries) {
-      const child = rel ? `${rel}/${entry.name}` : entry.name
+      const child = childOf(entry.name)
       if (entry.name === '.git') {
         if (rel) scan.nested = true
       } else if (entry.name.includes('\ufffd')) {
@@ -221,7 +227,7 @@ export async function scanFolder(root: string, isIgnored: (dirPath: string) => P
         // even stat it; libgit2 would record it, and no restore could check it against the folder.
         if (!(await isIgnored(entry.isDirectory() ? `${child}/` : child))) throw new MlError('UNSUPPORTED_NAME', `The name of ${root}/${child} is not valid UTF-8, which ml cannot record; rename it, or add it to .amlignore.`)
       } else if (entry.isDirectory()) {
-        if (await isIgnored(`${child}/`)) continue
+        if (ignoredDirs.has(entry.name)) continue
         if (depth + 1 >= MAX_DEPTH) {
           throw new MlError('SNAPSHOT_TOO_DEEP', `The folder ${child.slice(0, 200)}... is nested ${MAX_DEPTH} levels deep or more, deeper than git's library can snapshot; add it to .amlignore.`)
         }

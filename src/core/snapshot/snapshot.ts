@@ -120,9 +120,9 @@ const HASHED_FILES = 1000
  * Keeps a stamp of the folder after a restore checked `tree` out into it and the index, so
  * that the next snapshot need not stage the whole folder again. The stamp of the folder as the
  * restore found it (`before`) is brought up to date with what the checkout wrote and deleted,
- * which is poisoned: the next snapshot re-reads it, never trusts its stat (but may hash it, when
- * the restore kept the blob it wrote). Whatever else changed
- * meanwhile still differs from its stamped stat. Without a stamp, the next one stages it all.
+ * which is poisoned: the next snapshot re-reads it, never trusts its stat (it hashes a file
+ * whose blob the restore kept). Whatever else changed meanwhile still differs from its
+ * stamped stat. Without a stamp, the next one stages it all.
  */
 export async function stampRestored(project: Project, repo: ShadowRepo, tree: string, before: Staged, changes: TreeChange[]): Promise<void> {
   const folder = before.stamped()
