@@ -100,7 +100,7 @@ export function errorCode(r: Result): string | undefined {
   return /Error \[([A-Z_]+)\]/.exec(r.stderr)?.[1]
 }
 
-export async function write(dir: string, files: Record<string, string>): Promise<void> {
+export async function write(dir: string, files: Record<string, string | Uint8Array>): Promise<void> {
   for (const [rel, content] of Object.entries(files)) {
     const file = path.join(dir, rel)
     await fs.mkdir(path.dirname(file), {recursive: true})

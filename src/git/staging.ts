@@ -1,6 +1,5 @@
 import {createHash} from 'node:crypto'
 import {promises as fs} from 'node:fs'
-import {availableParallelism} from 'node:os'
 import path from 'node:path'
 import type NodeGitModule from 'nodegit'
 import {isGitignore} from '../shared/git-files.js'
@@ -11,8 +10,8 @@ import {writeAtomically} from '../shared/write-atomically.js'
 
 export interface StageOptions {
   /**
-   * For a first snapshot (an empty index): groups of paths that cover the folder, staged one
-   * group per call on a repository handle per core, so that libgit2 hashes on every core.
+   * For a first snapshot (an empty index): groups of paths that cover the folder, each staged
+   * on a repository handle of its own, so that libgit2 hashes on every core.
    */
   groups?: () => string[][] | undefined
   /**
@@ -116,32 +115,38 @@ export class Staging {
 
   /**
    * The first `git add -A` of the folder, on every core: libgit2 hashes and compresses on one
-   * thread per call, so a repository handle per core takes the next group until none is left,
-   * and the other handles' index files are merged into `index` (see mergeIndexFiles). Falls
-   * back to one addAll if anything goes wrong (a nested repository, say).
+   * thread per call, so each group is staged on a repository handle of its own, into an index
+   * file of its own, and those are merged into `index` (see mergeIndexFiles). Each handle is
+   * told to ignore the other groups' paths (see otherGroupsRules) and adds all it then sees;
+   * when they are too many for that, it adds its group's paths as a pathspec, which libgit2
+   * cannot match literally for every name: then the folder is staged in one call. Falls back
+   * to one call, too, if anything goes wrong (a nested repository, say).
    */
   private async addGroups(index: NodeGitModule.Index, groups: string[][], onGroup?: (index: number) => void): Promise<void> {
     const {Git} = this.h
-    const literal = Git.Index.ADD_OPTION.ADD_DISABLE_PATHSPEC_MATCH
-    // The other handles stage into index files of their own, merged into this one at the end.
-    const parts = Array.from({length: Math.min(availableParallelism(), groups.length) - 1}, (_, i) => path.join(this.gitdir, `index.part-${process.pid}-${i}`))
+    const rules = groups.map((_, i) => otherGroupsRules(groups, i))
+    const byRules = rules.every((r) => r !== null)
+    if (groups.length === 1 || (!byRules && !groups.flat().every(isLiteralPathspec))) {
+      await this.addAll(index)
+      groups.forEach((_, i) => onGroup?.(i))
+      return
+    }
+    const parts = groups.map((_, i) => path.join(this.gitdir, `index.part-${process.pid}-${i}`))
     try {
-      const others = await Promise.all(parts.map(async (file) => {
+      const others = await Promise.all(parts.map(async (file, i) => {
         const other = (await this.openOther()).repo as NodeGitModule.Repository & {setIndex(index: NodeGitModule.Index, unused: undefined): void}
         const own = await Git.Index.open(file)
         // nodegit's binding reads its argument only when given two (with one, it unsets the index).
         other.setIndex(own, undefined)
+        if (byRules) Git.Ignore.addRule(other, rules[i]!)
         return own
       }))
-      const indexes = [index, ...others]
-      let next = 0
-      await Promise.all(indexes.map(async (each) => {
-        for (let group = next++; group < groups.length; group = next++) {
-          await each.addAll(groups[group], literal)
-          onGroup?.(group)
-        }
+      await Promise.all(others.map(async (own, i) => {
+        if (byRules) await own.addAll(undefined, Git.Index.ADD_OPTION.ADD_DEFAULT)
+        else await own.addAll(groups[i], Git.Index.ADD_OPTION.ADD_DISABLE_PATHSPEC_MATCH)
+        onGroup?.(i)
       }))
-      await Promise.all(indexes.map((each) => each.write()))
+      await Promise.all([index, ...others].map((each) => each.write()))
       const merged = mergeIndexFiles([path.join(this.gitdir, 'index'), ...parts])
       if (merged) {
         await writeAtomically(path.join(this.gitdir, 'index'), merged, {sync: false})
@@ -178,4 +183,29 @@ function ignoreFingerprint(index: NodeGitModule.Index, rules: string, gitignores
     if (entry) hash.update(`\0${file}\0${entry.id.tostrS()}`)
   }
   return hash.digest('hex')
+}
+
+/**
+ * True when `file` as a pathspec of addAll matches just that path and what is in it: libgit2
+ * matches the pathspec as a glob whatever the flags say (a name with a wildcard then matches
+ * nothing inside it) and reads a leading # as a comment.
+ */
+function isLiteralPathspec(file: string): boolean {
+  return !/[*?[\\]/.test(file) && !/^[#!\s]|\s$/.test(file)
+}
+
+/** The most paths of other groups that a handle is told to ignore; past that, matching them costs more than it saves. */
+const MAX_OTHER_PATHS = 256
+
+/**
+ * Ignore rules for the paths of every group but `mine`, for the handle that stages `mine`: an
+ * addAll diffs the whole folder, whatever its pathspec, and looks up each file's attributes
+ * before matching it (in git_diff_foreach), so without them every handle would pay that for
+ * every file. Each rule is one path, anchored and escaped, so it can only ignore that path;
+ * null when there are too many paths, or a name no rule can hold (a line break).
+ */
+export function otherGroupsRules(groups: string[][], mine: number): string | null {
+  const others = groups.filter((_, i) => i !== mine).flat()
+  if (others.length > MAX_OTHER_PATHS || others.some((p) => /[\r\n]/.test(p))) return null
+  return others.map((p) => `/${p.replace(/[\\*?[\]!# ]/g, '\\$&')}`).join('\n')
 }

@@ -1,12 +1,14 @@
-import {execFileSync} from 'node:child_process'
-import {promises as fs} from 'node:fs'
+import {execFileSync, spawnSync} from 'node:child_process'
+import {promises as fs, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import * as assert from 'uvu/assert'
 import {type Project} from '../../src/core/project/project.js'
 import {initProject} from '../../src/core/setup/init.js'
 import {type FolderStamp, formatStamp, parseStamp} from '../../src/core/snapshot/folder-stamp.js'
 import {historyRef, takeSnapshot} from '../../src/core/snapshot/snapshot.js'
-import {cleanup, oracleTree, shadowGit, tempDir, timedSuite, write} from '../helpers.js'
+import {cleanup, git, oracleTree, shadowGit, tempDir, timedSuite, write} from '../helpers.js'
+import {otherGroupsRules} from '../../src/git/staging.js'
+import {ShadowRepo} from '../../src/git/shadow-repo.js'
 import {historyOpener} from '../../src/core/snapshot/open-history.js'
 
 const test = timedSuite('snapshot')
@@ -74,6 +76,10 @@ test('a first snapshot, staged in groups on every core, equals git add -A', asyn
   const p = await project()
   await writeTrickyFolder(p.dir)
   for (let i = 0; i < 50; i++) await write(p.dir, {[`many/d${i % 7}/f${i}.txt`]: `${i}\n`})
+  // On two cores, "b*" is in one group and big.bin in the other, whose handle is told to ignore
+  // "b*": by a rule that must not read it as a pattern, nor "b?x" as a pathspec.
+  await write(p.dir, {'b*/one.bin': Buffer.alloc(5 << 20, 1), 'b*/two.bin': Buffer.alloc(5 << 20, 2), 'z-heavy.bin': Buffer.alloc(3 << 20, 3)})
+  await write(p.dir, {'bz/x.txt': 'x\n', 'b?x/y.txt': 'y\n', 'b[z]/z.txt': 'z\n'})
   const s = await firstSnapshot(p)
   assert.is(s.tree, oracleTree(p.dir))
   shadowGit(p.dir, ['fsck', '--strict'])
@@ -85,6 +91,34 @@ test('a first snapshot, staged in groups on every core, equals git add -A', asyn
   assert.is(shadowGit(p.dir, ['ls-files', '-s']), shadowGit(p.dir, ['ls-files', '-s'], oracleIndex))
   shadowGit(p.dir, ['diff-files', '--quiet'], {GIT_WORK_TREE: p.dir})
   assert.equal((await fs.readdir(path.join(p.dir, '.ml', 'history.git'))).filter((f) => f.startsWith('index.')), [], 'no part left')
+})
+
+test('a first snapshot of a folder split into more paths than ignore rules take equals git add -A', async () => {
+  const p = await project()
+  // 600 files outweigh the rest, so the folder is split into them: too many paths for rules,
+  // so each handle takes its group as a pathspec, which would lose "b?x" and "#notes".
+  await write(p.dir, Object.fromEntries(Array.from({length: 600}, (_, i) => [`flat/f${i}.csv`, `${i}`.repeat(400)])))
+  await write(p.dir, {'b?x/y.txt': 'y\n', '#notes/n.txt': 'n\n'})
+  const s = await firstSnapshot(p)
+  assert.is(s.tree, oracleTree(p.dir))
+})
+
+test("a staging handle's rules ignore the other groups' paths, as literal paths, and nothing else", async () => {
+  const tricky = ['b*', 'b?x', 'b[z]', 'sp ace ', '#hash', '!bang', 'back\\slash', 'dir/sub*']
+  const groups = [tricky, ['bz', 'bxx', 'bz/deeper', 'sp ace', 'hash', 'bang', 'dir/sub', 'dir/subx', 'back\\slashx']]
+  const dir = tempDir()
+  git(dir, ['init', '-q'])
+  await write(dir, Object.fromEntries(groups.flat().map((p) => [`${p}/inside.txt`, 'x\n'])))
+  const rules = otherGroupsRules(groups, 1)!
+  writeFileSync(path.join(dir, '.git', 'info', 'exclude'), `${rules}\n`)
+  const shadow = await ShadowRepo.create(path.join(tempDir(), 'history.git'), dir, 'b', '')
+  shadow.addIgnoreRules(rules)
+  // Both git and libgit2 (which stages) read the rules so.
+  const ignored = async (p: string) => [spawnSync('git', ['check-ignore', '-q', '--no-index', p], {cwd: dir}).status === 0, await shadow.isIgnored(p)]
+  for (const p of tricky) for (const each of [p, `${p}/inside.txt`]) assert.equal(await ignored(each), [true, true], each)
+  for (const p of groups[1]) assert.equal(await ignored(`${p}/inside.txt`), [false, false], p)
+  assert.is(otherGroupsRules([['a\nb'], ['c']], 1), null, 'a line break fits no rule')
+  assert.is(otherGroupsRules([Array.from({length: 300}, (_, i) => `f${i}`), ['c']], 1), null, 'too many to match cheaply')
 })
 
 const CRLF_TEXT = '*.txt text\n'

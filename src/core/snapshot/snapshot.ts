@@ -148,8 +148,9 @@ function inIgnoredDir(file: string, ignored: Set<string>): boolean {
 /**
  * The groups a first snapshot stages the folder in, made only when staging asks for them (an
  * empty index), and the progress of those staged, in files and bytes of the scan (ignored files
- * included, so that the total is at most that). One group per core: each group costs libgit2 a
- * walk of the index and the folder, so more groups (for a smoother bar) make it slower.
+ * included, so that the total is at most that). One group per core: each group costs a
+ * repository handle and a walk of the folder's top, so more groups (for a smoother bar) make
+ * it slower.
  */
 function stageGroups(scan: FolderScan, onProgress?: OnProgress): Pick<StageOptions, 'groups' | 'onGroup'> {
   let groups: ScanGroup[] = []
