@@ -3,7 +3,8 @@
 // reads a few files instead of resolving some 300 modules one by one, a third of a start-up.
 // Packages loaded only on demand and nodegit's native addon stay outside the bundle.
 import {build} from 'esbuild'
-import {copyFile} from 'node:fs/promises'
+import {existsSync} from 'node:fs'
+import {copyFile, readdir, readFile} from 'node:fs/promises'
 import {fileURLToPath} from 'node:url'
 
 /** `debug` resolves to bin/debug-when-asked.cjs, which loads the real one only when DEBUG is set. */
@@ -15,7 +16,8 @@ const debugWhenAsked = {
 }
 
 await build({
-  entryPoints: {run: 'dist/src/cli/run.js', commands: 'dist/src/cli/commands.js'},
+  // The stamp check's thread is an entry of its own, beside the chunk that starts it (early-stamp-check.ts).
+  entryPoints: {run: 'dist/src/cli/run.js', commands: 'dist/src/cli/commands.js', 'stamp-check-worker': 'dist/src/core/snapshot/stamp-check-worker.js'},
   outdir: 'dist/bundle',
   bundle: true,
   splitting: true,
@@ -29,6 +31,14 @@ await build({
   plugins: [debugWhenAsked],
   logLevel: 'warning',
 })
+
+// A file the bundle opens beside itself (a worker's entry) must be one of its outputs.
+for (const file of await readdir('dist/bundle')) {
+  const text = await readFile(`dist/bundle/${file}`, 'utf8')
+  for (const [, name] of text.matchAll(/new URL\("\.\/([^"]+)", import\.meta\.url\)/g)) {
+    if (!existsSync(`dist/bundle/${name}`)) throw new Error(`dist/bundle/${file} opens ./${name}, which the bundle does not have`)
+  }
+}
 
 // The dashboard of `ml ui`: one script and one stylesheet for the browser, nothing fetched from
 // the network (it must work offline), and its page.

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert'
 import {isMlError} from '../../src/shared/errors.js'
 import {type Project} from '../../src/core/project/project.js'
 import {initProject} from '../../src/core/setup/init.js'
-import {applyRestore, listBackups, planBackup, planRestore, planUndo} from '../../src/core/restore/restore.js'
+import {applyRestore, listBackups, planBackup, planRestore, planUndo, previewRestore} from '../../src/core/restore/restore.js'
 import {saveRun, type RunRecord} from '../../src/core/runs/runs.js'
 import {takeSnapshot} from '../../src/core/snapshot/snapshot.js'
 import {cleanup, folderState, oracleTree, shadowGit, shadowRefs, tempDir, timedSuite, write} from '../helpers.js'
@@ -32,6 +32,22 @@ async function restore(dir: string, runId: string) {
 async function undo(dir: string) {
   return applyRestore(await planUndo(dir))
 }
+
+test("a plan's early check of the folder serves one staging: what changed after the preview is in the backup", async () => {
+  const dir = tempDir()
+  const {project} = await initProject({dir, template: 'iris'})
+  await write(dir, {'a.txt': 'one\n'})
+  await recordRun(project, 'p_1_aaaa')
+  await write(dir, {'a.txt': 'two\n'})
+  await new Promise((resolve) => setTimeout(resolve, 150)) // so that the stamp trusts its stat
+  await takeSnapshot(project, async () => openHistory(project), 'the stamp knows "two"')
+  const plan = await planRestore(dir, 'p_1')
+  assert.equal((await previewRestore(plan)).map((c) => c.path), ['a.txt'])
+  await write(dir, {'a.txt': 'three\n'}) // while a user reads the confirmation prompt
+  const {backupRef} = await applyRestore(plan)
+  assert.is(shadowGit(dir, ['show', `${backupRef}:a.txt`]), 'three')
+  assert.is(await fs.readFile(path.join(dir, 'a.txt'), 'utf8'), 'one\n')
+})
 
 test('restores files, modes and symlinks, removes extra files, never touches ignored ones', async () => {
   const dir = tempDir()

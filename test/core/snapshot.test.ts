@@ -1,11 +1,14 @@
 import {execFileSync, spawnSync} from 'node:child_process'
 import {promises as fs, writeFileSync} from 'node:fs'
+import {availableParallelism} from 'node:os'
 import path from 'node:path'
 import * as assert from 'uvu/assert'
 import {type Project} from '../../src/core/project/project.js'
 import {initProject} from '../../src/core/setup/init.js'
 import {type FolderStamp, formatStamp, parseStamp} from '../../src/core/snapshot/folder-stamp.js'
-import {historyRef, takeSnapshot} from '../../src/core/snapshot/snapshot.js'
+import {historyRef, stageProject, takeSnapshot} from '../../src/core/snapshot/snapshot.js'
+import {EarlyStampCheck} from '../../src/core/snapshot/early-stamp-check.js'
+import {withProjectLock} from '../../src/core/project/lock.js'
 import {cleanup, git, oracleTree, shadowGit, tempDir, timedSuite, write} from '../helpers.js'
 import {otherGroupsRules} from '../../src/git/staging.js'
 import {ShadowRepo} from '../../src/git/shadow-repo.js'
@@ -119,6 +122,40 @@ test("a staging handle's rules ignore the other groups' paths, as literal paths,
   for (const p of groups[1]) assert.equal(await ignored(`${p}/inside.txt`), [false, false], p)
   assert.is(otherGroupsRules([['a\nb'], ['c']], 1), null, 'a line break fits no rule')
   assert.is(otherGroupsRules([Array.from({length: 300}, (_, i) => `f${i}`), ['c']], 1), null, 'too many to match cheaply')
+})
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Stages the folder holding the lock, as a restore does, with an early check begun before. */
+async function stageWith(p: Project, early: EarlyStampCheck) {
+  return withProjectLock(p, () => stageProject(p, historyOpener(p), {early}))
+}
+
+/** The early check runs only with a second core (see EarlyStampCheck.start); on one, its tests are skipped. */
+const withTwoCores = availableParallelism() > 1 ? test : test.skip
+
+withTwoCores('an early stamp check of a stamp saved over since is not used', async () => {
+  const p = await project()
+  await write(p.dir, {'a.txt': 'a\n', 'b.txt': 'b\n'})
+  await sleep(150) // so that the stamp trusts their stats (a file written just before is re-read every time)
+  await snapshot(p)
+  await write(p.dir, {'a.txt': 'a2\n'})
+  const early = EarlyStampCheck.start(p)!
+  await sleep(400) // it has seen a.txt edited
+  await snapshot(p) // a new stamp, with a.txt in it
+  await write(p.dir, {'b.txt': 'b2\n'})
+  assert.is((await stageWith(p, early)).tree, oracleTree(p.dir), 'b.txt, edited after that check, is staged')
+})
+
+withTwoCores('an early stamp check more than a second old is not used', async () => {
+  const p = await project()
+  await write(p.dir, {'a.txt': 'a\n'})
+  await sleep(150)
+  await snapshot(p)
+  const early = EarlyStampCheck.start(p)!
+  await sleep(1100)
+  await write(p.dir, {'a.txt': 'a2\n'})
+  assert.is((await stageWith(p, early)).tree, oracleTree(p.dir))
 })
 
 const CRLF_TEXT = '*.txt text\n'

@@ -92,7 +92,7 @@ const record = <T>(): Record<string, T> => Object.create(null) as Record<string,
 /** `root` ending in a slash: the hot loops join paths by concatenation, not path.join. */
 const withSlash = (root: string): string => (root.endsWith('/') ? root : `${root}/`)
 
-function stampFile(project: Project): string {
+export function stampFile(project: Project): string {
   return mlPath(project.dir, 'stamp')
 }
 
@@ -108,14 +108,13 @@ interface StampHeader extends Omit<FolderStamp, 'paths' | 'stats'> {
   pathBytes: number
 }
 
-export async function readStamp(project: Project): Promise<FolderStamp | null> {
-  let bytes: Buffer
+/** The stamp file's bytes; null when there is none (or it cannot be read: the snapshot then stages the folder). */
+export function readStampBytes(project: Project): Buffer | null {
   try {
-    bytes = readFileSync(stampFile(project))
+    return readFileSync(stampFile(project))
   } catch {
-    return null // none yet, or unreadable: the snapshot stages the folder
+    return null
   }
-  return parseStamp(bytes)
 }
 
 /** A stamp from the bytes of its file; null when they are not one of this version. */

@@ -3,7 +3,8 @@ import type {ShadowRepo} from '../../git/shadow-repo.js'
 import type {StageOptions} from '../../git/staging.js'
 import type {TreeChange} from '../../git/trees.js'
 import {isMlError} from '../../shared/errors.js'
-import {changedFolders, checkStamp, contextSignature, dropStamp, type FolderScan, type FolderStamp, groupScan, holdingWritten, keepWritten, packedSizes, packFiles, patchFiles, readStamp, restampChanged, saveStamp, scanFolder, settleScan, type ScanGroup, type StampedFolder} from './folder-stamp.js'
+import {changedFolders, checkStamp, contextSignature, dropStamp, type FolderScan, type FolderStamp, groupScan, holdingWritten, keepWritten, packedSizes, packFiles, patchFiles, parseStamp, readStampBytes, restampChanged, saveStamp, scanFolder, settleScan, type ScanGroup, type StampCheck, type StampedFolder} from './folder-stamp.js'
+import type {EarlyStampCheck} from './early-stamp-check.js'
 import {isGitignore} from '../../shared/git-files.js'
 import {readAmlignore, secretPaths} from './ignore-rules.js'
 import {type LockOptions, withProjectLock} from '../project/lock.js'
@@ -42,6 +43,14 @@ export interface Staged {
   stamped(): StampedFolder | null
 }
 
+/** How old an early stamp check may be when the staging takes it (see stageProject). */
+const EARLY_CHECK_MS = 1000
+
+export interface StageProjectOptions extends LockOptions {
+  /** A check of the folder begun before the lock was taken (see EarlyStampCheck). */
+  early?: EarlyStampCheck
+}
+
 export function historyRef(project: Project): string {
   return `refs/heads/${project.config.historyBranch}`
 }
@@ -50,12 +59,23 @@ export function historyRef(project: Project): string {
  * Brings the history's index up to date with the folder and gives its tree; call it holding
  * the project lock. When the folder stamp shows nothing changed, neither git nor the folder is
  * read beyond a stat of each file; when only files were edited in place, only those are staged
- * (libgit2 then rewrites only their folders' trees); else the whole folder is staged.
+ * (libgit2 then rewrites only their folders' trees); else the whole folder is staged. The
+ * stamp check may have been done already, on another thread (`options.early`).
  */
-export async function stageProject(project: Project, open: OpenHistory, options: LockOptions = {}): Promise<Staged> {
+export async function stageProject(project: Project, open: OpenHistory, options: StageProjectOptions = {}): Promise<Staged> {
+  const early = options.early?.take()
   if (await restoreInterrupted(project)) await finishInterruptedRestore(project, await open(), options)
-  const stamp = await readStamp(project)
-  const check = stamp?.context === await contextSignature(project) ? checkStamp(project.dir, stamp) : {kind: 'changed' as const}
+  const bytes = readStampBytes(project)
+  const stamp = bytes && parseStamp(bytes)
+  let check: StampCheck = {kind: 'changed'}
+  if (stamp?.context === await contextSignature(project)) {
+    // An early check counts only if it read this very stamp (finishing an interrupted restore
+    // drops it) and began moments ago: what changed after it began is not in it (a restore
+    // would overwrite that without a backup), as with any check, but for no longer.
+    const done = await early
+    const fresh = done && Date.now() - done.startedAt < EARLY_CHECK_MS && done.bytes.equals(bytes!)
+    check = fresh ? done.check : checkStamp(project.dir, stamp)
+  }
   if (stamp && check.kind === 'same') return unchanged(project, stamp, false)
   let folder: StampedFolder | null
   let secrets: string[]
