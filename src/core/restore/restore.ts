@@ -12,7 +12,7 @@ import {assertSafeRestore} from '../snapshot/safe-paths.js'
 import {stageProject, stampRestored} from '../snapshot/snapshot.js'
 import {BACKUPS_PREFIX} from '../project/layout.js'
 import {openHistory} from '../snapshot/open-history.js'
-import {EarlyStampCheck} from '../snapshot/early-stamp-check.js'
+import {beginStampCheck} from '../snapshot/early-stamp-check.js'
 
 /** A restore to be done: what the folder is put back to. */
 export interface RestorePlan {
@@ -26,8 +26,6 @@ export interface RestorePlan {
   backupRef?: string
   /** For an undo: the tree the undone restore wrote; no new backup is needed when the folder still has it. */
   restoredTree?: string
-  /** The folder's stamp check, begun while the plan loaded git. */
-  early?: EarlyStampCheck
 }
 
 export interface RestoreResult {
@@ -39,14 +37,14 @@ export interface RestoreResult {
 /** Plans putting the folder back to the snapshot of a run (a unique prefix of its id is enough). */
 export async function planRestore(cwd: string, runIdOrPrefix: string): Promise<RestorePlan> {
   const project = await findProject(cwd)
-  const early = EarlyStampCheck.start(project)
+  beginStampCheck(project.dir)
   const repo = await openHistory(project)
   const runId = await resolveRunId(repo, runIdOrPrefix)
   const run = await getRun(repo, runId)
   const targetTree = await repo.treeOf(run.snapshotId).catch(() => {
     throw new MlError('PROJECT_CORRUPT', `The snapshot ${run.snapshotId} of run ${runId} is missing from the history; pull the history again (\`ml history pull\`).`)
   })
-  return {project, repo, label: `run ${runId}`, targetCommit: run.snapshotId, targetTree, early}
+  return {project, repo, label: `run ${runId}`, targetCommit: run.snapshotId, targetTree}
 }
 
 /**
@@ -57,7 +55,7 @@ export async function planRestore(cwd: string, runIdOrPrefix: string): Promise<R
  */
 export async function planUndo(cwd: string): Promise<RestorePlan> {
   const project = await findProject(cwd)
-  const early = EarlyStampCheck.start(project)
+  beginStampCheck(project.dir)
   const repo = await openHistory(project)
   for (const backupRef of (await repo.listRefs(BACKUPS_PREFIX)).reverse()) {
     const commit = (await repo.resolveRef(backupRef))!
@@ -65,7 +63,7 @@ export async function planUndo(cwd: string): Promise<RestorePlan> {
     if (!message.startsWith(RESTORE_SUBJECT)) continue
     const restoredTree = message.split('\n').find((l) => l.startsWith(RESTORED_TRAILER))?.slice(RESTORED_TRAILER.length).trim()
     const label = `backup ${backupRef.slice(BACKUPS_PREFIX.length)}`
-    return {project, repo, label, targetCommit: commit, targetTree: await repo.treeOf(commit), backupRef, restoredTree, early}
+    return {project, repo, label, targetCommit: commit, targetTree: await repo.treeOf(commit), backupRef, restoredTree}
   }
   throw new MlError('NOTHING_TO_UNDO', 'There is no restore to undo; `ml project restore --undo` goes back to what the folder held before a restore.')
 }
@@ -73,7 +71,7 @@ export async function planUndo(cwd: string): Promise<RestorePlan> {
 /** Plans putting the folder back to a backup (its id, or a unique prefix of it), which is kept. */
 export async function planBackup(cwd: string, idOrPrefix: string): Promise<RestorePlan> {
   const project = await findProject(cwd)
-  const early = EarlyStampCheck.start(project)
+  beginStampCheck(project.dir)
   const repo = await openHistory(project)
   const ids = (await repo.listRefs(BACKUPS_PREFIX)).map((ref) => ref.slice(BACKUPS_PREFIX.length))
   const matches = ids.includes(idOrPrefix) ? [idOrPrefix] : ids.filter((id) => idOrPrefix && id.startsWith(idOrPrefix))
@@ -81,7 +79,7 @@ export async function planBackup(cwd: string, idOrPrefix: string): Promise<Resto
     throw new MlError('BACKUP_NOT_FOUND', `${matches.length ? `"${idOrPrefix}" matches ${matches.length} backups` : `No backup id starts with "${idOrPrefix}"`}; list them with \`ml history list --backups\`.`)
   }
   const commit = (await repo.resolveRef(`${BACKUPS_PREFIX}${matches[0]}`))!
-  return {project, repo, label: `backup ${matches[0]}`, targetCommit: commit, targetTree: await repo.treeOf(commit), early}
+  return {project, repo, label: `backup ${matches[0]}`, targetCommit: commit, targetTree: await repo.treeOf(commit)}
 }
 
 /**
@@ -91,7 +89,7 @@ export async function planBackup(cwd: string, idOrPrefix: string): Promise<Resto
 export async function previewRestore(plan: RestorePlan): Promise<TreeChange[]> {
   const {project, repo} = plan
   const current = await withProjectLock(project, async () => {
-    const staged = await stageProject(project, async () => repo, {early: plan.early})
+    const staged = await stageProject(project, async () => repo)
     await staged.remember()
     return staged.tree
   })
@@ -142,7 +140,7 @@ export async function applyRestore(plan: RestorePlan, options: RestoreOptions = 
 
 async function applyLocked(plan: RestorePlan, options: RestoreOptions): Promise<RestoreResult> {
   const {project, repo} = plan
-  const staged = await stageProject(project, async () => repo, {...options, onProgress: options.onStaging, early: plan.early})
+  const staged = await stageProject(project, async () => repo, {...options, onProgress: options.onStaging})
   const changes = await repo.diffTrees(staged.tree, plan.targetTree)
   const sizes = await assertSafeRestore(repo, project.dir, staged.tree, plan.targetTree, changes)
   let backupRef: string | undefined

@@ -1,7 +1,7 @@
 import {availableParallelism} from 'node:os'
 import {Worker} from 'node:worker_threads'
-import type {Project} from '../project/project.js'
-import {stampFile, type StampCheck} from './folder-stamp.js'
+import {mlPath} from '../project/layout.js'
+import type {StampCheck} from './folder-stamp.js'
 
 /** A stamp check done on another thread, with the bytes of the stamp it checked against. */
 export interface EarlyCheck {
@@ -11,40 +11,39 @@ export interface EarlyCheck {
   startedAt: number
 }
 
+/** The checks begun, by project folder, until one is claimed. */
+const begun = new Map<string, Promise<EarlyCheck | null>>()
+
 /**
- * The folder checked against its stamp on another thread, begun before the command loads
- * nodegit (a restore spends 130 ms on that, and the check of 20,000 files 100 ms more), and
- * taken by the staging under the project lock, which uses it only if the stamp file still
- * holds the same bytes and the check is recent (see stageProject). Taken once: a second
- * staging (after a confirmation prompt, say) checks the folder afresh. None on a machine with
- * one core, where the two would not overlap.
+ * Begins checking the project folder `dir` against its stamp on another thread, so that the
+ * check overlaps what the main thread does before it stages the folder: a restore's plan loads
+ * nodegit (130 ms), and the check of 20,000 files takes 100 ms. (Begun as the process starts,
+ * before oclif loads, it slowed the main thread more than it saved.) The staging claims it
+ * under the project lock, and uses it only if the stamp file still holds the same bytes and the
+ * check is recent (see stageProject). Nothing when one is under way, or on a machine with one
+ * core, where the two would not overlap.
  */
-export class EarlyStampCheck {
-  private pending: Promise<EarlyCheck | null> | null
-
-  private constructor(dir: string, file: string) {
-    const worker = new Worker(new URL('./stamp-check-worker.js', import.meta.url), {workerData: {dir, file}})
-    worker.unref()
-    this.pending = new Promise<EarlyCheck | null>((resolve) => {
-      worker.once('message', (result: {bytes: Uint8Array; check: StampCheck; startedAt: number} | null) => {
-        resolve(result && {...result, bytes: Buffer.from(result.bytes.buffer, result.bytes.byteOffset, result.bytes.byteLength), check: nullProto(result.check)})
-      })
-      worker.once('error', () => resolve(null))
-      worker.once('exit', () => resolve(null))
+export function beginStampCheck(dir: string): void {
+  if (begun.has(dir) || availableParallelism() < 2) return
+  const worker = new Worker(new URL('./stamp-check-worker.js', import.meta.url), {workerData: {dir, file: mlPath(dir, 'stamp')}})
+  worker.unref()
+  begun.set(dir, new Promise<EarlyCheck | null>((resolve) => {
+    worker.once('message', (result: {bytes: Uint8Array; check: StampCheck; startedAt: number} | null) => {
+      resolve(result && {...result, bytes: Buffer.from(result.bytes.buffer, result.bytes.byteOffset, result.bytes.byteLength), check: nullProto(result.check)})
     })
-  }
+    worker.once('error', () => resolve(null))
+    worker.once('exit', () => resolve(null))
+  }))
+}
 
-  /** Begins checking the project's folder against its stamp; undefined on one core. */
-  static start(project: Project): EarlyStampCheck | undefined {
-    return availableParallelism() > 1 ? new EarlyStampCheck(project.dir, stampFile(project)) : undefined
-  }
-
-  /** The check, the first time; null after that. */
-  take(): Promise<EarlyCheck | null> | null {
-    const pending = this.pending
-    this.pending = null
-    return pending
-  }
+/**
+ * The check begun for `dir`, once: a second staging (after a confirmation prompt, say) finds
+ * none and checks the folder afresh.
+ */
+export function claimStampCheck(dir: string): Promise<EarlyCheck | null> | undefined {
+  const pending = begun.get(dir)
+  begun.delete(dir)
+  return pending
 }
 
 /**

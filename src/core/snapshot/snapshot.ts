@@ -4,7 +4,7 @@ import type {StageOptions} from '../../git/staging.js'
 import type {TreeChange} from '../../git/trees.js'
 import {isMlError} from '../../shared/errors.js'
 import {changedFolders, checkStamp, contextSignature, dropStamp, type FolderScan, type FolderStamp, groupScan, holdingWritten, keepWritten, packedSizes, packFiles, patchFiles, parseStamp, readStampBytes, restampChanged, saveStamp, scanFolder, settleScan, type ScanGroup, type StampCheck, type StampedFolder} from './folder-stamp.js'
-import type {EarlyStampCheck} from './early-stamp-check.js'
+import {claimStampCheck} from './early-stamp-check.js'
 import {isGitignore} from '../../shared/git-files.js'
 import {readAmlignore, secretPaths} from './ignore-rules.js'
 import {type LockOptions, withProjectLock} from '../project/lock.js'
@@ -46,11 +46,6 @@ export interface Staged {
 /** How old an early stamp check may be when the staging takes it (see stageProject). */
 const EARLY_CHECK_MS = 1000
 
-export interface StageProjectOptions extends LockOptions {
-  /** A check of the folder begun before the lock was taken (see EarlyStampCheck). */
-  early?: EarlyStampCheck
-}
-
 export function historyRef(project: Project): string {
   return `refs/heads/${project.config.historyBranch}`
 }
@@ -60,10 +55,10 @@ export function historyRef(project: Project): string {
  * the project lock. When the folder stamp shows nothing changed, neither git nor the folder is
  * read beyond a stat of each file; when only files were edited in place, only those are staged
  * (libgit2 then rewrites only their folders' trees); else the whole folder is staged. The
- * stamp check may have been done already, on another thread (`options.early`).
+ * stamp check may have been begun already, on another thread (see beginStampCheck).
  */
-export async function stageProject(project: Project, open: OpenHistory, options: StageProjectOptions = {}): Promise<Staged> {
-  const early = options.early?.take()
+export async function stageProject(project: Project, open: OpenHistory, options: LockOptions = {}): Promise<Staged> {
+  const early = claimStampCheck(project.dir)
   if (await restoreInterrupted(project)) await finishInterruptedRestore(project, await open(), options)
   const bytes = readStampBytes(project)
   const stamp = bytes && parseStamp(bytes)
