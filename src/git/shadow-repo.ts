@@ -10,7 +10,7 @@ import {loadNodegit, signatureFor, type NodeGit, type RepoHandle} from './nodegi
 import {type PlainBlob, plainBlobs} from './plain-blobs.js'
 import {Staging, type StageOptions} from './staging.js'
 import type {PushedRef, Transport} from './transport.js'
-import {TreeReader} from './tree-reader.js'
+import {type EntryInfo, TreeReader} from './tree-reader.js'
 import {diffPatch, diffStats, diffTrees, type TreeChange, type TreeFile, writeTree} from './trees.js'
 
 /**
@@ -272,8 +272,8 @@ export class ShadowRepo {
   }
 
   /** See plain-blobs.ts. */
-  plainBlobs(tree: string, paths: string[]): Promise<Record<string, PlainBlob>> {
-    return plainBlobs(this.h, tree, paths)
+  plainBlobs(entries: Map<string, EntryInfo>): Promise<Record<string, PlainBlob>> {
+    return plainBlobs(this.h, entries)
   }
 
   /** Writes blobs and nested trees for `files` and returns the root tree id. */

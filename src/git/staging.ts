@@ -7,6 +7,7 @@ import type {RepoHandle} from './nodegit.js'
 import {MODE} from './trees.js'
 import {mergeIndexFiles} from './index-merge.js'
 import {writeAtomically} from '../shared/write-atomically.js'
+import {isAlive} from '../shared/is-alive.js'
 
 export interface StageOptions {
   /**
@@ -124,6 +125,7 @@ export class Staging {
    */
   private async addGroups(index: NodeGitModule.Index, groups: string[][], onGroup?: (index: number) => void): Promise<void> {
     const {Git} = this.h
+    await removeDeadParts(this.gitdir)
     const rules = groups.map((_, i) => otherGroupsRules(groups, i))
     const byRules = rules.every((r) => r !== null)
     if (groups.length === 1 || (!byRules && !groups.flat().every(isLiteralPathspec))) {
@@ -183,6 +185,14 @@ function ignoreFingerprint(index: NodeGitModule.Index, rules: string, gitignores
     if (entry) hash.update(`\0${file}\0${entry.id.tostrS()}`)
   }
   return hash.digest('hex')
+}
+
+/** The index files of groups (see addGroups) that an ml killed while it staged left behind. */
+async function removeDeadParts(gitdir: string): Promise<void> {
+  for (const name of await fs.readdir(gitdir)) {
+    const pid = /^index\.part-(\d+)-\d+$/.exec(name)?.[1]
+    if (pid && !isAlive(Number(pid))) await fs.rm(path.join(gitdir, name), {force: true})
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import {spawn} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 import * as assert from 'uvu/assert'
-import {isAlive} from '../../src/core/project/lock.js'
+import {isAlive} from '../../src/shared/is-alive.js'
 import {timedSuite} from '../helpers.js'
 
 const test = timedSuite('lock', 30_000)

@@ -167,7 +167,7 @@ test('a stamp kept after a restore holds what the restore staged: a file changed
   await sleep(20)
   await fs.appendFile(path.join(p.dir, 'a.txt'), 'changed while the restore ran\n')
   await sleep(300) // far outside the racy window of a plain snapshot
-  await stampRestored(p, await open(), staged.tree, staged, [])
+  await stampRestored(p, await open(), staged.tree, staged, [], new Map())
   const files = trust(readStampOf(p.dir))
   assert.is(files['a.txt'], 'stat', 'as staged')
   const commit = ok(await ml(p.dir, ['project', 'snapshot', '-q'])).stdout.trim()

@@ -1,8 +1,9 @@
 import {randomBytes} from 'node:crypto'
-import {type Dirent, existsSync, linkSync, promises as fs, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {type Dirent, linkSync, promises as fs, readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {constants, hostname} from 'node:os'
 import path from 'node:path'
 import {MlError} from '../../shared/errors.js'
+import {isAlive} from '../../shared/is-alive.js'
 import type {OnProgress} from '../../shared/progress.js'
 import {historyDir, type Project} from './project.js'
 import {mlPath} from './layout.js'
@@ -143,26 +144,6 @@ async function commandOf(holder: {pid: number; host: string}): Promise<string> {
   return argv.length > 0 ? `: ${script >= 0 ? ['ml', ...argv.slice(script + 1)].join(' ') : argv.join(' ')}` : ''
 }
 
-/**
- * Whether the process `pid` of this machine still runs. A zombie (ended, not yet reaped: in a
- * container whose init never reaps, it stays one) has ended.
- */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-  if (!HAS_PROC) return true
-  try {
-    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false // it ended just now
-    throw error
-  }
-}
-
-const HAS_PROC = existsSync('/proc/self/stat')
 
 /**
  * Removes git lock files a killed process left in the history repo. The index is written only

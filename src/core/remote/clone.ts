@@ -15,7 +15,8 @@ import {ML_DIR, mlPath, PROJECT_REF, RUNS_PREFIX, trackingRef} from '../project/
 import {historyOpener} from '../snapshot/open-history.js'
 import {isEmptyDir} from '../../shared/is-empty-dir.js'
 import {historyRef, stageProject} from '../snapshot/snapshot.js'
-import {isAlive, withProjectLock} from '../project/lock.js'
+import {withProjectLock} from '../project/lock.js'
+import {isAlive} from '../../shared/is-alive.js'
 import {crashPoint} from '../../shared/crash-point.js'
 
 export interface CloneResult {

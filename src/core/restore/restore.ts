@@ -142,18 +142,18 @@ async function applyLocked(plan: RestorePlan, options: RestoreOptions): Promise<
   const {project, repo} = plan
   const staged = await stageProject(project, async () => repo, {...options, onProgress: options.onStaging})
   const changes = await repo.diffTrees(staged.tree, plan.targetTree)
-  const sizes = await assertSafeRestore(repo, project.dir, staged.tree, plan.targetTree, changes)
+  const written = await assertSafeRestore(repo, project.dir, staged.tree, plan.targetTree, changes)
   let backupRef: string | undefined
   if (changes.length > 0) {
     const current = await withFilesInTheWay(repo, project.dir, staged.tree, changes)
     if (current !== plan.targetTree && current !== plan.restoredTree) {
       backupRef = await keepBackup(repo, current, `${plan.backupRef ? UNDO_SUBJECT : RESTORE_SUBJECT}${plan.label}`, plan.targetTree)
     }
-    const bytes = [...sizes.values()].reduce((a, b) => a + b, 0)
+    const bytes = [...written.values()].reduce((sum, entry) => sum + entry.size, 0)
     const exact = await checkoutJournaled(project, repo, {targetTree: plan.targetTree, fromTree: current, label: plan.label}, current, {...options, bytes})
     // New ignore rules would change what the folder's snapshot holds: then no stamp.
     if (exact && !changes.some((c) => isGitignore(c.path) || c.path === AMLIGNORE)) {
-      await stampRestored(project, repo, plan.targetTree, staged, changes)
+      await stampRestored(project, repo, plan.targetTree, staged, changes, written)
     }
   }
   if (plan.backupRef) await repo.deleteRef(plan.backupRef)

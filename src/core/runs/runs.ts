@@ -3,7 +3,7 @@ import {hostname} from 'node:os'
 import type {ShadowRepo} from '../../git/shadow-repo.js'
 import type {TreeFile} from '../../git/trees.js'
 import {isMlError, MlError} from '../../shared/errors.js'
-import {isAlive} from '../project/lock.js'
+import {isAlive} from '../../shared/is-alive.js'
 import type {RunRecord} from '../trust/run-record.js'
 import {runRef, RUNS_PREFIX} from '../project/layout.js'
 

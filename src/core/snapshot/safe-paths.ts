@@ -62,6 +62,11 @@ export async function checkOutNewTree(trees: TreeReader, dir: string, tree: stri
   return gitlinks
 }
 
+/** A file a restore writes, as its snapshot has it. */
+export interface WrittenEntry extends EntryInfo {
+  size: number
+}
+
 /** How many lookups a restore's check keeps going at once. */
 const LOOKUPS = 8
 
@@ -70,13 +75,14 @@ const LOOKUPS = 8
  * it would write a dangerous path (see entryProblem), write through a symlink (one the snapshot
  * holds, or one in the folder), or replace a folder or file that holds something not in
  * `current` (ignored files) by the other kind. Each folder of the two trees is read once, so
- * the check is linear in the number of changes. Gives the size of each file it will write.
+ * the check is linear in the number of changes. Gives each file it will write: its mode, its
+ * object and that object's size.
  */
-export async function assertSafeRestore(repo: ShadowRepo, dir: string, current: string, target: string, changes: TreeChange[]): Promise<Map<string, number>> {
+export async function assertSafeRestore(repo: ShadowRepo, dir: string, current: string, target: string, changes: TreeChange[]): Promise<Map<string, WrittenEntry>> {
   const trees = repo.treeReader()
   const written = changes.filter((c) => c.status !== 'deleted').map((c) => c.path)
   const ancestors = new Set<string>()
-  const sizes = new Map<string, number>()
+  const entries = new Map<string, WrittenEntry>()
   // Looked up some at a time (each lookup is a trip to libgit2's threads, and trips overlap),
   // then refused in order, so that the same file is named whichever lookup ends first.
   const found = await runPool(written, LOOKUPS, async (file) => {
@@ -87,7 +93,7 @@ export async function assertSafeRestore(repo: ShadowRepo, dir: string, current: 
   for (const [i, file] of written.entries()) {
     const {entry, problem} = found[i]
     if (problem || !entry) refuseUnsafe(file, problem!)
-    sizes.set(file, trees.size(entry.oid))
+    entries.set(file, {...entry, size: trees.size(entry.oid)})
     for (let slash = file.indexOf('/'); slash >= 0; slash = file.indexOf('/', slash + 1)) ancestors.add(file.slice(0, slash))
   }
   const files = new Set(written)
@@ -112,7 +118,7 @@ export async function assertSafeRestore(repo: ShadowRepo, dir: string, current: 
       if (!isDir && (await trees.mode(current, inside)) === null) refuseUnsafe(file, `is a folder holding ignored files (${inside}) where the snapshot has a file`)
     }
   }
-  return sizes
+  return entries
 }
 
 /** lstat, or null when nothing is there; any other failure (EACCES, EIO) is not "absent" and is thrown. */

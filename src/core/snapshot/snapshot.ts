@@ -2,6 +2,7 @@ import {availableParallelism} from 'node:os'
 import type {ShadowRepo} from '../../git/shadow-repo.js'
 import type {StageOptions} from '../../git/staging.js'
 import type {TreeChange} from '../../git/trees.js'
+import type {EntryInfo} from '../../git/tree-reader.js'
 import {isMlError} from '../../shared/errors.js'
 import {changedFolders, checkStamp, contextSignature, dropStamp, type FolderScan, type FolderStamp, groupScan, holdingWritten, keepWritten, packedSizes, packFiles, patchFiles, parseStamp, readStampBytes, restampChanged, saveStamp, scanFolder, settleScan, type ScanGroup, type StampCheck, type StampedFolder} from './folder-stamp.js'
 import {claimStampCheck} from './early-stamp-check.js'
@@ -137,17 +138,18 @@ const HASHED_FILES = 1000
  * restore found it (`before`) is brought up to date with what the checkout wrote and deleted,
  * which is poisoned: the next snapshot re-reads it, never trusts its stat (it hashes a file
  * whose blob the restore kept). Whatever else changed meanwhile still differs from its
- * stamped stat. Without a stamp, the next one stages it all.
+ * stamped stat. Without a stamp, the next one stages it all. `entries` are the files written,
+ * as the safety check read them from `tree`.
  */
-export async function stampRestored(project: Project, repo: ShadowRepo, tree: string, before: Staged, changes: TreeChange[]): Promise<void> {
+export async function stampRestored(project: Project, repo: ShadowRepo, tree: string, before: Staged, changes: TreeChange[], entries: Map<string, EntryInfo>): Promise<void> {
   const folder = before.stamped()
   if (!folder) return
-  const written = changes.filter((c) => c.status !== 'deleted').map((c) => c.path)
+  const written = [...entries.keys()]
   // A folder the restore made must be one snapshots walk: the snapshot restored may be older than the rules.
   for (const dir of changedFolders(written)) {
     if (!Object.hasOwn(folder.dirs, dir) && (await repo.isIgnored(`${dir}/`))) return
   }
-  const blobs = written.length <= HASHED_FILES ? await repo.plainBlobs(tree, written) : {}
+  const blobs = entries.size <= HASHED_FILES ? await repo.plainBlobs(entries) : {}
   const after = restampChanged(project.dir, folder, new Map(changes.map((c) => [c.path, c.status === 'deleted'])), blobs)
   if (after) await saveStamp(project, {tree, commit: '', context: await contextSignature(project), ...after, secrets: before.secrets})
 }
