@@ -134,4 +134,26 @@ test('the bundled CLI knows every command in src/commands, and its help lists th
   for (const id of files.filter((f) => f.startsWith('project:'))) assert.match(help, id.replace(':', ' '))
 })
 
+/** The bundle's files `file` imports statically, itself included (not those it imports when it needs them). */
+async function staticGraph(dir: string, file: string, seen = new Set<string>()): Promise<Set<string>> {
+  if (seen.has(file)) return seen
+  seen.add(file)
+  const text = await fs.readFile(path.join(dir, file), 'utf8')
+  for (const [, next] of text.matchAll(/^import\s[^;]*?["']\.\/([^"']+)["']/gms)) await staticGraph(dir, next, seen)
+  return seen
+}
+
+test('a submit, a snapshot and a restore load no zod before a record is read (the bundle\'s static imports)', async () => {
+  const dir = path.join(ROOT, 'dist', 'bundle')
+  const files = await fs.readdir(dir)
+  for (const command of ['submit', 'snapshot', 'restore']) {
+    const entry = files.find((f) => f.startsWith(`${command}-`))!
+    const graph = [...(await staticGraph(dir, entry))]
+    assert.ok(graph.length > 3, `${command}: the graph is followed`)
+    const withZod = []
+    for (const file of graph) if ((await fs.readFile(path.join(dir, file), 'utf8')).includes('// node_modules/zod/')) withZod.push(file)
+    assert.equal(withZod, [], command)
+  }
+})
+
 test.run()

@@ -1,6 +1,7 @@
 import path from 'node:path'
 import {plural} from '../../shared/plural.js'
-import {MAX_ENVIRONMENT_STRING, type RunEnvironment, type RunGpu} from '../trust/run-environment.js'
+import type {RunEnvironment, RunGpu} from '../trust/run-environment.js'
+import {MAX_ENVIRONMENT_STRING} from '../trust/environment-limits.js'
 
 export type {RunEnvironment, RunGpu} from '../trust/run-environment.js'
 

@@ -20,11 +20,12 @@ const begun = new Map<string, Promise<EarlyCheck | null>>()
  * nodegit (130 ms), and the check of 20,000 files takes 100 ms. (Begun as the process starts,
  * before oclif loads, it slowed the main thread more than it saved.) The staging claims it
  * under the project lock, and uses it only if the stamp file still holds the same bytes and the
- * check is recent (see stageProject). Nothing when one is under way, or on a machine with one
- * core, where the two would not overlap.
+ * check is recent (see stageProject). One begun before and never claimed (a plan that failed
+ * in a long-lived process) is dropped. Nothing on a machine with one core, where the two would
+ * not overlap.
  */
 export function beginStampCheck(dir: string): void {
-  if (begun.has(dir) || availableParallelism() < 2) return
+  if (availableParallelism() < 2) return
   const worker = new Worker(new URL('./stamp-check-worker.js', import.meta.url), {workerData: {dir, file: mlPath(dir, 'stamp')}})
   worker.unref()
   begun.set(dir, new Promise<EarlyCheck | null>((resolve) => {

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini'
+import {MAX_ENVIRONMENT_STRING, MAX_GPUS} from './environment-limits.js'
 
 /**
  * Where a run ran, stored as environment.json beside run.json: what a later `history info` or
@@ -28,10 +29,6 @@ export interface RunGpu {
   driverVersion: string
 }
 
-/** No string of a record is longer: a crafted environment.json cannot flood `history info`. */
-export const MAX_ENVIRONMENT_STRING = 1000
-/** More GPUs than this in one machine is not a machine. */
-export const MAX_GPUS = 64
 /** A larger environment.json is not one ml wrote, and is not parsed at all. */
 const MAX_ENVIRONMENT_BYTES = 1 << 20
 
