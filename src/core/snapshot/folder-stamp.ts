@@ -92,7 +92,7 @@ const record = <T>(): Record<string, T> => Object.create(null) as Record<string,
 /** `root` ending in a slash: the hot loops join paths by concatenation, not path.join. */
 const withSlash = (root: string): string => (root.endsWith('/') ? root : `${root}/`)
 
-export function stampFile(project: Project): string {
+function stampFile(project: Project): string {
   return mlPath(project.dir, 'stamp')
 }
 
