@@ -198,7 +198,8 @@ async function removeDeadParts(gitdir: string): Promise<void> {
 /**
  * True when `file` as a pathspec of addAll matches just that path and what is in it: libgit2
  * matches the pathspec as a glob whatever the flags say (a name with a wildcard then matches
- * nothing inside it) and reads a leading # as a comment.
+ * nothing inside it), reads a leading # as a comment and a leading ! as a negation, and a
+ * space at either end is left to its parser's trimming, so such names are not taken for literal.
  */
 function isLiteralPathspec(file: string): boolean {
   return !/[*?[\\]/.test(file) && !/^[#!\s]|\s$/.test(file)

@@ -144,7 +144,6 @@ async function commandOf(holder: {pid: number; host: string}): Promise<string> {
   return argv.length > 0 ? `: ${script >= 0 ? ['ml', ...argv.slice(script + 1)].join(' ') : argv.join(' ')}` : ''
 }
 
-
 /**
  * Removes git lock files a killed process left in the history repo. The index is written only
  * under the project lock, so while we hold it any index.lock is stale; other locks (run refs are
