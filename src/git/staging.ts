@@ -134,9 +134,13 @@ export class Staging {
       return
     }
     const parts = groups.map((_, i) => path.join(this.gitdir, `index.part-${process.pid}-${i}`))
+    // Each index only points at its repository handle, which nothing else references: the
+    // handles are kept here, or the garbage collector could free one while libgit2 stages on it.
+    const handles: NodeGitModule.Repository[] = []
     try {
       const others = await Promise.all(parts.map(async (file, i) => {
         const other = (await this.openOther()).repo as NodeGitModule.Repository & {setIndex(index: NodeGitModule.Index, unused: undefined): void}
+        handles.push(other)
         const own = await Git.Index.open(file)
         // nodegit's binding reads its argument only when given two (with one, it unsets the index).
         other.setIndex(own, undefined)
@@ -160,7 +164,7 @@ export class Staging {
       await index.clear()
       await this.addAll(index)
     } finally {
-      await Promise.all(parts.map((file) => fs.rm(file, {force: true})))
+      await Promise.all([...parts.map((file) => fs.rm(file, {force: true})), ...handles.map((other) => other.cleanup())])
     }
   }
 

@@ -1,8 +1,9 @@
 import {spawn} from 'node:child_process'
-import {existsSync, mkdirSync, promises as fs, utimesSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, promises as fs, readFileSync, utimesSync, writeFileSync} from 'node:fs'
+import {availableParallelism} from 'node:os'
 import path from 'node:path'
 import * as assert from 'uvu/assert'
-import {cleanup, errorCode, folderState, ml, mlSpawn, ok, shadowGit, tempDir, timedSuite, write} from '../helpers.js'
+import {cleanup, errorCode, folderState, git, ml, mlSpawn, ok, oracleTree, ROOT, shadowGit, tempDir, timedSuite, write} from '../helpers.js'
 
 const test = timedSuite('concurrency', 300_000)
 test.after.each(cleanup)
@@ -99,6 +100,46 @@ test('30 random SIGKILLs during snapshots and restores: fsck stays clean, the fo
   }
   assertLinear(dir, branch)
   assert.ok((await runs(dir)).every((r) => r.status !== 'Running'), 'no run is left Running')
+})
+
+/**
+ * A preload for the ml process: a full garbage collection every 2 ms while any Index#addAll
+ * runs, each call's outcome appended to `log`. A repository handle that only an index points at
+ * is then collected while libgit2 stages on it (a failed call, or a crash).
+ */
+const gcDuringAddAll = (log: string) => `
+const {isMainThread} = require('node:worker_threads')
+if (isMainThread) {
+  const {appendFileSync} = require('node:fs')
+  const Git = require(${JSON.stringify(path.join(ROOT, 'node_modules', 'nodegit'))})
+  const addAll = Git.Index.prototype.addAll
+  Git.Index.prototype.addAll = function (...args) {
+    const running = addAll.apply(this, args)
+    let done = false
+    const collect = () => { if (!done) { globalThis.gc(); setTimeout(collect, 2) } }
+    running.then(() => { done = true; appendFileSync(${JSON.stringify(log)}, 'ok\\n') }, (e) => { done = true; appendFileSync(${JSON.stringify(log)}, 'failed: ' + e.message + '\\n') })
+    collect()
+    return running
+  }
+}
+`
+
+test('a first snapshot staged on every core survives garbage collections while it stages', async () => {
+  const root = tempDir()
+  const dir = path.join(root, 'p')
+  // Enough files that each group's addAll outlasts a few collections.
+  await write(dir, Object.fromEntries(Array.from({length: 1200}, (_, i) => [`d${i % 8}/f${i}.txt`, `${i} `.repeat(300)])))
+  git(dir, ['init', '-q'])
+  const log = path.join(root, 'add-all.log')
+  const preload = path.join(root, 'gc-during-add-all.cjs')
+  writeFileSync(preload, gcDuringAddAll(log))
+  const r = await ml(dir, ['project', 'init', '.'], {NODE_OPTIONS: `--expose-gc --require ${preload}`})
+  assert.is(r.code, 0, r.stderr)
+  const calls = readFileSync(log, 'utf8').trim().split('\n')
+  assert.equal(calls.filter((c) => c !== 'ok'), [], 'every addAll staged')
+  assert.ok(calls.length >= Math.min(2, availableParallelism()), `${calls.length} addAll calls`)
+  const tip = shadowGit(dir, ['rev-parse', 'HEAD^{tree}'])
+  assert.is(tip, oracleTree(dir))
 })
 
 test('a lock or git lock file left by a killed process is cleared with a message', async () => {
