@@ -1,5 +1,6 @@
 import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
+import {Script} from 'node:vm'
 import * as assert from 'uvu/assert'
 import {cleanup, errorCode, folderState, git, ml, mlSpawn, ok, oracleTree, ROOT, shadowGit, shadowRefs, tempDir, timedSuite, write} from '../helpers.js'
 
@@ -132,6 +133,30 @@ test('the bundled CLI knows every command in src/commands, and its help lists th
   assert.equal(Object.keys(COMMANDS).sort(), files)
   const help = ok(await ml(tempDir(), ['project', '--help'])).stdout
   for (const id of files.filter((f) => f.startsWith('project:'))) assert.match(help, id.replace(':', ' '))
+})
+
+test("the bundle sorts the command ids as oclif would (its localeCompare is replaced by a plain comparison)", async () => {
+  const {COMMANDS} = await import('../../src/cli/commands.js')
+  const ids = Object.keys(COMMANDS)
+  assert.equal([...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), [...ids].sort((a, b) => a.localeCompare(b)))
+  for (const id of ids) assert.match(id, /^[a-z]+(:[a-z]+)*$/)
+})
+
+test("the bundle's oclif is compiled from the code cache the build wrote; a cache V8 rejects, or none, costs only the compile", async () => {
+  const {cacheAccepted, requireCached} = await import('../../src/cli/require-cached.js')
+  assert.ok(cacheAccepted(path.join(ROOT, 'dist', 'bundle', 'oclif.cjs')), 'V8 takes dist/bundle/oclif.cjs.cache')
+  // None, one of an older bundle, and bytes that are no cache (which V8 does not report).
+  const older = new Script('module.exports = {answer: 41}').createCachedData()
+  const garbage = Buffer.from('not a code cache')
+  for (const [i, cache] of [null, older, garbage].entries()) {
+    // A source of its own each time: V8 would reuse what it compiled in this process.
+    const file = path.join(tempDir(), 'part.cjs')
+    await fs.writeFile(file, `module.exports = {answer: 42, file: __filename, load: () => __mlImport("node:path")} // ${i}\n`)
+    if (cache) await fs.writeFile(`${file}.cache`, cache)
+    if (cache !== garbage) assert.not.ok(cacheAccepted(file), `cache ${i}`)
+    const part = requireCached(file) as {answer: number; file: string; load(): Promise<{sep: string}>}
+    assert.equal([part.answer, part.file, (await part.load()).sep], [42, file, '/'])
+  }
 })
 
 /** The bundle's files `file` imports statically, itself included (not those it imports when it needs them). */
