@@ -1,6 +1,5 @@
 import {availableParallelism} from 'node:os'
 import {Worker} from 'node:worker_threads'
-import {mlPath} from '../project/layout.js'
 import type {StampCheck} from './folder-stamp.js'
 
 /** A stamp check done on another thread, with the bytes of the stamp it checked against. */
@@ -26,7 +25,7 @@ const begun = new Map<string, Promise<EarlyCheck | null>>()
  */
 export function beginStampCheck(dir: string): void {
   if (availableParallelism() < 2) return
-  const worker = new Worker(new URL('./stamp-check-worker.js', import.meta.url), {workerData: {dir, file: mlPath(dir, 'stamp')}})
+  const worker = new Worker(new URL('./stamp-check-worker.js', import.meta.url), {workerData: {dir}})
   worker.unref()
   begun.set(dir, new Promise<EarlyCheck | null>((resolve) => {
     worker.once('message', (result: {bytes: Uint8Array; check: StampCheck; startedAt: number} | null) => {

@@ -92,8 +92,8 @@ const record = <T>(): Record<string, T> => Object.create(null) as Record<string,
 /** `root` ending in a slash: the hot loops join paths by concatenation, not path.join. */
 const withSlash = (root: string): string => (root.endsWith('/') ? root : `${root}/`)
 
-function stampFile(project: Project): string {
-  return mlPath(project.dir, 'stamp')
+function stampFile(dir: string): string {
+  return mlPath(dir, 'stamp')
 }
 
 /**
@@ -108,10 +108,10 @@ interface StampHeader extends Omit<FolderStamp, 'paths' | 'stats'> {
   pathBytes: number
 }
 
-/** The stamp file's bytes; null when there is none (or it cannot be read: the snapshot then stages the folder). */
-export function readStampBytes(project: Project): Buffer | null {
+/** The stamp file of the project folder `dir`: its bytes; null when there is none (or it cannot be read: the snapshot then stages the folder). */
+export function readStampBytes(dir: string): Buffer | null {
   try {
-    return readFileSync(stampFile(project))
+    return readFileSync(stampFile(dir))
   } catch {
     return null
   }
@@ -167,15 +167,15 @@ export function packedSizes({paths, stats}: PackedFiles): Array<{path: string; s
 }
 
 export async function dropStamp(project: Project): Promise<void> {
-  await fs.rm(stampFile(project), {force: true})
+  await fs.rm(stampFile(project.dir), {force: true})
 }
 
 /** Saves a stamp; it is a cache, so failing to keep one never fails the snapshot. */
 export async function saveStamp(project: Project, stamp: FolderStamp): Promise<void> {
-  await writeAtomically(stampFile(project), formatStamp(stamp), {sync: false})
+  await writeAtomically(stampFile(project.dir), formatStamp(stamp), {sync: false})
     .catch(() => dropStamp(project).catch(() => undefined))
   // Stamps before version 4 were JSON, in folder-stamp.json: one an earlier ml left goes.
-  rmSync(`${stampFile(project)}.json`, {force: true})
+  rmSync(`${stampFile(project.dir)}.json`, {force: true})
 }
 
 /**

@@ -61,7 +61,7 @@ export function historyRef(project: Project): string {
 export async function stageProject(project: Project, open: OpenHistory, options: LockOptions = {}): Promise<Staged> {
   const early = claimStampCheck(project.dir)
   if (await restoreInterrupted(project)) await finishInterruptedRestore(project, await open(), options)
-  const bytes = readStampBytes(project)
+  const bytes = readStampBytes(project.dir)
   const stamp = bytes && parseStamp(bytes)
   let check: StampCheck = {kind: 'changed'}
   if (stamp?.context === await contextSignature(project)) {

@@ -2,16 +2,15 @@
  * The thread of an early stamp check (see early-stamp-check.ts): reads the stamp file, checks
  * the folder against it, and posts both back, or null when there is no stamp to check.
  */
-import {readFileSync} from 'node:fs'
 import {parentPort, workerData} from 'node:worker_threads'
-import {checkStamp, parseStamp, type StampCheck} from './folder-stamp.js'
+import {checkStamp, parseStamp, readStampBytes, type StampCheck} from './folder-stamp.js'
 
-const {dir, file} = workerData as {dir: string; file: string}
+const {dir} = workerData as {dir: string}
 const startedAt = Date.now()
 let result: {bytes: Buffer; check: StampCheck; startedAt: number} | null = null
 try {
-  const bytes = readFileSync(file)
-  const stamp = parseStamp(bytes)
+  const bytes = readStampBytes(dir)
+  const stamp = bytes && parseStamp(bytes)
   if (stamp) result = {bytes, check: checkStamp(dir, stamp), startedAt}
 } catch {
   result = null // no stamp, or the folder could not be read: the snapshot checks for itself
