@@ -10,14 +10,18 @@
  *                 layers of its own, lowest first: trust (the gate for what comes from a tree,
  *                 a record or a remote), project (paths, ref names, the project file, the lock),
  *                 snapshot (ignore rules, limits, the folder stamp, staging, the restore journal
- *                 and safe paths), runs (records, the run cache, metrics, queries), restore,
+ *                 and safe paths), data (tracked data: manifests, versions, the stat cache, the
+ *                 local object cache and what moves to and from a store), runs (records, the run cache, metrics, queries), restore,
  *                 remote (push, pull, clone), compute (targets: ssh hosts and Slurm), execution (running a script), setup (init)
  *                                                  -> src/git, src/shared
  *   src/git       the only importer of nodegit     -> src/shared
+ *   src/ssh       ssh connections and SFTP, a Shell over them (targets and stores)
+ *                                                  -> src/shared, src/git/host-check (host keys)
+ *   src/store     artifact stores by URL: folder, ssh, s3 -> src/ssh, src/shared
  *   src/shared    errors, progress, URL redaction, atomic writes -> nothing of ml's
  */
 /** src/core's own layers, lowest first: each may import only those before it (and itself). */
-const CORE_LAYERS = ['trust', 'project', 'snapshot', 'runs', 'restore', 'remote', 'compute', 'execution', 'setup']
+const CORE_LAYERS = ['trust', 'project', 'snapshot', 'data', 'runs', 'restore', 'remote', 'compute', 'execution', 'setup']
 
 module.exports = {
   forbidden: [
@@ -73,13 +77,27 @@ module.exports = {
       name: 'git-does-not-import-up',
       severity: 'error',
       from: {path: '^src/git/'},
-      to: {path: '^src/(cli|commands|render|core|ui)/'},
+      to: {path: '^src/(cli|commands|render|core|ui|ssh|store)/'},
+    },
+    {
+      name: 'ssh-is-an-adapter',
+      severity: 'error',
+      comment: 'ssh connections serve compute targets and stores alike; of git, only its host-key check.',
+      from: {path: '^src/ssh/'},
+      to: {path: '^src/(cli|commands|render|core|ui|store|git)/', pathNot: '^src/git/(host-check|known-hosts)[.]ts$'},
+    },
+    {
+      name: 'store-is-an-adapter',
+      severity: 'error',
+      comment: 'A store is reached by its URL alone: the domain hands it ids and files.',
+      from: {path: '^src/store/'},
+      to: {path: '^src/(cli|commands|render|core|ui|git)/'},
     },
     {
       name: 'shared-is-the-bottom',
       severity: 'error',
       from: {path: '^src/shared/'},
-      to: {path: '^src/(cli|commands|render|core|git|ui)/'},
+      to: {path: '^src/(cli|commands|render|core|git|ui|ssh|store)/'},
     },
     {
       name: 'render-does-not-import-commands',

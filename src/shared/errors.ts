@@ -51,6 +51,12 @@ export type ErrorCode =
   | 'LOCKED'
   | 'WRITE_FAILED'
   | 'INSTALL_BROKEN'
+  | 'NO_STORE'
+  | 'STORE_UNREACHABLE'
+  | 'STORE_ERROR'
+  | 'STORE_CORRUPT'
+  | 'DATA_MISSING'
+  | 'DATA_CORRUPT'
   | 'INTERNAL'
 
 export class MlError extends Error {

@@ -2,8 +2,8 @@ import {isMlError} from '../../shared/errors.js'
 import {findProject} from '../project/project.js'
 import {openShell} from './open-shell.js'
 import {projectBase} from './run-folder.js'
-import {firstLine, quote, type Shell} from './shell.js'
-import type {SshAuth} from './ssh-shell.js'
+import {firstLine, quote, type Shell} from '../../ssh/shell.js'
+import type {SshAuth} from '../../ssh/ssh-shell.js'
 import {type ComputeTarget, loadTarget, targetWhere} from './targets.js'
 
 export interface TargetCheck {

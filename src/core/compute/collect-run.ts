@@ -8,7 +8,7 @@ import type {RunEnvironment} from '../trust/run-environment.js'
 import {MAX_GPUS} from '../trust/environment-limits.js'
 import {unsafeReason} from '../trust/tree-path.js'
 import {CTL, type RunPlace} from './run-folder.js'
-import {quote, runChecked, type Shell} from './shell.js'
+import {quote, runChecked, type Shell} from '../../ssh/shell.js'
 
 /** What the wrapper's exit file says: the script's exit status and when it ended. */
 export interface ExitStatus {

@@ -8,7 +8,7 @@ import type {RunRecord} from '../runs/runs.js'
 import {collectRun} from './collect-run.js'
 import {forgetRemoteRun} from './remote-runs.js'
 import {CTL, type RunPlace} from './run-folder.js'
-import {quote, type Shell} from './shell.js'
+import {quote, type Shell} from '../../ssh/shell.js'
 
 export interface FinishOptions extends QuietPushOptions {
   mlVersion?: string

@@ -1,5 +1,5 @@
-import {LocalShell, type Shell} from './shell.js'
-import {connectSsh, type SshAuth} from './ssh-shell.js'
+import {LocalShell, type Shell} from '../../ssh/shell.js'
+import {connectSsh, type SshAuth} from '../../ssh/ssh-shell.js'
 import type {ComputeTarget} from './targets.js'
 
 /** The shell a target's commands run in: over ssh when it names a host, else this machine's. */

@@ -7,7 +7,7 @@ import {OUTPUTS_DIR} from '../project/layout.js'
 import {commandFor} from '../runs/script-command.js'
 import type {RunRecord} from '../runs/runs.js'
 import {unsafeReason} from '../trust/tree-path.js'
-import {quote, runChecked, type Shell} from './shell.js'
+import {quote, runChecked, type Shell} from '../../ssh/shell.js'
 import type {ComputeTarget} from './targets.js'
 
 /**

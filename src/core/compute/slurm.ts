@@ -6,7 +6,7 @@ import {pushQuietly} from '../remote/push-quietly.js'
 import {saveRun, type RunRecord} from '../runs/runs.js'
 import {saveRemoteRun} from './remote-runs.js'
 import {placeOf, prepareRunFolder, projectBase} from './run-folder.js'
-import {firstLine, quote, type Shell} from './shell.js'
+import {firstLine, quote, type Shell} from '../../ssh/shell.js'
 import type {ComputeRunOptions} from './ssh-run.js'
 import type {SlurmTarget} from './targets.js'
 

@@ -11,8 +11,8 @@ import {finishRemoteRun, type FinishOptions} from './finish-remote-run.js'
 import {openShell} from './open-shell.js'
 import {forgetRemoteRun, saveRemoteRun} from './remote-runs.js'
 import {CTL, type Materialized, placeOf, prepareRunFolder, projectBase, type RunPlace} from './run-folder.js'
-import {quote, runChecked, type Shell} from './shell.js'
-import type {SshAuth} from './ssh-shell.js'
+import {quote, runChecked, type Shell} from '../../ssh/shell.js'
+import type {SshAuth} from '../../ssh/ssh-shell.js'
 import type {SshTarget} from './targets.js'
 
 /** What a run on a target is given: where the user's ssh setup is, and what to tell them. */

@@ -39,8 +39,12 @@ const ML_ENTRIES = {
   runs: 'runs',
   /** Where `history download` puts a run's files by default: `downloads/<run-id>/`. */
   downloads: 'downloads',
-  /** Outputs too large for the history, by their sha256. */
+  /** Outputs too large for the history, by their sha256 (before the object cache; still read). */
   largeOutputs: 'large-outputs',
+  /** The local cache of data files and large outputs, by sha256: `objects/sha256/ab/cdef...`. */
+  objects: 'objects',
+  /** What tracked data's files hashed to, by their stats, so that an unchanged file is not read again. */
+  dataStatCache: 'data-stat-cache',
   /** An isolated run's private checkout of its snapshot: `work/<run-id>/`. */
   work: 'work',
   /** The last `pip freeze` with the state of the folders it read (see execution/environment.ts). */

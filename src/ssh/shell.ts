@@ -2,7 +2,7 @@ import {spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {MlError} from '../../shared/errors.js'
+import {MlError} from '../shared/errors.js'
 
 export interface ShellResult {
   code: number

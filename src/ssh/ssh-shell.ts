@@ -3,8 +3,8 @@ import {existsSync, promises as fs} from 'node:fs'
 import {userInfo} from 'node:os'
 import path from 'node:path'
 import type {Client, ClientChannel, SFTPWrapper} from 'ssh2'
-import {hostKeyProblem} from '../../git/host-check.js'
-import {isMlError, MlError} from '../../shared/errors.js'
+import {hostKeyProblem} from '../git/host-check.js'
+import {isMlError, MlError} from '../shared/errors.js'
 import {outputCollector, type Shell, type ShellResult} from './shell.js'
 
 /** Where to connect and as whom: a target's host settings. */
