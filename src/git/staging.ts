@@ -8,6 +8,7 @@ import {MODE} from './trees.js'
 import {mergeIndexFiles} from './index-merge.js'
 import {writeAtomically} from '../shared/write-atomically.js'
 import {isAlive} from '../shared/is-alive.js'
+import {literalIgnoreRule} from '../shared/literal-ignore-rule.js'
 
 export interface StageOptions {
   /**
@@ -222,5 +223,5 @@ const MAX_OTHER_PATHS = 256
 export function otherGroupsRules(groups: string[][], mine: number): string | null {
   const others = groups.filter((_, i) => i !== mine).flat()
   if (others.length > MAX_OTHER_PATHS || others.some((p) => /[\r\n]/.test(p))) return null
-  return others.map((p) => `/${p.replace(/[\\*?[\]!# ]/g, '\\$&')}`).join('\n')
+  return others.map(literalIgnoreRule).join('\n')
 }

@@ -17,6 +17,10 @@ export interface ProjectConfig {
   remote?: string
   /** Snapshot size limits, to change the defaults (see SnapshotLimits). */
   limits?: Partial<SnapshotLimits>
+  /** The artifact store's URL (a folder, ssh:// or s3://), never with a secret in it: shared with the project, so a clone knows it. */
+  store?: string
+  /** An S3-compatible service's endpoint for an s3:// store. */
+  storeEndpoint?: string
 }
 
 /** Like Azure ML's and Valohai's: warn at a size that is probably a mistake, refuse one that surely is (see limits.ts). */
@@ -93,6 +97,10 @@ export function parseProjectConfig(text: string, source: string): ProjectConfig 
   if (typeof config.name !== 'string' || !NAME_PATTERN.test(config.name)) return corrupt('its name is not a valid project name')
   if (config.historyBranch !== `AzureMLHistory/${config.id}`) return corrupt('its historyBranch is not AzureMLHistory/<id>')
   if (config.remote !== undefined && typeof config.remote !== 'string') return corrupt('its remote is not a string')
+  for (const key of ['store', 'storeEndpoint'] as const) {
+    const value = config[key]
+    if (value !== undefined && (typeof value !== 'string' || value.length > 2048 || /[\0-\x1f\x7f]/.test(value))) return corrupt(`its ${key} is not a URL`)
+  }
   if (config.limits !== undefined) {
     const limits = config.limits as Record<string, unknown> | null
     if (typeof limits !== 'object' || limits === null || Object.values(limits).some((n) => typeof n !== 'number' || !(n >= 0))) return corrupt('its limits are not numbers')

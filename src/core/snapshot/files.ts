@@ -2,6 +2,8 @@ import ignore, {type Ignore} from 'ignore'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {BUILTIN_EXCLUDES, readAmlignore, SECRET_RULES} from './ignore-rules.js'
+import {literalIgnoreRule} from '../../shared/literal-ignore-rule.js'
+import {readTrackedPaths, TRACKED_DATA_FILE} from '../project/tracked-data.js'
 import {withProjectLock} from '../project/lock.js'
 import {findProject} from '../project/project.js'
 import {openHistory} from './open-history.js'
@@ -53,6 +55,7 @@ async function ruleSet(dir: string, gitignores: string[]): Promise<Ignore> {
   }
   SECRET_RULES.forEach((rule) => rules.add({pattern: rule, mark: `likely secret: ${rule}`}))
   add('.amlignore', await readAmlignore(dir))
+  readTrackedPaths(dir).forEach((p) => rules.add({pattern: literalIgnoreRule(p), mark: `tracked data (${TRACKED_DATA_FILE}): ${p}`}))
   add('built-in', BUILTIN_EXCLUDES)
   return rules
 }

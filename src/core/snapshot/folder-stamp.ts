@@ -6,6 +6,7 @@ import type {PlainBlob} from '../../git/plain-blobs.js'
 import {MlError} from '../../shared/errors.js'
 import {isGitattributes, isGitignore} from '../../shared/git-files.js'
 import {AMLIGNORE, BUILTIN_EXCLUDES, SECRET_RULES} from './ignore-rules.js'
+import {TRACKED_DATA_FILE} from '../project/tracked-data.js'
 import {historyDir, type Project} from '../project/project.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
 import {ML_DIR, mlPath} from '../project/layout.js'
@@ -186,7 +187,7 @@ export async function contextSignature(project: Project): Promise<string> {
   const gitdir = historyDir(project)
   const files = [
     path.join(gitdir, 'info', 'exclude'), path.join(gitdir, 'config'), path.join(gitdir, 'HEAD'), path.join(gitdir, 'packed-refs'),
-    path.join(gitdir, 'refs', 'heads', project.config.historyBranch), path.join(project.dir, AMLIGNORE),
+    path.join(gitdir, 'refs', 'heads', project.config.historyBranch), path.join(project.dir, AMLIGNORE), path.join(project.dir, TRACKED_DATA_FILE),
     ...userGitFiles(),
   ]
   // Synchronous: a dozen stats on the way of every snapshot cost less than a trip to the thread pool each.

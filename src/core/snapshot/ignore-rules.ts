@@ -1,6 +1,8 @@
 import ignore from 'ignore'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
+import {literalIgnoreRule} from '../../shared/literal-ignore-rule.js'
+import {readTrackedPaths, TRACKED_DATA_FILE} from '../project/tracked-data.js'
 
 /**
  * Paths no snapshot ever holds, whatever the user's ignore files say: ml's own folder in any
@@ -28,9 +30,17 @@ export function anyCase(pattern: string): string {
   return pattern.replace(/[a-z]/gi, (c) => `[${c.toLowerCase()}${c.toUpperCase()}]`)
 }
 
-/** The snapshot's own rules, in order: the secrets, the project's .amlignore, then what no rule may bring back. */
-export function snapshotRulesText(amlignore: string): string {
-  return `${SECRET_RULES.map(anyCase).join('\n')}\n${amlignore}\n${BUILTIN_EXCLUDES}`
+/**
+ * The snapshot's own rules, in order: the secrets, the project's .amlignore, then what no rule
+ * may bring back: the tracked data (each path exactly, see project/tracked-data.ts) and ml's own.
+ */
+export function snapshotRulesText(amlignore: string, tracked: string[] = []): string {
+  return `${SECRET_RULES.map(anyCase).join('\n')}\n${amlignore}\n${trackedRules(tracked)}${BUILTIN_EXCLUDES}`
+}
+
+/** The rules that keep tracked data out of snapshots: versioned by manifest instead. */
+export function trackedRules(tracked: string[]): string {
+  return tracked.length ? `# ml: tracked data (${TRACKED_DATA_FILE})\n${tracked.map(literalIgnoreRule).join('\n')}\n` : ''
 }
 
 /** The project's own ignore file for snapshots, at its root. */
@@ -41,7 +51,7 @@ export const AMLIGNORE = '.amlignore'
  * precedence over every .gitignore, so `!.ml/` in a .gitignore re-includes nothing.
  */
 export async function snapshotRules(projectDir: string): Promise<string> {
-  return snapshotRulesText(await readAmlignore(projectDir))
+  return snapshotRulesText(await readAmlignore(projectDir), readTrackedPaths(projectDir))
 }
 
 /** Which of `ignoredPaths` (as git lists them, folders with a trailing /) the secret rules leave out. */

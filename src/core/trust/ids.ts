@@ -23,3 +23,10 @@ export function isGitOid(id: unknown): id is string {
 export function isSweepId(id: unknown): id is string {
   return isRunId(id)
 }
+
+/** The name of a run's input (`--input NAME=...`): it becomes ML_INPUT_<NAME> and a folder name. */
+const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
+
+export function isInputName(name: unknown): name is string {
+  return typeof name === 'string' && INPUT_NAME.test(name)
+}

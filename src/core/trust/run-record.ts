@@ -1,6 +1,6 @@
 import en from 'zod/v4/locales/en.js'
 import * as z from 'zod/mini'
-import {isGitOid, isRunId, isSha256, isSweepId} from './ids.js'
+import {isGitOid, isInputName, isRunId, isSha256, isSweepId} from './ids.js'
 import {unsafeReason} from './tree-path.js'
 
 /** `Corrupt` is never stored: it is how a run whose run.json fails the trust gate is listed. */
@@ -18,6 +18,32 @@ export interface RunOutput {
   size: number
   sha256?: string
 }
+
+/**
+ * A version of tracked data the run read: the tracked path, its manifest's id (the manifest is
+ * in the run's tree as `inputs/<version>`), and its size.
+ */
+export interface DataInput {
+  kind: 'data'
+  path: string
+  version: string
+  files: number
+  bytes: number
+}
+
+/** Another run's output the run read (`--input NAME=RUN:outputs/PATH`), by content. */
+export interface RunOutputInput {
+  kind: 'run'
+  /** The name the script knows it by: ML_INPUT_<NAME>. */
+  name: string
+  run: string
+  /** The output's path, relative to the producing run's outputs/. */
+  path: string
+  size: number
+  sha256: string
+}
+
+export type RunInput = DataInput | RunOutputInput
 
 /** The record of one run, stored as run.json in the run's commits. */
 export interface RunRecord {
@@ -49,6 +75,8 @@ export interface RunRecord {
   queuedTimeUtc?: string
   /** True when it ran in a private checkout of its snapshot (.ml/work/<run-id>/), not in the project folder. */
   isolated?: boolean
+  /** What the run read besides its snapshot: tracked data's versions, other runs' outputs. */
+  inputs?: RunInput[]
   properties: Record<string, string>
 }
 
@@ -67,6 +95,21 @@ const output = z.object({
   size: z.number().check(z.int(), z.nonnegative()),
   sha256: z.optional(z.string().check(z.refine(isSha256, {message: 'is not a sha256 (64 hex digits)'}))),
 })
+
+const count = z.number().check(z.int(), z.nonnegative())
+const sha256 = z.string().check(z.refine(isSha256, {message: 'is not a sha256 (64 hex digits)'}))
+
+const input = z.discriminatedUnion('kind', [
+  z.object({kind: z.literal('data'), path: outputPath, version: sha256, files: count, bytes: count}),
+  z.object({
+    kind: z.literal('run'),
+    name: z.string().check(z.refine(isInputName, {message: 'is not an input name (letters, digits and _)'})),
+    run: z.string().check(z.refine(isRunId, {message: 'is not a valid run id'})),
+    path: outputPath,
+    size: count,
+    sha256,
+  }),
+])
 
 const record = z.object({
   schema: z.literal(1),
@@ -91,6 +134,7 @@ const record = z.object({
   sweepId: z.optional(z.string().check(z.refine(isSweepId, {message: 'is not a valid sweep id'}))),
   queuedTimeUtc: z.optional(isoTime),
   isolated: z.optional(z.boolean()),
+  inputs: z.optional(z.array(input).check(z.maxLength(1000))),
   properties: z.record(z.string(), z.string()),
 })
 

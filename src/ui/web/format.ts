@@ -41,17 +41,7 @@ export function formatValue(v: ParamValue | undefined): string {
   return String(v)
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`
-  const units = ['KB', 'MB', 'GB', 'TB']
-  let v = n
-  let i = -1
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024
-    i++
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`
-}
+export {formatBytes} from '../../shared/format-bytes.js'
 
 export function commandLine(run: RunRecord): string {
   return [run.script, ...run.arguments.map(quoteArg)].join(' ')
