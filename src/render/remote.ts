@@ -1,5 +1,8 @@
 import type {Command} from '@oclif/core/command'
+import type {DataPushResult} from '../core/remote/data-push.js'
 import type {PushResult, RemoteSetResult} from '../core/remote/remote.js'
+import {formatBytes} from '../shared/format-bytes.js'
+import {plural} from '../shared/plural.js'
 
 /** Prints what a push did: one line, or one line per refused ref. */
 export function reportPush(command: Command, remote: string, push: PushResult): void {
@@ -16,4 +19,12 @@ export function reportRemote(command: Command, remote: string, result: RemoteSet
   command.log(`Remote:          ${remote}`)
   if (result.previousOrigin) command.log(`The origin of your repo was ${result.previousOrigin}; it is now the remote above.`)
   reportPush(command, remote, result.push)
+}
+
+/** Prints what a push sent to the artifact store. */
+export function reportDataPush(command: Command, data: DataPushResult): void {
+  command.log(data.sent === 0 ? `The store ${data.store} has every data file and large output the runs need.` : `Sent ${plural(data.sent, 'file')} (${formatBytes(data.bytes)}) to the store ${data.store}.`)
+  if (data.unavailable.length > 0) {
+    command.logToStderr(`Warning: ${plural(data.unavailable.length, 'file')} the runs read changed or went before the store had them, so it lacks them: ${data.unavailable.slice(0, 5).map((o) => o.id.slice(0, 12)).join(', ')}${data.unavailable.length > 5 ? ', ...' : ''}.`)
+  }
 }

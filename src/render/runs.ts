@@ -4,6 +4,9 @@ import type {MetricPoint} from '../core/runs/metrics.js'
 import type {Backup} from '../core/restore/restore.js'
 import type {RunRecord} from '../core/runs/runs.js'
 import {escapeControl} from './escape-control.js'
+import {formatBytes} from '../shared/format-bytes.js'
+import {plural} from '../shared/plural.js'
+import type {Lineage} from '../core/runs/data-history.js'
 import {type ParamValue, paramText} from '../core/runs/params.js'
 import {type Column, extent, formatDuration, formatNumber, formatTime, shortId, sparkline} from './output.js'
 
@@ -46,7 +49,7 @@ function paramCell(run: RunRecord, name: string): string {
 }
 
 /** A run as name/value rows, for `ml history info`: its fields, environment, parameters, metrics, then every property. */
-export function runFields(run: RunRecord, environment?: string): Field[] {
+export function runFields(run: RunRecord, environment?: string, lineage?: Lineage): Field[] {
   const fields: Field[] = [
     {name: 'Run id', value: run.runId},
     {name: 'Status', value: run.status},
@@ -65,6 +68,12 @@ export function runFields(run: RunRecord, environment?: string): Field[] {
     {name: 'Isolated', value: run.isolated ? 'yes' : ''},
     {name: 'Environment', value: environment ?? ''},
   ]
+  for (const input of run.inputs ?? []) {
+    fields.push(input.kind === 'data'
+      ? {name: `Input ${input.path}`, value: `version ${input.version.slice(0, 12)} (${plural(input.files, 'file')}, ${formatBytes(input.bytes)})`}
+      : {name: `Input ${input.name}`, value: `${input.run}:outputs/${input.path} (${formatBytes(input.size)}, sha256 ${input.sha256.slice(0, 12)})`})
+  }
+  for (const child of lineage?.children ?? []) fields.push({name: 'Used by', value: `${child.run} (as ${child.name}: outputs/${child.path})`})
   for (const name of Object.keys(run.params ?? {})) fields.push({name: `Param ${name}`, value: paramCell(run, name)})
   for (const [name, value] of Object.entries(run.metrics ?? {})) fields.push({name: `Metric ${name}`, value: formatNumber(value)})
   for (const [name, value] of Object.entries(run.properties)) fields.push({name, value})
@@ -148,6 +157,13 @@ export function diffSummary(diff: RunDiff, stat: boolean): string {
   }
   if (diff.environment.length > 0) {
     out += `Environment, ${diff.a.runId} -> ${diff.b.runId}:\n${diff.environment.map((line) => `  ${escapeControl(line)}\n`).join('')}`
+  }
+  for (const input of diff.inputs) {
+    const version = (v?: string) => (v ? v.slice(0, 12) : '(none)')
+    out += `Data ${escapeControl(input.path)}, version ${version(input.from)} -> ${version(input.to)}:\n`
+    const shown = [...input.added.map((p) => `A ${p}`), ...input.changed.map((p) => `M ${p}`), ...input.removed.map((p) => `D ${p}`)]
+    out += shown.slice(0, 50).map((line) => `  ${escapeControl(line)}\n`).join('')
+    if (shown.length > 50) out += `  ... and ${shown.length - 50} more\n`
   }
   if (out) out += '\n'
   if (stat) {

@@ -31,6 +31,6 @@ export default class HistoryDiff extends MlCommand {
       process.stdout.write(diffSummary(diff, flags.stat))
       return
     }
-    this.print(flags, {a: diff.a.runId, b: diff.b.runId, params: diff.params, environment: diff.environment, files: diff.files, metrics: diff.metrics, patch: diff.patch})
+    this.print(flags, {a: diff.a.runId, b: diff.b.runId, params: diff.params, environment: diff.environment, inputs: diff.inputs, files: diff.files, metrics: diff.metrics, patch: diff.patch})
   }
 }

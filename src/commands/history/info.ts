@@ -19,8 +19,8 @@ export default class HistoryInfo extends MlCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(HistoryInfo)
-    const {run, environment, logTail} = await historyInfo(process.cwd(), runIdOf(args.run, flags['run-id']))
-    this.print(flags, run, runFields(run, environment), FIELD_COLUMNS)
+    const {run, environment, logTail, lineage} = await historyInfo(process.cwd(), runIdOf(args.run, flags['run-id']))
+    this.print(flags, {...run, ...lineage.children.length > 0 && {usedBy: lineage.children}}, runFields(run, environment, lineage), FIELD_COLUMNS)
     if (logTail && flags.output === 'table' && flags.query === undefined) {
       process.stdout.write(`\nLast ${FAILED_LOG_LINES} lines of output.log:\n${escapeControl(logTail.toString('utf8'), true)}`)
     }

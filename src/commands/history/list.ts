@@ -30,6 +30,7 @@ For a project with a remote, PUSHED (and "pushed" in JSON) tells whether the rem
     status: Flags.string({description: `Only runs with this status (${RUN_STATUSES.join(', ')}).`}),
     script: Flags.string({description: 'Only runs of this script (its path in the project, or its file name).'}),
     sweep: Flags.string({description: 'Only the runs of this sweep (its id or a unique prefix).'}),
+    'input-version': Flags.string({description: 'Only the runs that read this version of tracked data (its id or a prefix; `ml data log` lists them).'}),
     backups: Flags.boolean({description: 'List the pre-restore backups instead of runs (newest last; `ml project restore --undo` takes it).'}),
   }
 
@@ -41,7 +42,7 @@ For a project with a remote, PUSHED (and "pushed" in JSON) tells whether the rem
       return
     }
     await this.syncTargets()
-    const runs = await historyList(process.cwd(), {last: flags.last, sortBy: flags['sort-by'], desc: flags.desc, status: flags.status, script: flags.script, sweep: flags.sweep})
+    const runs = await historyList(process.cwd(), {last: flags.last, sortBy: flags['sort-by'], desc: flags.desc, status: flags.status, script: flags.script, sweep: flags.sweep, inputVersion: flags['input-version']})
     if (runs.length === 0 && flags.output === 'table' && flags.query === undefined) {
       this.logToStderr('No runs match; start one with `ml experiment submit <script>`.')
       return

@@ -43,7 +43,7 @@ export async function waitForSlurmRun(project: Project, repo: ShadowRepo, shell:
       const log = await getRunFile(repo, record.runId, LOG_FILE)
       if (log && log.length > offset) options.onOutput?.(log.subarray(offset), 'stdout')
       options.onScriptEnd?.()
-      await pushQuietly(project, repo, options)
+      await pushQuietly(project, repo, options, now)
       return now
     }
     await sleep(POLL_MS)

@@ -67,7 +67,7 @@ export async function runOnHost(project: Project, repo: ShadowRepo, record: RunR
       canceled,
       error: exit ? undefined : endedUnrecorded(shell.where),
     }, options)
-    await pushQuietly(project, repo, options)
+    await pushQuietly(project, repo, options, record)
     return record
   } catch (error) {
     if (commit && isMlError(error, 'COMPUTE_CONNECTION_LOST')) {

@@ -156,7 +156,7 @@ export async function executeRun(project: Project, open: OpenHistory, record: Ru
       onWarning: options.onWarning,
     })
     await fs.rm(runDir, {recursive: true, force: true})
-    await push()
+    await pushQuietly(project, await open(), options, record)
     return record
   } finally {
     if (workdir !== project.dir) await (options.keepWorkdir ? keepWorkdir(workdir) : removeWorkdir(workdir))

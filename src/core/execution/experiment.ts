@@ -14,7 +14,9 @@ import {withInPlaceRun} from '../project/lock.js'
 import {findProject, type Project} from '../project/project.js'
 import {gitProperties} from '../runs/git-properties.js'
 import {mergeParams, type Params, PARAMS_FILES, paramsFromArgs, paramsFromFile} from '../runs/params.js'
+import {currentDataInputs} from '../runs/run-inputs.js'
 import {newRunId, saveRun, type RunRecord} from '../runs/runs.js'
+import type {RunInput} from '../trust/run-record.js'
 import {historyOpener, type OpenHistory} from '../snapshot/open-history.js'
 import {type Snapshot, takeSnapshot} from '../snapshot/snapshot.js'
 import {pushQuietly} from '../remote/push-quietly.js'
@@ -58,9 +60,9 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
   const isolated = Boolean(options.isolated || options.queue)
   const go = async () => {
     if (options.isolated) await removeAbandonedWorkdirs(project)
-    const {snapshot, open} = await snapshotForRuns(project, `Snapshot for run ${runId}`, options)
+    const {snapshot, open, inputs} = await snapshotForRuns(project, `Snapshot for run ${runId}`, options)
     const params = mergeParams(await fileParams(open, snapshot), paramsFromArgs(options.args))
-    const record = newRecord(project, {runId, script, args: options.args, compute, snapshot, properties: {ContentSnapshotId: snapshot.commit}, params, isolated})
+    const record = newRecord(project, {runId, script, args: options.args, compute, snapshot, properties: {ContentSnapshotId: snapshot.commit}, params, isolated, inputs})
     if (!options.queue) {
       // The git properties are read as the script starts, not before it (see executeRun).
       const afterStart = async () => ({properties: await runProperties(project, snapshot)})
@@ -92,10 +94,10 @@ async function submitToTarget(project: Project, target: ComputeTarget, script: s
   }
   if (!options.auth) throw new MlError('INTERNAL', 'A run on a compute target needs the ssh settings.')
   const runId = newRunId(project.config.name)
-  const {snapshot, open} = await snapshotForRuns(project, `Snapshot for run ${runId}`, options)
+  const {snapshot, open, inputs} = await snapshotForRuns(project, `Snapshot for run ${runId}`, options)
   const params = mergeParams(await fileParams(open, snapshot), paramsFromArgs(options.args))
   const [repo, properties] = await Promise.all([open(), runProperties(project, snapshot)])
-  const record = newRecord(project, {runId, script, args: options.args, compute: target.name, snapshot, properties, params, isolated: false})
+  const record = newRecord(project, {runId, script, args: options.args, compute: target.name, snapshot, properties, params, isolated: false, inputs})
   const onTarget = {...options, auth: options.auth, runLoggerDir: options.runLoggerDir ?? '', snapshotCreated: snapshot.created}
   if (target.type === 'ssh') return runOnHost(project, repo, record, target, onTarget)
   const shell = await openShell(target, options.auth)
@@ -110,17 +112,19 @@ async function submitToTarget(project: Project, target: ComputeTarget, script: s
 }
 
 /**
- * The snapshot runs start from, and the opener of the history it is in (an unchanged folder's
- * snapshot loads no git); likely secrets left out of it are named once.
+ * The snapshot runs start from, the opener of the history it is in (an unchanged folder's
+ * snapshot loads no git), and the versions of the tracked data they read; likely secrets left
+ * out of it are named once.
  */
-export async function snapshotForRuns(project: Project, message: string, options: Pick<RunOptions, 'onWarning' | 'onProgress'>): Promise<{snapshot: Snapshot; open: OpenHistory}> {
+export async function snapshotForRuns(project: Project, message: string, options: Pick<RunOptions, 'onWarning' | 'onProgress'>): Promise<{snapshot: Snapshot; open: OpenHistory; inputs: RunInput[]}> {
   const open = historyOpener(project)
   const snapshot = await takeSnapshot(project, open, message, {onNotice: options.onWarning, onProgress: options.onProgress})
   const newSecrets = await secretsNotNamedYet(project, snapshot.secrets)
   if (newSecrets.length > 0) {
     options.onWarning?.(`Left out of the snapshot as likely secrets: ${newSecrets.join(', ')}; add a "!name" line to .amlignore to include one.`)
   }
-  return {snapshot, open}
+  const {inputs} = await currentDataInputs(project, options)
+  return {snapshot, open, inputs}
 }
 
 /** A run's properties: the git properties of the user's repo, and its snapshot's commit. */
@@ -129,7 +133,7 @@ export async function runProperties(project: Project, snapshot: Snapshot): Promi
 }
 
 /** A run's record before it starts (its start time is set again when it does). */
-export function newRecord(project: Project, run: {runId: string; script: string; args: string[]; compute: string; snapshot: Snapshot; properties: Record<string, string>; params: Params; isolated: boolean; sweepId?: string}): RunRecord {
+export function newRecord(project: Project, run: {runId: string; script: string; args: string[]; compute: string; snapshot: Snapshot; properties: Record<string, string>; params: Params; isolated: boolean; sweepId?: string; inputs?: RunInput[]}): RunRecord {
   return {
     schema: 1,
     runId: run.runId,
@@ -146,6 +150,7 @@ export function newRecord(project: Project, run: {runId: string; script: string;
     ...Object.keys(run.params).length > 0 && {params: run.params},
     ...run.sweepId && {sweepId: run.sweepId},
     ...run.isolated && {isolated: true},
+    ...run.inputs?.length && {inputs: run.inputs},
     properties: run.properties,
   }
 }

@@ -81,7 +81,7 @@ export async function sweepExperiment(options: SweepOptions): Promise<SweepResul
     await removeAbandonedWorkdirs(project)
   }
   const sweepId = `sweep_${Date.now()}_${randomBytes(2).toString('hex')}`
-  const {snapshot, open} = await snapshotForRuns(project, `Snapshot for sweep ${sweepId}`, options)
+  const {snapshot, open, inputs} = await snapshotForRuns(project, `Snapshot for sweep ${sweepId}`, options)
   const fromFile = await fileParams(open, snapshot)
   const [repo, properties] = await Promise.all([open(), runProperties(project, snapshot)])
   const sweepProperties = seed === undefined ? properties : {...properties, 'ml.sweep.seed': String(seed)}
@@ -92,7 +92,7 @@ export async function sweepExperiment(options: SweepOptions): Promise<SweepResul
     let runId = newRunId(project.config.name)
     while (ids.has(runId)) runId = newRunId(project.config.name)
     ids.add(runId)
-    return newRecord(project, {runId, script, args, compute, snapshot, properties: sweepProperties, params: mergeParams(fromFile, paramsFromArgs(args)), isolated: !target, sweepId})
+    return newRecord(project, {runId, script, args, compute, snapshot, properties: sweepProperties, params: mergeParams(fromFile, paramsFromArgs(args)), isolated: !target, sweepId, inputs})
   })
   if (options.queue) {
     for (const run of runs) await saveRun(repo, queued(run))

@@ -12,6 +12,7 @@ import {writeAtomically} from '../../shared/write-atomically.js'
 import {PROJECT_REF, RUNS_PREFIX, TRACKING_PREFIX, trackingRef} from '../project/layout.js'
 import {openHistory} from '../snapshot/open-history.js'
 import {crashPoint} from '../../shared/crash-point.js'
+import {type DataPushResult, pushData} from './data-push.js'
 
 export type {AuthOptions} from '../../git/transport.js'
 
@@ -75,11 +76,18 @@ export async function updateProjectRemote(cwd: string, url: string, auth: AuthOp
   return connectRemote(project, await openHistory(project), url, auth)
 }
 
-/** `ml history push` of the project holding `cwd`. */
-export async function historyPush(cwd: string, auth: AuthOptions): Promise<{remote: string; push: PushResult}> {
+/**
+ * `ml history push` of the project holding `cwd`: what the runs need from the artifact store
+ * first (when the project has one), so that a teammate who sees a run can fetch its data, then
+ * the history.
+ */
+export async function historyPush(cwd: string, auth: AuthOptions): Promise<{remote?: string; push?: PushResult; data?: DataPushResult}> {
   const project = await findProject(cwd)
-  const push = await pushHistory(project, await openHistory(project), auth)
-  return {remote: project.config.remote!, push}
+  if (!project.config.remote && !project.config.store) await remoteUrl(project) // NO_REMOTE, saying how to set one
+  const repo = await openHistory(project)
+  const data = project.config.store ? await pushData(project, repo, auth) : undefined
+  if (!project.config.remote) return {data}
+  return {remote: project.config.remote, push: await pushHistory(project, repo, auth), data}
 }
 
 /** `ml history pull` of the project holding `cwd`. */

@@ -14,6 +14,7 @@ import {getRun, getRunFile, LOG_FILE, readRun, resolveRunId, type RunRecord, typ
 import {largeOutputPath, mlPath, OUTPUTS_DIR, runRef} from '../project/layout.js'
 import {openHistory} from '../snapshot/open-history.js'
 import {paramChanges, type ParamChange} from './params.js'
+import {type InputChange, inputChanges, type Lineage, lineageOf} from './data-history.js'
 import {ENVIRONMENT_FILE, environmentChanges, environmentSummary, parseEnvironment, REQUIREMENTS_FILE} from './run-environment.js'
 
 export type {ListedRun} from './run-cache.js'
@@ -30,14 +31,21 @@ export interface ListOptions {
   desc?: boolean
   /** Only the runs of this sweep (its id or a unique prefix). */
   sweep?: string
+  /** Only the runs that read this version of tracked data (its id or a prefix of it). */
+  inputVersion?: string
 }
 
 /** The project's runs, newest first, filtered, sorted and cut as asked. */
 export async function historyList(cwd: string, options: ListOptions = {}): Promise<ListedRun[]> {
   const project = await findProject(cwd)
-  const filtered = options.status || options.script || options.sortBy || options.sweep
+  const filtered = options.status || options.script || options.sortBy || options.sweep || options.inputVersion
   let runs = await cachedRunList(project, filtered ? undefined : options.last)
   if (options.sweep) runs = sweepRuns(runs, options.sweep)
+  if (options.inputVersion !== undefined) {
+    const prefix = options.inputVersion.toLowerCase()
+    if (!/^[0-9a-f]{4,64}$/.test(prefix)) throw new MlError('INVALID_ARGUMENT', `--input-version ${JSON.stringify(options.inputVersion)} is not a data version id (4 to 64 hex digits; \`ml data log\` lists them).`)
+    runs = runs.filter((r) => r.inputs?.some((i) => i.kind === 'data' && i.version.startsWith(prefix)))
+  }
   if (options.status) {
     const status = RUN_STATUSES.find((s) => s.toLowerCase() === options.status!.toLowerCase())
     if (!status) throw new MlError('INVALID_ARGUMENT', `There is no run status "${options.status}"; use one of: ${RUN_STATUSES.join(', ')}.`)
@@ -87,15 +95,16 @@ export const FAILED_LOG_LINES = 20
  * One run, by its id or a unique prefix of it, with a one-line summary of its environment; for
  * a failed run, the end of its log too.
  */
-export async function historyInfo(cwd: string, runIdOrPrefix: string): Promise<{run: RunRecord; environment?: string; logTail?: Buffer}> {
+export async function historyInfo(cwd: string, runIdOrPrefix: string): Promise<{run: RunRecord; environment?: string; logTail?: Buffer; lineage: Lineage}> {
   const project = await findProject(cwd)
   const repo = await openHistory(project)
   const run = await readRun(repo, await resolveRunId(repo, runIdOrPrefix))
   const recorded = run.status === 'Corrupt' ? null : await parseEnvironment(await getRunFile(repo, run.runId, ENVIRONMENT_FILE))
   const environment = recorded ? environmentSummary(recorded) : undefined
-  if (run.status !== 'Failed') return {run, environment}
+  const lineage = lineageOf(run, await cachedRunList(project))
+  if (run.status !== 'Failed') return {run, environment, lineage}
   const log = await runLog(project, repo, run.runId)
-  return {run, environment, logTail: log ? lastLines(log, FAILED_LOG_LINES) : undefined}
+  return {run, environment, lineage, logTail: log ? lastLines(log, FAILED_LOG_LINES) : undefined}
 }
 
 /**
@@ -222,6 +231,8 @@ export interface RunDiff {
   params: ParamChange[]
   /** What changed in the environment the runs recorded (Python version, packages...), one line each. */
   environment: string[]
+  /** The tracked data whose versions the runs read differ, with the files that differ. */
+  inputs: InputChange[]
 }
 
 /** What changed in the project between the snapshots of two runs, and in their metrics. */
@@ -242,7 +253,7 @@ export async function historyDiff(cwd: string, idA: string, idB: string, paths: 
     environment: (await parseEnvironment(await getRunFile(repo, run.runId, ENVIRONMENT_FILE))) ?? undefined,
     requirements: (await getRunFile(repo, run.runId, REQUIREMENTS_FILE))?.toString('utf8'),
   })))
-  return {a, b, patch, files, metrics, params: paramChanges(a.params ?? {}, b.params ?? {}), environment: environmentChanges(environments[0], environments[1])}
+  return {a, b, patch, files, metrics, params: paramChanges(a.params ?? {}, b.params ?? {}), environment: environmentChanges(environments[0], environments[1]), inputs: await inputChanges(repo, a, b)}
 }
 
 /** A run's metric values by step, all of them or those of one name. */

@@ -1,9 +1,9 @@
-import {createHash} from 'node:crypto'
-import {createReadStream, existsSync, promises as fs} from 'node:fs'
+import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import type {TreeFile} from '../../git/trees.js'
 import type {ShadowRepo} from '../../git/shadow-repo.js'
-import {largeOutputPath, mlName, OUTPUTS_DIR} from '../project/layout.js'
+import {keepInCache, objectCache} from '../data/object-cache.js'
+import {mlName, OUTPUTS_DIR} from '../project/layout.js'
 import type {Project} from '../project/project.js'
 import type {RunEnvironment} from '../trust/run-environment.js'
 import {formatMetrics, lastValues, METRICS_FILE, parseMetrics} from './metrics.js'
@@ -39,7 +39,7 @@ export interface RunEnding {
 /**
  * Records how a run ended, over the record's commit `previous` (CONCURRENT_UPDATE if anybody
  * moved it meanwhile): status, times, exit code, metrics, logged parameters, the log, the
- * environment and the outputs (those over LARGE_OUTPUT_BYTES go to .ml/large-outputs/ by their
+ * environment and the outputs (those over LARGE_OUTPUT_BYTES go to the object cache by their
  * sha256, with size and hash in the record). Returns the new commit.
  */
 export async function recordEnding(project: Project, repo: ShadowRepo, previous: string | null, record: RunRecord, ending: RunEnding): Promise<string> {
@@ -73,21 +73,12 @@ export async function recordEnding(project: Project, repo: ShadowRepo, previous:
     }
   }
   if (large.length > 0) {
-    ending.onWarning?.(`${large.join(', ')} ${large.length === 1 ? 'is' : 'are'} over ${LARGE_OUTPUT_BYTES / 2 ** 20} MB: kept in ${mlName('largeOutputs')}/ with size and sha256 in the run record, not in the history, so not pushed to the remote.`)
+    ending.onWarning?.(`${large.join(', ')} ${large.length === 1 ? 'is' : 'are'} over ${LARGE_OUTPUT_BYTES / 2 ** 20} MB: kept in ${mlName('objects')}/ with size and sha256 in the run record, not in the history${project.config.store ? ': the artifact store takes them to teammates' : '; set an artifact store (`ml project update --store URL`) to share them with teammates'}.`)
   }
   return saveRunOver(repo, previous, record, files)
 }
 
-/** Copies a large output into .ml/large-outputs/<sha256>, streaming it, and returns the hash. */
+/** Copies a large output into the project's object cache (.ml/objects/), streaming it, and returns its hash. */
 async function keepLargeOutput(project: Project, file: string): Promise<string> {
-  const hash = createHash('sha256')
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer)
-  const sha256 = hash.digest('hex')
-  const target = largeOutputPath(project.dir, sha256)
-  if (!existsSync(target)) {
-    await fs.mkdir(path.dirname(target), {recursive: true})
-    await fs.copyFile(file, `${target}.tmp`)
-    await fs.rename(`${target}.tmp`, target)
-  }
-  return sha256
+  return (await keepInCache(objectCache(project.dir), file))!
 }

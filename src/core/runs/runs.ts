@@ -12,6 +12,11 @@ export type {RunOutput, RunRecord, RunStatus} from '../trust/run-record.js'
 export const RUN_FILE = 'run.json'
 export const LOG_FILE = 'output.log'
 
+/** The manifest of a data version a run read, in every state of the run's tree. */
+export function manifestFile(version: string): string {
+  return `inputs/${version}`
+}
+
 /** `<project-name>_<epoch-ms>_<4 hex>`: sortable by time and unique across machines. */
 export function newRunId(projectName: string, now = Date.now()): string {
   return `${projectName}_${now}_${randomBytes(2).toString('hex')}`
@@ -28,10 +33,36 @@ export async function saveRun(repo: ShadowRepo, record: RunRecord, files: TreeFi
 
 /** Saves `record` on its ref only if the ref still points at `previous` (CONCURRENT_UPDATE otherwise). */
 export async function saveRunOver(repo: ShadowRepo, previous: string | null, record: RunRecord, files: TreeFile[] = []): Promise<string> {
-  const tree = await repo.writeTree([{path: RUN_FILE, data: `${JSON.stringify(record, null, 2)}\n`}, ...files])
+  const carried = await carriedManifests(repo, previous, record, files)
+  const tree = await repo.writeTree([{path: RUN_FILE, data: `${JSON.stringify(record, null, 2)}\n`}, ...files, ...carried])
   const commit = await repo.commit(tree, [previous ?? record.snapshotId], `${record.status}: ${record.runId}`)
   await repo.updateRef(runRef(record.runId), commit, previous, `run ${record.status}`)
   return commit
+}
+
+/** Manifests this process computed, by their id (content-addressed, so never stale): a run's first state takes its manifests from here. */
+const knownManifests = new Map<string, string>()
+
+/** Makes a data version's manifest available to the records that name it (see saveRunOver). */
+export function rememberManifest(version: string, text: string): void {
+  knownManifests.set(version, text)
+}
+
+/**
+ * The manifests of the record's data inputs that `files` does not bring: computed by this
+ * process, or kept from the run's state before, so that every state of a run holds them.
+ */
+async function carriedManifests(repo: ShadowRepo, previous: string | null, record: RunRecord, files: TreeFile[]): Promise<TreeFile[]> {
+  if (!record.inputs) return []
+  const brought = new Set(files.map((f) => f.path))
+  const carried: TreeFile[] = []
+  for (const version of new Set(record.inputs.flatMap((i) => (i.kind === 'data' ? [i.version] : [])))) {
+    const file = manifestFile(version)
+    if (brought.has(file)) continue
+    const data = knownManifests.get(version) ?? (previous ? await repo.readFile(previous, file) : null)
+    if (data !== null) carried.push({path: file, data})
+  }
+  return carried
 }
 
 /**

@@ -1,0 +1,52 @@
+import {MlError} from '../../shared/errors.js'
+import {type ArtifactStore, openStore, parseStoreUrl} from '../../store/artifact-store.js'
+import {withProjectLock} from '../project/lock.js'
+import {findProject, type Project, saveProjectRef, writeProjectConfig} from '../project/project.js'
+import {openHistory} from '../snapshot/open-history.js'
+import {objectCache, type ObjectCache} from './object-cache.js'
+
+/** What reaching a store takes: ssh keys and known hosts under home, AWS settings in env (never stored by ml). */
+export interface StoreAccess {
+  home: string
+  env: NodeJS.ProcessEnv
+}
+
+/** The project's artifact store, opened; NO_STORE, saying how to set one, when it has none. */
+export async function openProjectStore(project: Project, access: StoreAccess): Promise<ArtifactStore> {
+  const url = project.config.store
+  if (!url) throw new MlError('NO_STORE', 'The project has no artifact store; set one with `ml project update --store URL` (a folder, ssh://host/path or s3://bucket/prefix).')
+  return openStore(url, {baseDir: project.dir, home: access.home, env: access.env, endpoint: project.config.storeEndpoint})
+}
+
+/** The object cache: a shared folder named by ML_DATA_CACHE, else the project's .ml/objects/. */
+export function projectCache(project: Project, access: Pick<StoreAccess, 'env'>): ObjectCache {
+  return objectCache(project.dir, access.env.ML_DATA_CACHE || undefined)
+}
+
+/**
+ * `ml project update --store URL`: checks the URL (no secret may be in it: it is shared with the
+ * project), reaches the store once, and records it in .ml/project.json and in the project's
+ * record in the history, so that clones know it. Returns the URL as printed.
+ */
+export async function setProjectStore(cwd: string, url: string, endpoint: string | undefined, access: StoreAccess): Promise<string> {
+  const project = await findProject(cwd)
+  parseStoreUrl(url, project.dir)
+  if (endpoint !== undefined && !/^https?:\/\/[^\s/@]+(\/[^\s@]*)?$/.test(endpoint)) {
+    throw new MlError('INVALID_ARGUMENT', `--endpoint ${JSON.stringify(endpoint)} is not an http(s) URL without credentials (such as http://127.0.0.1:9000); credentials come from the AWS environment.`)
+  }
+  const config = {...project.config, store: url, ...endpoint !== undefined && {storeEndpoint: endpoint}}
+  if (endpoint === undefined) delete config.storeEndpoint
+  const store = await openStore(url, {baseDir: project.dir, home: access.home, env: access.env, endpoint})
+  const where = store.where
+  try {
+    await store.has([])
+  } finally {
+    await store.close()
+  }
+  await withProjectLock(project, async () => {
+    project.config = config
+    await writeProjectConfig(project)
+    await saveProjectRef(await openHistory(project), config)
+  })
+  return where
+}

@@ -1,0 +1,101 @@
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import {isMlError} from '../../shared/errors.js'
+import type {OnProgress} from '../../shared/progress.js'
+import {runPool} from '../../shared/run-pool.js'
+import type {ArtifactStore} from '../../store/artifact-store.js'
+import {cachedPath, localObject, type ObjectCache} from './object-cache.js'
+
+/** An object a run or a data version needs, with the local files that may hold its bytes. */
+export interface NeededObject {
+  id: string
+  size: number
+  /** Files besides the cache that may hold it (a tracked file that may have changed since): each is checked as it is sent. */
+  sources: string[]
+}
+
+/** How many objects go to or come from a store at once. */
+const TRANSFERS = 4
+
+export interface SendResult {
+  sent: number
+  bytes: number
+  /** Objects the store lacks and no local file holds any more (changed since the run read them). */
+  unavailable: NeededObject[]
+}
+
+/** Objects by id, once each (the first one's sources first). */
+function distinct<T extends {id: string}>(objects: T[]): T[] {
+  const byId = new Map<string, T>()
+  for (const o of objects) if (!byId.has(o.id)) byId.set(o.id, o)
+  return [...byId.values()]
+}
+
+/**
+ * Sends the objects the store lacks, each from the cache or else from the first source that
+ * still holds its bytes (the store checks them as they go: a changed file is DATA_CORRUPT and
+ * the next source is tried). Nothing half-sent is ever visible in the store.
+ */
+export async function sendObjects(store: ArtifactStore, cache: ObjectCache, objects: NeededObject[], onProgress?: OnProgress): Promise<SendResult> {
+  const all = distinct(objects)
+  const present = await store.has(all.map((o) => o.id))
+  const missing = all.filter((o) => !present.has(o.id))
+  const result: SendResult = {sent: 0, bytes: 0, unavailable: []}
+  const bytesTotal = missing.reduce((n, o) => n + o.size, 0)
+  let bytesDone = 0
+  const tell = () => onProgress?.({done: result.sent, total: missing.length, bytesDone, bytesTotal})
+  await runPool(missing, TRANSFERS, async (object) => {
+    const local = localObject(cache, object.id)
+    for (const file of [...(local ? [local] : []), ...object.sources]) {
+      let sentHere = 0
+      try {
+        await store.put(object.id, file, object.size, (n) => {
+          sentHere += n
+          bytesDone += n
+          tell()
+        })
+        result.sent++
+        result.bytes += object.size
+        tell()
+        return
+      } catch (error) {
+        bytesDone -= sentHere
+        if (!isMlError(error, 'DATA_CORRUPT') && (error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+      }
+    }
+    result.unavailable.push(object)
+  })
+  return result
+}
+
+export interface FetchResult {
+  fetched: number
+  bytes: number
+}
+
+/**
+ * Brings the objects this machine lacks from the store into the cache, each checked against its
+ * id and size before it is renamed into place (STORE_CORRUPT otherwise, and nothing is kept).
+ */
+export async function fetchObjects(store: ArtifactStore, cache: ObjectCache, objects: Array<{id: string; size: number}>, onProgress?: OnProgress): Promise<FetchResult> {
+  const missing = distinct(objects).filter((o) => localObject(cache, o.id) === null)
+  const result: FetchResult = {fetched: 0, bytes: 0}
+  const bytesTotal = missing.reduce((n, o) => n + o.size, 0)
+  let bytesDone = 0
+  await runPool(missing, TRANSFERS, async (object) => {
+    const target = cachedPath(cache, object.id)
+    await fs.mkdir(path.dirname(target), {recursive: true})
+    await store.get(object.id, target, object.size, (n) => {
+      bytesDone += n
+      onProgress?.({done: result.fetched, total: missing.length, bytesDone, bytesTotal})
+    }).catch((error: unknown) => {
+      // Another process of this machine fetched it meanwhile.
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST' || localObject(cache, object.id)) return
+      throw error
+    })
+    result.fetched++
+    result.bytes += object.size
+    onProgress?.({done: result.fetched, total: missing.length, bytesDone, bytesTotal})
+  })
+  return result
+}
