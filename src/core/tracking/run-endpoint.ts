@@ -188,7 +188,8 @@ export async function startRunEndpoint(options: RunEndpointOptions): Promise<Run
     }
     const [id, ...parts] = rest
     if (id !== runId) return sendMlflowError(res, 'PERMISSION_DENIED', `This endpoint serves only the artifacts of the ml run ${runId}.`)
-    if (req.method === 'PUT') {
+    // PUT since MLflow 1.25; older clients POST.
+    if (req.method === 'PUT' || req.method === 'POST') {
       await putArtifact(parts.join('/'), req)
       return sendJson(res, 200, {})
     }
@@ -267,15 +268,15 @@ async function placeInOutputs(outputsDir: string, file: string): Promise<string>
   return dir
 }
 
-/** An artifact folder's entries, as MLflow's proxy lists them (paths relative to the run's artifact root). */
+/** An artifact folder's entries, as MLflow's proxy lists them: by their names (its client joins them to the folder). */
 async function listArtifacts(outputsDir: string, sub: string): Promise<Array<{path: string; is_dir: boolean; file_size?: number}>> {
   if (sub && unsafeReason(sub)) throw new MlError('UNSAFE_PATH', `The artifact path ${JSON.stringify(sub.slice(0, 200))} ${unsafeReason(sub)}; give a relative path.`)
   const entries = await fs.readdir(path.join(outputsDir, sub), {withFileTypes: true}).catch(() => [])
   const files = []
   for (const entry of entries) {
     if (entry.isSymbolicLink()) continue
-    const rel = sub ? `${sub}/${entry.name}` : entry.name
-    files.push(entry.isDirectory() ? {path: rel, is_dir: true} : {path: rel, is_dir: false, file_size: (await fs.stat(path.join(outputsDir, rel))).size})
+    const {name} = entry
+    files.push(entry.isDirectory() ? {path: name, is_dir: true} : {path: name, is_dir: false, file_size: (await fs.stat(path.join(outputsDir, sub, name))).size})
   }
   return files
 }
