@@ -1,4 +1,5 @@
 import type http from 'node:http'
+import {finished} from 'node:stream/promises'
 import {isMlError, MlError} from '../../shared/errors.js'
 
 /** A JSON request body is at most this big: a full log-batch of long values is some 2 MB. */
@@ -37,6 +38,17 @@ export function sendThrown(res: http.ServerResponse, error: unknown, onInternal?
   sendMlflowError(res, 'INTERNAL_ERROR', isMlError(error) ? error.message : 'ml failed to answer this MLflow request; run it with ML_DEBUG=1 to see why.')
 }
 
+/**
+ * Reads what is left of a request and drops it, before an answer that does not need it: a
+ * client (MLflow's, Python's urllib) sends its whole body before it reads the answer, and would
+ * see a broken pipe instead of the error.
+ */
+export async function drain(req: http.IncomingMessage): Promise<void> {
+  if (req.readableEnded) return
+  req.resume()
+  await finished(req).catch(() => {})
+}
+
 /** The bearer token of a request (MLflow's client sends MLFLOW_TRACKING_TOKEN so). */
 export function bearerToken(req: http.IncomingMessage): string | undefined {
   return /^Bearer (\S+)$/i.exec(req.headers.authorization ?? '')?.[1]
@@ -54,11 +66,12 @@ export async function requestArgs(req: http.IncomingMessage, url: URL): Promise<
   }
   const chunks: Buffer[] = []
   let size = 0
+  // Read to the end, keeping no more than the limit: a client still sending would get a broken pipe instead of the answer.
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length
-    if (size > MAX_BODY_BYTES) throw new MlError('INVALID_ARGUMENT', `The request body is over ${MAX_BODY_BYTES / 2 ** 20} MB; send smaller batches.`)
-    chunks.push(chunk)
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk)
   }
+  if (size > MAX_BODY_BYTES) throw new MlError('INVALID_ARGUMENT', `The request body is over ${MAX_BODY_BYTES / 2 ** 20} MB; send smaller batches.`)
   let body: unknown
   try {
     body = chunks.length === 0 ? {} : JSON.parse(Buffer.concat(chunks).toString('utf8'))

@@ -4,7 +4,7 @@ import {historyInfo, historyList, historyMetrics} from '../runs/history.js'
 import {runFile} from '../runs/run-files.js'
 import type {Project} from '../project/project.js'
 import type {RunRecord} from '../runs/runs.js'
-import {requestArgs, requestRunId, sendJson, sendMlflowError} from './mlflow-http.js'
+import {drain, requestArgs, requestRunId, sendJson, sendMlflowError} from './mlflow-http.js'
 import {artifactUri, EXPERIMENT_ID, mlflowExperiment, mlflowRun} from './mlflow-run.js'
 import {searchRuns} from './search-runs.js'
 
@@ -31,7 +31,7 @@ export async function handleMlflowRead(cwd: string, project: Project, req: http.
   }
   const route = `${req.method} ${parts.slice(1).join('/')}`
   if (parts[0] !== 'mlflow' || !READS.has(route)) {
-    req.resume()
+    await drain(req)
     if (req.method !== 'GET') return sendMlflowError(res, 'PERMISSION_DENIED', 'ml ui serves MLflow\'s API read-only: a run logs into ml while it runs, through the endpoint ml gives it.')
     return sendMlflowError(res, 'ENDPOINT_NOT_FOUND', `ml ui does not serve ${req.method} ${url.pathname}.`)
   }

@@ -11,7 +11,7 @@ import {paramsFromLog} from '../runs/params.js'
 import type {RunRecord} from '../runs/runs.js'
 import {trackingFromLog} from '../runs/tracking-log.js'
 import {unsafeReason} from '../trust/tree-path.js'
-import {bearerToken, requestArgs, requestRunId, sendJson, sendMlflowError, sendThrown} from './mlflow-http.js'
+import {bearerToken, drain, requestArgs, requestRunId, sendJson, sendMlflowError, sendThrown} from './mlflow-http.js'
 import {batchLines, type Lines, metricLines, paramLines, statusLines, tagLines} from './mlflow-lines.js'
 import {artifactUri, EXPERIMENT_ID, mlflowExperiment, mlflowRun, type MlflowRun} from './mlflow-run.js'
 import {searchRuns} from './search-runs.js'
@@ -160,19 +160,21 @@ export async function startRunEndpoint(options: RunEndpointOptions): Promise<Run
   const putArtifact = async (file: string, req: http.IncomingMessage): Promise<void> => {
     const reason = unsafeReason(file)
     if (reason) throw new MlError('UNSAFE_PATH', `The artifact path ${JSON.stringify(file.slice(0, 200))} ${reason}; give a relative path inside the run's artifacts.`)
-    const tooLarge = () => new MlError('INVALID_ARGUMENT', `The artifact ${file} is over ${options.maxArtifactBytes / 1e6} MB, the project's size limit; keep it out of the run's artifacts (or raise "limits" in .ml/project.json).`)
-    if (Number(req.headers['content-length'] ?? 0) > options.maxArtifactBytes) throw tooLarge()
     await fs.mkdir(options.scratchDir, {recursive: true})
     const scratch = path.join(options.scratchDir, `artifact-${randomBytes(6).toString('hex')}.tmp`)
     try {
+      // Over the limit, the rest is read and dropped (see drain), and the file never placed.
       let size = 0
+      let over = Number(req.headers['content-length'] ?? 0) > options.maxArtifactBytes
       const bound = new Transform({
         transform(chunk: Buffer, _, done) {
           size += chunk.length
-          done(size > options.maxArtifactBytes ? tooLarge() : null, chunk)
+          over ||= size > options.maxArtifactBytes
+          done(null, over ? undefined : chunk)
         },
       })
       await pipeline(req, bound, createWriteStream(scratch, {flags: 'wx'}))
+      if (over) throw new MlError('INVALID_ARGUMENT', `The artifact ${file} is over ${options.maxArtifactBytes / 1e6} MB, the project's size limit; keep it out of the run's artifacts (or raise "limits" in .ml/project.json).`)
       await fs.rename(scratch, await placeInOutputs(options.outputsDir, file))
     } finally {
       await fs.rm(scratch, {force: true})
@@ -187,23 +189,30 @@ export async function startRunEndpoint(options: RunEndpointOptions): Promise<Run
       return sendJson(res, 200, {files: await listArtifacts(options.outputsDir, sub.join('/'))})
     }
     const [id, ...parts] = rest
-    if (id !== runId) return sendMlflowError(res, 'PERMISSION_DENIED', `This endpoint serves only the artifacts of the ml run ${runId}.`)
+    if (id !== runId) {
+      await drain(req)
+      return sendMlflowError(res, 'PERMISSION_DENIED', `This endpoint serves only the artifacts of the ml run ${runId}.`)
+    }
     // PUT since MLflow 1.25; older clients POST.
     if (req.method === 'PUT' || req.method === 'POST') {
       await putArtifact(parts.join('/'), req)
       return sendJson(res, 200, {})
     }
     if (req.method === 'GET') return downloadArtifact(options.outputsDir, parts.join('/'), res)
+    await drain(req)
     sendMlflowError(res, 'ENDPOINT_NOT_FOUND', `${req.method} is not served for artifacts.`)
   }
 
   const server = http.createServer((req, res) => {
-    serve(req, res).catch((error: unknown) => sendThrown(res, error))
+    serve(req, res).catch(async (error: unknown) => {
+      await drain(req)
+      sendThrown(res, error)
+    })
   })
   const serve = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const given = bearerToken(req)
     if (!given || !sameToken(given, token)) {
-      req.resume()
+      await drain(req)
       return sendMlflowError(res, 'UNAUTHENTICATED', 'This needs the run\'s MLFLOW_TRACKING_TOKEN as a Bearer token; ml sets it in the run\'s environment.')
     }
     // The raw path: URL would resolve `..` in it before the path gate saw it.
@@ -215,7 +224,7 @@ export async function startRunEndpoint(options: RunEndpointOptions): Promise<Run
       const route = `${req.method} ${parts.slice(3).join('/')}`
       if (await api(route, await requestArgs(req, url), res)) return
     }
-    req.resume()
+    await drain(req)
     warnOnce(`The script called MLflow's ${req.method} ${raw}, which ml does not serve: it answered ENDPOINT_NOT_FOUND and recorded nothing of it.`)
     sendMlflowError(res, 'ENDPOINT_NOT_FOUND', `ml's MLflow endpoint does not serve ${req.method} ${raw}.`)
   }
