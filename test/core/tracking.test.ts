@@ -161,7 +161,8 @@ test('the endpoint streams an artifact into outputs through a scratch file, and 
     const got = JSON.parse((await request(port, 'GET', '/api/2.0/mlflow/runs/get?run_id=p_1_abcd', token)).body)
     assert.equal(got.run.data.metrics, [{key: 'a', value: 1, timestamp: 2, step: 0}])
     assert.is(got.run.info.status, 'RUNNING')
-    const huge = await request(port, 'POST', '/api/2.0/mlflow/runs/log-batch', token, Array.from({length: 5}, () => Buffer.alloc(1_000_000, 32)))
+    // Valid JSON (spaces between fields), only too big.
+    const huge = await request(port, 'POST', '/api/2.0/mlflow/runs/log-batch', token, [Buffer.from('{"run_id": "p_1_abcd",'), ...Array.from({length: 5}, () => Buffer.alloc(1_000_000, 32)), Buffer.from('"metrics": []}')])
     assert.equal([huge.status, JSON.parse(huge.body).error_code], [400, 'INVALID_PARAMETER_VALUE'])
     const anonymous = await request(port, 'GET', '/api/2.0/mlflow/runs/get?run_id=p_1_abcd', undefined)
     assert.equal([anonymous.status, JSON.parse(anonymous.body).error_code], [401, 'UNAUTHENTICATED'])
