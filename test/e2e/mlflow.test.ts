@@ -87,6 +87,10 @@ with open("report.txt", "w") as f:
 run = must(call("GET", "runs/get", {"run_uuid": RUN, "run_id": RUN}))
 with open("report.txt", "rb") as f:
     must(http("PUT", artifact_url(run, "reports", "report.txt"), f.read(), content_type="text/plain"))
+# mlflow.sklearn.log_model(model, "model") in MLflow 2.x: its files, then runs/log-model with the MLmodel as JSON.
+model = {"artifact_path": "model", "run_id": RUN, "flavors": {"python_function": {"loader_module": "mlflow.sklearn"}}}
+must(http("PUT", artifact_url(run, "model", "MLmodel"), b"artifact_path: model\n", content_type="text/plain"))
+must(call("POST", "runs/log-model", {"run_id": RUN, "model_json": json.dumps(model)}))
 # mlflow.set_tag("team", "vision"), a tag set then deleted
 must(call("POST", "runs/set-tag", {"run_uuid": RUN, "run_id": RUN, "key": "team", "value": "vision"}))
 must(call("POST", "runs/set-tag", {"run_uuid": RUN, "run_id": RUN, "key": "scratch", "value": "x"}))
@@ -159,7 +163,8 @@ test('a script logging as MLflow\'s client does lands in its ml run: params, met
   assert.is(nested.status, 'FINISHED')
   assert.is(nested.tags['mlflow.parentRunId'], runId)
   assert.is(nested.tags['mlflow.runName'], 'fold-1')
-  assert.equal(run.outputs.map((o: {path: string}) => o.path).sort(), ['reports/report.txt'])
+  assert.equal(run.outputs.map((o: {path: string}) => o.path).sort(), ['model/MLmodel', 'reports/report.txt'])
+  assert.equal(JSON.parse(run.properties['mlflow.log-model.history']).map((m: {flavors: object}) => Object.keys(m.flavors)), [['python_function']])
   assert.is(shadowGit(dir, ['show', `refs/ml/runs/${runId}:outputs/reports/report.txt`]), 'all good')
   const points = JSON.parse(ok(await ml(dir, ['history', 'metrics', runId, '-o', 'json'])).stdout)
   const loss = points.filter((p: {name: string}) => p.name === 'loss')

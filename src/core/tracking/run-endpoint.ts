@@ -59,6 +59,8 @@ export async function startRunEndpoint(options: RunEndpointOptions): Promise<Run
   const token = randomBytes(24).toString('hex')
   const children = new Map<string, {name: string; start: number}>()
   const warned = new Set<string>()
+  /** The models each run (nested ones by id, the run itself by '') logged, for mlflow.log-model.history. */
+  const models = new Map<string, unknown[]>()
   const warnOnce = (message: string) => {
     if (!warned.has(message)) options.onWarning?.(message)
     warned.add(message)
@@ -129,6 +131,14 @@ export async function startRunEndpoint(options: RunEndpointOptions): Promise<Run
       'POST runs/delete-tag': (nested) => tagLines([args], nested, true),
       'POST runs/log-batch': (nested) => batchLines(args, nested, now),
       'POST runs/update': (nested) => statusLines(args.status, nested),
+      // MLflow 2.x's log_model, after its files: the model's MLmodel as JSON, kept as MLflow
+      // keeps it, in the tag mlflow.log-model.history (a JSON list).
+      'POST runs/log-model': (nested) => {
+        if (typeof args.model_json !== 'string') throw new MlError('INVALID_ARGUMENT', 'runs/log-model needs model_json, the model\'s MLmodel as a JSON text.')
+        const history = models.get(nested.run ?? '') ?? []
+        models.set(nested.run ?? '', [...history, jsonOrText(args.model_json)])
+        return [JSON.stringify({...nested, tag: 'mlflow.log-model.history', value: JSON.stringify(models.get(nested.run ?? ''))})]
+      },
       'POST runs/log-inputs': () => {
         warnOnce('MLflow\'s runs/log-inputs (datasets) is accepted but not recorded.')
         return []
@@ -249,6 +259,14 @@ export async function startRunEndpoint(options: RunEndpointOptions): Promise<Run
       await writing
       if (file) await (await file).close()
     },
+  }
+}
+
+function jsonOrText(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
   }
 }
 
