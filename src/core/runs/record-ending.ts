@@ -39,9 +39,10 @@ export interface RunEnding {
 
 /**
  * Records how a run ended, over the record's commit `previous` (CONCURRENT_UPDATE if anybody
- * moved it meanwhile): status, times, exit code, metrics, logged parameters, MLflow tags (see
- * tracking-log.ts), the log, the environment and the outputs (those over LARGE_OUTPUT_BYTES go to .ml/large-outputs/ by their
- * sha256, with size and hash in the record). Returns the new commit.
+ * moved it meanwhile): status, times, exit code, metrics, logged parameters, MLflow tags and
+ * statuses (tracking-log.ts), the log, the environment and the outputs (those over
+ * LARGE_OUTPUT_BYTES go to .ml/large-outputs/ by their sha256, with size and hash in the
+ * record). Returns the new commit.
  */
 export async function recordEnding(project: Project, repo: ShadowRepo, previous: string | null, record: RunRecord, ending: RunEnding): Promise<string> {
   record.status = ending.canceled ? 'Canceled' : ending.exitCode === 0 ? 'Completed' : 'Failed'

@@ -2,12 +2,12 @@ import {isTrackingLine, lastValues, parseMetrics} from './metrics.js'
 import {paramsFromLog, type Params} from './params.js'
 
 /** The property holding the status an MLflow script set (`end_run(status=...)`); the run's own status is what ml saw. */
-export const SCRIPT_STATUS_PROPERTY = 'ml.mlflow.status'
+const SCRIPT_STATUS_PROPERTY = 'ml.mlflow.status'
 /** A nested MLflow run is kept in its parent's record, as the JSON of a NestedRun under this prefix and its id. */
-export const NESTED_RUN_PROPERTY = 'ml.mlflow.nested.'
+const NESTED_RUN_PROPERTY = 'ml.mlflow.nested.'
 
 /** What a nested run (`start_run(nested=True)`) logged: its last metric values, parameters, tags and the status it set. */
-export interface NestedRun {
+interface NestedRun {
   params: Params
   metrics: Record<string, number>
   tags: Record<string, string>

@@ -84,8 +84,7 @@ export async function startRunEndpoint(options: RunEndpointOptions): Promise<Run
   }
   const ownRun = async () => {
     const text = await fs.readFile(options.metricsFile, 'utf8').catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? '' : Promise.reject(error)))
-    const tags = Object.fromEntries(Object.entries(trackingFromLog(text).properties).filter(([key]) => !key.startsWith('ml.mlflow.')))
-    return mlflowRun(record, {params: paramsFromLog(text).params, points: parseMetrics(text).points, tags})
+    return mlflowRun(record, {params: paramsFromLog(text).params, points: parseMetrics(text).points, tags: trackingFromLog(text).properties})
   }
   const childRun = (id: string): MlflowRun => {
     const child = children.get(id)!
