@@ -197,13 +197,15 @@ test('the run\'s endpoint is given to the script, and a tracking URI of the user
   const ours = ok(await ml(dir, ['experiment', 'submit', 'env.py'], own)).stdout
   assert.match(ours, /^URI http:\/\/127\.0\.0\.1:\d+ p_\d+_[0-9a-f]{4} p True$/m)
   assert.not.match(ours, /:9\/mine/)
+  // An isolated run (as a sweep's or the queue's) gets one too.
+  assert.match(ok(await ml(dir, ['experiment', 'submit', '--isolated', 'env.py'])).stdout, /^URI http:\/\/127\.0\.0\.1:\d+ p_\d+_[0-9a-f]{4} p True$/m)
   const theirs = ok(await ml(dir, ['experiment', 'submit', 'env.py'], {...own, ML_MLFLOW_PASSTHROUGH: '1'})).stdout
   assert.match(theirs, /^URI http:\/\/127\.0\.0\.1:9\/mine None None False$/m)
 })
 
 test('ml ui is a read-only MLflow tracking server: the npm mlflow client searches runs with a filter, gets a run and a metric\'s history; a write is refused', async () => {
   const dir = await project()
-  await write(dir, {'train.py': 'import sys\nfrom run_logger import log, log_param\nlr = float(sys.argv[1])\nlog_param("optimizer", "adam")\nfor step in range(3):\n    log("acc", lr * 10 * (step + 1), step=step)\n'})
+  await write(dir, {'train.py': 'import os, sys\nfrom run_logger import log, log_param\nlr = float(sys.argv[1])\nlog_param("optimizer", "adam")\nfor step in range(3):\n    log("acc", lr * 10 * (step + 1), step=step)\nos.makedirs("outputs/model", exist_ok=True)\nopen("outputs/model/w.txt", "w").write(str(lr))\n'})
   ok(await ml(dir, ['experiment', 'submit', 'train.py', '0.01']))
   ok(await ml(dir, ['experiment', 'submit', 'train.py', '0.03']))
   const [high, low] = JSON.parse(ok(await ml(dir, ['history', 'list', '-o', 'json'])).stdout).map((r: {runId: string}) => r.runId)
@@ -226,6 +228,15 @@ test('ml ui is a read-only MLflow tracking server: the npm mlflow client searche
     assert.equal(run.data.metrics?.find((m) => m.key === 'acc'), {key: 'acc', value: 0.8999999999999999, timestamp: run.data.metrics?.find((m) => m.key === 'acc')?.timestamp, step: 2})
     const history = await client.Metrics.getHistory({run_id: high, metric_key: 'acc'})
     assert.equal(history.metrics.map((m) => m.step), [0, 1, 2])
+    const listed = await client.Artifacts.list({run_id: high, path: 'model'})
+    assert.equal(listed, {root_uri: `mlflow-artifacts:/${high}`, files: [{path: 'model/w.txt', is_dir: false, file_size: 4}]})
+    // What MLflow's artifact repository does with that root: the proxy's list and download.
+    const proxy = (query: string) => fetch(`${ui.base}/api/2.0/mlflow-artifacts/artifacts${query}`, {headers: {Authorization: `Bearer ${ui.token}`}})
+    assert.equal(await (await proxy(`?path=${high}/model`)).json(), {files: [{path: 'w.txt', is_dir: false, file_size: 4}]})
+    assert.is(await (await proxy(`/${high}/model/w.txt`)).text(), '0.03')
+    assert.is((await proxy(`/${high}/model/missing.txt`)).status, 404)
+    const unknown = await (await fetch(`${ui.base}/api/2.0/mlflow/runs/get-everything`, {headers: {Authorization: `Bearer ${ui.token}`}})).json()
+    assert.is(unknown.error_code, 'ENDPOINT_NOT_FOUND')
     const refused = await client.Runs.logMetric({run_id: high, key: 'acc', value: 1, timestamp: Date.now()}).then(() => 'accepted', (error: Error) => error.message)
     assert.match(refused, /"status":403.*"error_code":"PERMISSION_DENIED"/)
     const anonymous = await new MLflow({endpoint: ui.base}).Runs.get({run_id: high}).then(() => 'accepted', (error: Error) => error.message)
