@@ -6,6 +6,8 @@ import type {Project} from '../core/project/project.js'
 import {applyRestore, planRestore, previewRestore} from '../core/restore/restore.js'
 import {historyCompare, historyDiff, historyInfo, historyList, historyLog, historyMetrics} from '../core/runs/history.js'
 import {runFile, snapshotFiles} from '../core/runs/run-files.js'
+import {sendThrown} from '../core/tracking/mlflow-http.js'
+import {handleMlflowRead} from '../core/tracking/read-api.js'
 import {MlError} from '../shared/errors.js'
 import {send, sendError} from './respond.js'
 
@@ -35,10 +37,12 @@ export interface ApiContext {
  * - GET  /api/compare?runs=A,B[,...]    `history compare -o json`
  * - GET  /api/diff?a=A&b=B              `history diff -o json`
  * - GET  /api/events                    server-sent events: `runs` whenever the run list changes
+ * - /api/2.0/mlflow/..., /api/2.0/mlflow-artifacts/...  MLflow's REST API, read-only (tracking/read-api.ts)
  */
 export async function handleApi(context: ApiContext, req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
   const {cwd} = context
   const parts = url.pathname.split('/').slice(2).map(decodeURIComponent)
+  if (parts[0] === '2.0') return handleMlflowRead(cwd, context.project, req, res, url, parts.slice(1)).catch((error: unknown) => sendThrown(res, error, context.onInternal))
   const get = req.method === 'GET'
   try {
     if (get && parts.length === 1 && parts[0] === 'runs') return send(res, 200, await historyList(cwd))

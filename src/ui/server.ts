@@ -3,6 +3,7 @@ import {promises as fs} from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
 import {findProject, type Project} from '../core/project/project.js'
+import {bearerToken, sendMlflowError} from '../core/tracking/mlflow-http.js'
 import {MlError} from '../shared/errors.js'
 import {handleApi, type ApiContext} from './api.js'
 import {send, sendError} from './respond.js'
@@ -38,7 +39,8 @@ const TYPES: Record<string, string> = {'.html': 'text/html; charset=utf-8', '.js
  * request must carry the random token of the printed URL (the query's `token`, then a cookie
  * set from it, or the `X-ML-Token` header), compared in constant time; a POST must carry it in
  * the header (a cookie alone never changes anything); the Host header must name the address
- * bound, so that a page of another site cannot reach it through DNS rebinding.
+ * bound, so that a page of another site cannot reach it through DNS rebinding. MLflow's clients
+ * send the token as `Authorization: Bearer` (api.ts serves them MLflow's API under /api/2.0/).
  */
 export async function startUiServer(options: UiOptions): Promise<UiServer> {
   const project = await findProject(options.cwd)
@@ -55,8 +57,12 @@ export async function startUiServer(options: UiOptions): Promise<UiServer> {
     res.setHeader('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'")
     if (!hostAllowed(req.headers.host, options.host, port)) return send(res, 403, {error: {code: 'FORBIDDEN', message: 'The Host header does not name the address ml ui listens on.'}})
     const url = new URL(req.url ?? '/', 'http://localhost')
-    const given = req.method === 'POST' ? header(req, 'x-ml-token') : url.searchParams.get('token') ?? header(req, 'x-ml-token') ?? cookie(req, 'ml_token')
-    if (!given || !sameToken(given, token)) return send(res, 403, {error: {code: 'FORBIDDEN', message: 'This needs the token of the URL `ml ui` printed.'}})
+    // A bearer token (what MLflow's clients send) is a header as well: no other site's page can set it.
+    const given = bearerToken(req) ?? (req.method === 'POST' ? header(req, 'x-ml-token') : url.searchParams.get('token') ?? header(req, 'x-ml-token') ?? cookie(req, 'ml_token'))
+    if (!given || !sameToken(given, token)) {
+      if (url.pathname.startsWith('/api/2.0/')) return sendMlflowError(res, 'UNAUTHENTICATED', 'This needs the token of the URL `ml ui` printed, as a Bearer token (MLFLOW_TRACKING_TOKEN).')
+      return send(res, 403, {error: {code: 'FORBIDDEN', message: 'This needs the token of the URL `ml ui` printed.'}})
+    }
     if (url.searchParams.get('token')) res.setHeader('Set-Cookie', `ml_token=${token}; HttpOnly; SameSite=Strict; Path=/`)
     if (url.pathname.startsWith('/api/')) return handleApi(context, req, res, url)
     if (req.method !== 'GET') return send(res, 405, {error: {code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not served here.`}})

@@ -11,7 +11,9 @@ import {METRICS_FILE} from '../runs/metrics.js'
 import {recordEnding} from '../runs/record-ending.js'
 import {LOG_FILE, saveRun, saveRunOver, type RunRecord} from '../runs/runs.js'
 import {dropStartJournal, writeStartJournal} from '../runs/start-journal.js'
+import {DEFAULT_LIMITS} from '../snapshot/limits.js'
 import type {OpenHistory} from '../snapshot/open-history.js'
+import {startRunEndpoint} from '../tracking/run-endpoint.js'
 import {collectEnvironment} from './environment.js'
 import {changedFiles, execute, stampFiles, startableCommand, type OutputStream} from './executor.js'
 import {createWorkdir, keepWorkdir, removeWorkdir} from './workdir.js'
@@ -109,6 +111,8 @@ export async function executeRun(project: Project, open: OpenHistory, record: Ru
 
     await fs.mkdir(outputsDir, {recursive: true})
     const before = await stampFiles(outputsDir)
+    const tracking = await startRunEndpoint({env: options.env, project, record, metricsFile: env.ML_METRICS_FILE!, outputsDir, scratchDir: runDir, maxArtifactBytes: project.config.limits?.maxBytes ?? DEFAULT_LIMITS.maxBytes, onWarning: options.onWarning})
+    env = tracking.scriptEnv(env)
     const logFile = path.join(runDir, LOG_FILE)
     // Alongside the script, never before it: a slow `pip freeze` must not delay the start.
     const environment = collectEnvironment({script: record.script, command, env, cwd: workdir, mlVersion: options.mlVersion ?? 'unknown', signal: options.signal, pipCache: mlPath(project.dir, 'pipFreeze')})
@@ -132,6 +136,7 @@ export async function executeRun(project: Project, open: OpenHistory, record: Ru
       }),
     })
     const ended = new Date()
+    await tracking.close()
     // A script that could not be started at all is recorded all the same.
     if (afterStart) recordJournaled(afterStart)
     await recorded

@@ -1,10 +1,11 @@
 import {isParamLine} from './params.js'
 
-/** One logged value of a metric: a line `{"name", "value", "step"}` of ML_METRICS_FILE. */
+/** One logged value of a metric: a line `{"name", "value", "step"}` of ML_METRICS_FILE (`timestamp`, in ms, when MLflow logged it). */
 export interface MetricPoint {
   name: string
   value: number
   step: number | null
+  timestamp?: number
 }
 
 export const METRICS_FILE = 'metrics.jsonl'
@@ -27,15 +28,24 @@ export function parseMetrics(text: string): {points: MetricPoint[]; warnings: st
       warnings.push(`metrics line ${i + 1} is not JSON and was skipped: ${line.slice(0, 80)}`)
       return
     }
-    if (isParamLine(parsed)) return
-    const {name, value, step} = (parsed ?? {}) as Record<string, unknown>
-    if (typeof name !== 'string' || !name || typeof value !== 'number' || !Number.isFinite(value) || (step != null && typeof step !== 'number')) {
+    if (isParamLine(parsed) || isTrackingLine(parsed)) return
+    const {name, value, step, timestamp} = (parsed ?? {}) as Record<string, unknown>
+    if (typeof name !== 'string' || !name || typeof value !== 'number' || !Number.isFinite(value) || (step != null && typeof step !== 'number') || (timestamp !== undefined && typeof timestamp !== 'number')) {
       warnings.push(`metrics line ${i + 1} needs {"name": string, "value": number, "step": number or null} and was skipped: ${line.slice(0, 80)}`)
       return
     }
-    points.push({name, value, step: step == null ? null : step})
+    points.push({name, value, step: step == null ? null : step, ...(timestamp !== undefined && {timestamp})})
   })
   return {points, warnings}
+}
+
+/**
+ * Whether a parsed line is one of the MLflow endpoint's own (tracking/run-endpoint.ts): a tag
+ * `{"tag", "value"}`, the status the script set `{"status"}`, or any line of a nested run
+ * (`"run": id`). runs/tracking-log.ts reads them; metrics and parameters leave them alone.
+ */
+export function isTrackingLine(parsed: unknown): boolean {
+  return typeof parsed === 'object' && parsed !== null && ('tag' in parsed || 'status' in parsed || 'run' in parsed)
 }
 
 export function formatMetrics(points: MetricPoint[]): string {

@@ -199,9 +199,9 @@ function parseLine(line: string): unknown {
   }
 }
 
-/** Whether a parsed line of ML_METRICS_FILE is a param line (an object with a `param` key), not a metric. */
+/** Whether a parsed line of ML_METRICS_FILE is a param line of the run (an object with a `param` key and no nested `run`), not a metric. */
 export function isParamLine(parsed: unknown): parsed is Record<string, unknown> {
-  return isMapping(parsed) && 'param' in parsed
+  return isMapping(parsed) && 'param' in parsed && !('run' in parsed)
 }
 
 function isParamValue(value: unknown): value is ParamValue {

@@ -10,6 +10,7 @@ import {formatMetrics, lastValues, METRICS_FILE, parseMetrics} from './metrics.j
 import {mergeParams, paramsFromLog} from './params.js'
 import {ENVIRONMENT_FILE} from './run-environment.js'
 import {LOG_FILE, saveRunOver, type RunRecord} from './runs.js'
+import {trackingFromLog} from './tracking-log.js'
 
 /** Outputs larger than this stay out of git history. */
 export const LARGE_OUTPUT_BYTES = 50 * 2 ** 20
@@ -38,9 +39,10 @@ export interface RunEnding {
 
 /**
  * Records how a run ended, over the record's commit `previous` (CONCURRENT_UPDATE if anybody
- * moved it meanwhile): status, times, exit code, metrics, logged parameters, the log, the
- * environment and the outputs (those over LARGE_OUTPUT_BYTES go to the object cache by their
- * sha256, with size and hash in the record). Returns the new commit.
+ * moved it meanwhile): status, times, exit code, metrics, logged parameters, MLflow tags and
+ * statuses (tracking-log.ts), the log, the environment and the outputs (those over
+ * LARGE_OUTPUT_BYTES go to the object cache by their sha256, with size and hash in the
+ * record). Returns the new commit.
  */
 export async function recordEnding(project: Project, repo: ShadowRepo, previous: string | null, record: RunRecord, ending: RunEnding): Promise<string> {
   record.status = ending.canceled ? 'Canceled' : ending.exitCode === 0 ? 'Completed' : 'Failed'
@@ -50,7 +52,10 @@ export async function recordEnding(project: Project, repo: ShadowRepo, previous:
   if (ending.error) record.error = ending.error
   const {points, warnings} = parseMetrics(ending.metricsText)
   const logged = paramsFromLog(ending.metricsText)
-  for (const warning of [...warnings, ...logged.warnings]) ending.onWarning?.(warning)
+  const tracked = trackingFromLog(ending.metricsText)
+  for (const warning of [...warnings, ...logged.warnings, ...tracked.warnings]) ending.onWarning?.(warning)
+  // MLflow tags never replace a property ml set (the git properties).
+  record.properties = {...tracked.properties, ...record.properties}
   if (points.length > 0) record.metrics = lastValues(points)
   const params = mergeParams(record.params ?? {}, logged.params)
   if (Object.keys(params).length > 0) record.params = params
