@@ -26,7 +26,7 @@ export interface ApiContext {
  * core call), so the page and the CLI never disagree:
  *
  * - GET  /api/runs                      `history list -o json`
- * - GET  /api/runs/ID                   `{run, environment}` (`history info`)
+ * - GET  /api/runs/ID                   `{run, environment, lineage}` (`history info`)
  * - GET  /api/runs/ID/metrics           `history metrics -o json`
  * - GET  /api/runs/ID/log?offset=N      the log from byte N (text; X-ML-Log-Size, X-ML-Run-Status)
  * - GET  /api/runs/ID/files             the snapshot's files
@@ -51,7 +51,7 @@ export async function handleApi(context: ApiContext, req: http.IncomingMessage, 
     if (get && parts.length === 1 && parts[0] === 'diff') return send(res, 200, await historyDiff(cwd, url.searchParams.get('a') ?? '', url.searchParams.get('b') ?? ''))
     if (parts[0] === 'runs' && parts.length >= 2) {
       const [, id, what, ...rest] = parts
-      if (get && what === undefined) return send(res, 200, await historyInfo(cwd, id).then(({run, environment}) => ({run, environment})))
+      if (get && what === undefined) return send(res, 200, await historyInfo(cwd, id).then(({run, environment, lineage}) => ({run, environment, lineage})))
       if (get && what === 'metrics' && rest.length === 0) return send(res, 200, await historyMetrics(cwd, id))
       if (get && what === 'log' && rest.length === 0) return log(cwd, id, Number(url.searchParams.get('offset') ?? 0), res)
       if (get && what === 'files' && rest.length === 0) return send(res, 200, await snapshotFiles(cwd, id))
