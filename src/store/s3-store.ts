@@ -171,15 +171,17 @@ export class S3Store implements ArtifactStore {
       const e = error as Error & {code?: string; Code?: string; $metadata?: {httpStatusCode?: number}; $fault?: string}
       const name = e.Code ?? e.name
       const status = e.$metadata?.httpStatusCode
+      // A HEAD's answer has no body: then the status is all S3 said.
+      const said = name === 'Unknown' || !e.message || e.message === 'UnknownError' ? `HTTP ${status}` : `${name}: ${e.message}`
       if (id && (['NoSuchKey', 'NotFound'].includes(name) || status === 404 && name !== 'NoSuchBucket')) throw objectMissing(this.where, id)
       if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'AccessDenied', 'Forbidden'].includes(name) || status === 403) {
-        throw new MlError('AUTH_FAILED', `The store ${this.where} refused ml's AWS credentials (${name}: ${e.message}); check AWS_ACCESS_KEY_ID / AWS_PROFILE and that they may read and write the bucket.`, {cause: error})
+        throw new MlError('AUTH_FAILED', `The store ${this.where} refused ml's AWS credentials (${said}); check AWS_ACCESS_KEY_ID / AWS_PROFILE and that they may read and write the bucket.`, {cause: error})
       }
       if (isUnreachable(e)) {
         const endpoint = this.options.endpoint || this.options.env.AWS_ENDPOINT_URL_S3 || this.options.env.AWS_ENDPOINT_URL
         throw new MlError('STORE_UNREACHABLE', `Could not reach the store ${this.where}${endpoint ? ` at ${redactUrl(endpoint)}` : ''} (${e.code ?? e.name}); check the network, the endpoint and the region.`, {cause: error})
       }
-      throw new MlError('STORE_ERROR', `The store ${this.where} failed (${name}${status ? ` ${status}` : ''}: ${e.message}); check the bucket's name and permissions.`, {cause: error})
+      throw new MlError('STORE_ERROR', `The store ${this.where} failed (${said}); check the bucket's name and permissions.`, {cause: error})
     }
   }
 }
