@@ -124,7 +124,10 @@ test('s3: round trip with a prefix, a large file through multipart, objects at <
   const {s3, store} = await openS3()
   const files = await localFiles([Buffer.alloc(0), Buffer.from('hello\n'), randomBytes(21 * 1024 * 1024 + 5), ...Array.from({length: 20}, (_, i) => Buffer.from(`small ${i}`))])
   await roundTrip(store, files)
-  assert.ok((await fs.readFile(s3.objectFile(`team/data/sha256/${files[2].id.slice(0, 2)}/${files[2].id.slice(2)}`))).equals(await fs.readFile(files[2].file)))
+  const large = `team/data/sha256/${files[2].id.slice(0, 2)}/${files[2].id.slice(2)}`
+  assert.ok((await fs.readFile(s3.objectFile(large))).equals(await fs.readFile(files[2].file)))
+  assert.equal(s3.created.filter((c) => c.key === large).map((c) => c.how), ['ObjectCreated:Post'], 'the large file went as a multipart upload')
+  assert.is(s3.created.filter((c) => c.how === 'ObjectCreated:Put').length, files.length - 1, 'the others each in one PUT')
 })
 
 test('s3: a damaged, truncated or grown object is STORE_CORRUPT; a changed source is DATA_CORRUPT and uploads nothing', async () => {
