@@ -27,9 +27,11 @@ export interface SshAuth {
 export interface SshErrorCodes {
   unreachable: ErrorCode
   lost: ErrorCode
+  /** A host that offers no SFTP. */
+  error: ErrorCode
 }
 
-const COMPUTE_CODES: SshErrorCodes = {unreachable: 'COMPUTE_UNREACHABLE', lost: 'COMPUTE_CONNECTION_LOST'}
+const COMPUTE_CODES: SshErrorCodes = {unreachable: 'COMPUTE_UNREACHABLE', lost: 'COMPUTE_CONNECTION_LOST', error: 'COMPUTE_ERROR'}
 
 const SFTP_NO_SUCH_FILE = 2
 
@@ -159,7 +161,7 @@ export class SshShell implements Shell {
   private sftp(): Promise<SFTPWrapper> {
     this.sftpChannel ??= new Promise((resolve, reject) => this.client.sftp((error, sftp) => {
       if (!error) return resolve(sftp)
-      reject(this.closed ? this.lost() : new MlError('COMPUTE_ERROR', `${this.where} does not offer SFTP (${error.message}), which ml sends and fetches files with; enable sshd's \`Subsystem sftp\` there.`))
+      reject(this.closed ? this.lost() : new MlError(this.codes.error, `${this.where} does not offer SFTP (${error.message}), which ml sends and fetches files with; enable sshd's \`Subsystem sftp\` there.`))
     }))
     return this.sftpChannel
   }

@@ -24,7 +24,7 @@ export class SshStore implements ArtifactStore {
   private constructor(private readonly shell: SshShell, private readonly root: string, readonly where: string) {}
 
   static async open(place: {user?: string; host: string; port?: number; path: string}, where: string, options: StoreOptions): Promise<SshStore> {
-    const shell = await connectSsh(place, {home: options.home, env: options.env}, options.connectTimeoutMs ?? 10_000, {unreachable: 'STORE_UNREACHABLE', lost: 'STORE_UNREACHABLE'})
+    const shell = await connectSsh(place, {home: options.home, env: options.env}, options.connectTimeoutMs ?? 10_000, {unreachable: 'STORE_UNREACHABLE', lost: 'STORE_UNREACHABLE', error: 'STORE_ERROR'})
     return new SshStore(shell, place.path, where)
   }
 
