@@ -4,7 +4,7 @@ import {userInfo} from 'node:os'
 import path from 'node:path'
 import type {Client, ClientChannel, SFTPWrapper} from 'ssh2'
 import {hostKeyProblem} from '../git/host-check.js'
-import {isMlError, MlError} from '../shared/errors.js'
+import {type ErrorCode, isMlError, MlError} from '../shared/errors.js'
 import {outputCollector, type Shell, type ShellResult} from './shell.js'
 
 /** Where to connect and as whom: a target's host settings. */
@@ -23,14 +23,34 @@ export interface SshAuth {
   env: NodeJS.ProcessEnv
 }
 
+/** The codes a connection's failures get: a compute target's by default, a store's for stores. */
+export interface SshErrorCodes {
+  unreachable: ErrorCode
+  lost: ErrorCode
+  /** A host that offers no SFTP. */
+  error: ErrorCode
+}
+
+const COMPUTE_CODES: SshErrorCodes = {unreachable: 'COMPUTE_UNREACHABLE', lost: 'COMPUTE_CONNECTION_LOST', error: 'COMPUTE_ERROR'}
+
 const SFTP_NO_SUCH_FILE = 2
+
+/** True for SFTP's "no such file" (a missing file or folder), which callers tell from other failures. */
+export function isNoSuchFile(error: unknown): boolean {
+  return (error as {code?: unknown} | null)?.code === SFTP_NO_SUCH_FILE
+}
+
+/** What one SFTP request carries: OpenSSH's packets hold 32 KiB at least, everywhere. */
+const SFTP_PIECE = 32_768
+/** Requests in flight per transfer, so that a file moves at the link's speed rather than one round trip per piece. */
+const SFTP_WINDOW = 64
 
 /**
  * Connects to an ssh host as a Shell (ssh2: exec channels and SFTP on one connection). The
  * host key must be in ~/.ssh/known_hosts or ML_SSH_KNOWN_HOSTS, as for remotes; keys are tried
  * in order: the target's identity, ssh-agent, ML_SSH_KEY, ~/.ssh/id_ed25519, id_ecdsa, id_rsa.
  */
-export async function connectSsh(place: SshPlace, auth: SshAuth, timeoutMs = 15_000): Promise<Shell> {
+export async function connectSsh(place: SshPlace, auth: SshAuth, timeoutMs = 15_000, codes = COMPUTE_CODES): Promise<SshShell> {
   const {Client} = (await import('ssh2')).default // loaded only when a target is used
   const port = place.port ?? 22
   const username = place.user ?? userInfo().username
@@ -45,7 +65,7 @@ export async function connectSsh(place: SshPlace, auth: SshAuth, timeoutMs = 15_
       client.end()
       if (keyProblem) reject(keyProblem)
       else if (error.level === 'client-authentication') reject(new MlError('AUTH_FAILED', `${where} refused every key ml tried (${tried.join(', ') || 'none: no ssh-agent, no ML_SSH_KEY, no ~/.ssh/id_* key'}); add one of them to the host's authorized_keys, or give the target's key with --identity.`))
-      else reject(new MlError('COMPUTE_UNREACHABLE', `Could not connect to ${where} (${error.code ?? error.message}); check the host and port, and that sshd runs there.`, {cause: error}))
+      else reject(new MlError(codes.unreachable, `Could not connect to ${where} (${error.code ?? error.message}); check the host and port, and that sshd runs there.`, {cause: error}))
     })
     client.connect({
       host: place.host,
@@ -67,7 +87,7 @@ export async function connectSsh(place: SshPlace, auth: SshAuth, timeoutMs = 15_
       authHandler: (_left: unknown, _partial: unknown, next: (method: unknown) => void) => next(methods.shift()?.method ?? false),
     } as never)
   })
-  return new SshShell(client, where)
+  return new SshShell(client, where, codes)
 }
 
 interface AuthMethod {
@@ -92,21 +112,22 @@ async function authMethods(place: SshPlace, auth: SshAuth, username: string): Pr
   return methods
 }
 
-class SshShell implements Shell {
+/** An ssh connection as a Shell, with the streamed file verbs a store needs besides. */
+export class SshShell implements Shell {
   bytesSent = 0
   private closed: string | null = null
   private sftpChannel?: Promise<SFTPWrapper>
 
-  constructor(private readonly client: Client, readonly where: string) {
+  constructor(private readonly client: Client, readonly where: string, private readonly codes: SshErrorCodes) {
     client.on('close', () => (this.closed ??= 'the connection was closed'))
     client.on('error', (error: Error) => (this.closed ??= error.message))
   }
 
   private lost(): MlError {
-    return new MlError('COMPUTE_CONNECTION_LOST', `Lost the connection to ${this.where} (${this.closed ?? 'it stopped answering'}).`)
+    return new MlError(this.codes.lost, `Lost the connection to ${this.where} (${this.closed ?? 'it stopped answering'}).`)
   }
 
-  /** A failure of the connection itself becomes COMPUTE_CONNECTION_LOST; others are left as they are. */
+  /** A failure of the connection itself becomes COMPUTE_CONNECTION_LOST (or the store's code); others are left as they are. */
   private async guard<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) throw this.lost()
     try {
@@ -140,7 +161,7 @@ class SshShell implements Shell {
   private sftp(): Promise<SFTPWrapper> {
     this.sftpChannel ??= new Promise((resolve, reject) => this.client.sftp((error, sftp) => {
       if (!error) return resolve(sftp)
-      reject(this.closed ? this.lost() : new MlError('COMPUTE_ERROR', `${this.where} does not offer SFTP (${error.message}), which ml sends and fetches files with; enable sshd's \`Subsystem sftp\` there.`))
+      reject(this.closed ? this.lost() : new MlError(this.codes.error, `${this.where} does not offer SFTP (${error.message}), which ml sends and fetches files with; enable sshd's \`Subsystem sftp\` there.`))
     }))
     return this.sftpChannel
   }
@@ -192,6 +213,138 @@ class SshShell implements Shell {
       const sftp = await this.sftp()
       await new Promise<void>((resolve, reject) => sftp.fastGet(file, local, (error) => (error ? reject(error) : resolve())))
     })
+  }
+
+  /** Size and kind of `file`, or null when nothing is there. */
+  stat(file: string): Promise<{size: number; isFile: boolean; isDirectory: boolean} | null> {
+    return this.guard(async () => {
+      const sftp = await this.sftp()
+      return new Promise((resolve, reject) => sftp.stat(file, (error, stats) => {
+        if (!error) resolve({size: stats.size, isFile: stats.isFile(), isDirectory: stats.isDirectory()})
+        else if (isNoSuchFile(error)) resolve(null)
+        else reject(error)
+      }))
+    })
+  }
+
+  /** The names of the regular files in folder `dir`, or null when there is no such folder. */
+  listFiles(dir: string): Promise<string[] | null> {
+    return this.guard(async () => {
+      const sftp = await this.sftp()
+      return new Promise((resolve, reject) => sftp.readdir(dir, (error, entries) => {
+        if (!error) resolve(entries.filter((e) => e.attrs.isFile()).map((e) => e.filename))
+        else if (isNoSuchFile(error)) resolve(null)
+        else reject(error)
+      }))
+    })
+  }
+
+  /** Makes folder `dir` and whatever parents it lacks, as `mkdir -p` (another maker at once is fine). */
+  makeFolders(dir: string): Promise<void> {
+    return this.guard(async () => {
+      const sftp = await this.sftp()
+      const mkdir = (d: string) => new Promise<unknown>((resolve) => sftp.mkdir(d, (error) => resolve(error)))
+      const make = async (d: string): Promise<void> => {
+        let error = await mkdir(d)
+        if (error && isNoSuchFile(error) && path.posix.dirname(d) !== d) {
+          await make(path.posix.dirname(d))
+          error = await mkdir(d)
+        }
+        // SFTP tells an existing folder only as a generic failure: it is fine when a folder is there.
+        if (error && !(await this.stat(d))?.isDirectory) throw error
+      }
+      await make(dir)
+    })
+  }
+
+  /** Renames `from` to `to`, replacing it as rename(2) does (OpenSSH's posix-rename). */
+  rename(from: string, to: string): Promise<void> {
+    return this.guard(async () => {
+      const sftp = await this.sftp()
+      await new Promise<void>((resolve, reject) => sftp.ext_openssh_rename(from, to, (error) => (error ? reject(error) : resolve())))
+    })
+  }
+
+  /** Removes `file`; nothing there is fine. */
+  remove(file: string): Promise<void> {
+    return this.guard(async () => {
+      const sftp = await this.sftp()
+      await new Promise<void>((resolve, reject) => sftp.unlink(file, (error) => (!error || isNoSuchFile(error) ? resolve() : reject(error))))
+    })
+  }
+
+  /**
+   * Writes `chunks` into the new file `file` (it must not exist), with up to SFTP_WINDOW
+   * pieces in flight; when `chunks` throws, the writes sent are waited for and the error is
+   * thrown (the caller removes the file).
+   */
+  writeChunks(file: string, chunks: AsyncIterable<Buffer>, onBytes?: (bytes: number) => void): Promise<void> {
+    return this.guard(async () => {
+      const sftp = await this.sftp()
+      const handle = await new Promise<Buffer>((resolve, reject) => sftp.open(file, 'wx', (error, h) => (error ? reject(error) : resolve(h))))
+      const pending = new Set<Promise<void>>()
+      let failure: unknown = null
+      try {
+        let position = 0
+        for await (const chunk of chunks) {
+          for (let offset = 0; offset < chunk.length; offset += SFTP_PIECE) {
+            const piece = chunk.subarray(offset, offset + SFTP_PIECE)
+            const write: Promise<void> = new Promise<void>((resolve, reject) => sftp.write(handle, piece, 0, piece.length, position, (error) => (error ? reject(error) : resolve())))
+              .then(() => {
+                this.bytesSent += piece.length
+                onBytes?.(piece.length)
+              }, (error) => void (failure ??= error))
+              .finally(() => pending.delete(write))
+            pending.add(write)
+            position += piece.length
+            while (pending.size >= SFTP_WINDOW) await Promise.race(pending)
+            if (failure) throw failure
+          }
+        }
+        await Promise.all(pending)
+        if (failure) throw failure
+      } finally {
+        await Promise.all(pending)
+        await new Promise<void>((resolve, reject) => sftp.close(handle, (error) => (error && !failure ? reject(error) : resolve())))
+      }
+    })
+  }
+
+  /**
+   * Up to `max` bytes of `file` from its start, with up to SFTP_WINDOW reads in flight. A
+   * missing file throws SFTP's no-such-file error (see isNoSuchFile).
+   */
+  async* readChunks(file: string, max: number): AsyncGenerator<Buffer> {
+    const sftp = await this.guard(() => this.sftp())
+    const handle = await this.guard(() => new Promise<Buffer>((resolve, reject) => sftp.open(file, 'r', (error, h) => (error ? reject(error) : resolve(h)))))
+    const queue: Array<{at: number; length: number; data: Promise<Buffer>}> = []
+    let next = 0
+    const request = () => {
+      const at = next
+      const length = Math.min(SFTP_PIECE, max - at)
+      next += length
+      const data = this.guard(() => new Promise<Buffer>((resolve, reject) => sftp.read(handle, Buffer.allocUnsafe(length), 0, length, at, (error, n, buffer) => (error ? reject(error) : resolve(buffer.subarray(0, n))))))
+      data.catch(() => {}) // awaited in order below, or dropped once the reading stops
+      queue.push({at, length, data})
+    }
+    try {
+      for (;;) {
+        while (queue.length < SFTP_WINDOW && next < max) request()
+        const first = queue.shift()
+        if (!first) return
+        const chunk = await first.data
+        if (chunk.length === 0) return
+        yield chunk
+        if (chunk.length < first.length) {
+          // A short read before the end: the reads after it start at the wrong offsets, so ask again from here.
+          queue.length = 0
+          next = first.at + chunk.length
+        }
+      }
+    } finally {
+      await Promise.allSettled(queue.map((q) => q.data))
+      await new Promise<void>((resolve) => sftp.close(handle, () => resolve()))
+    }
   }
 
   close(): void {
