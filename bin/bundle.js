@@ -92,7 +92,7 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['nodegit', 'ssh2', 'cli-progress', 'jmespath', 'yaml', 'typescript'],
+  external: ['nodegit', 'ssh2', '@aws-sdk/client-s3', '@aws-sdk/lib-storage', 'ssh-config', 'cli-progress', 'jmespath', 'yaml', 'typescript'],
   // CommonJS dependencies (fs-extra, ignore...) call require() at run time; write-file-atomic
   // hashes its own __filename into its temporary names.
   banner: {js: "import {createRequire as __mlCreateRequire} from 'node:module'; import {fileURLToPath as __mlFileURLToPath} from 'node:url'; const require = __mlCreateRequire(import.meta.url); const __filename = __mlFileURLToPath(import.meta.url);"},

@@ -2,7 +2,7 @@
  * The flags of ml's commands that run a script (`experiment submit`, `experiment sweep`) that
  * take a value as the next word.
  */
-const VALUE_FLAGS = new Set(['-c', '--compute', '-j', '--jobs', '--grid', '--range', '--random', '--seed'])
+const VALUE_FLAGS = new Set(['-c', '--compute', '-j', '--jobs', '--grid', '--range', '--random', '--seed', '--input'])
 
 /**
  * Splits the words after `ml experiment submit` (or `sweep`) at SCRIPT: ml's own flags come

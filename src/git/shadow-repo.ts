@@ -142,6 +142,11 @@ export class ShadowRepo {
     return new TreeReader(this.Git, this.repo)
   }
 
+  /** The parents of a commit, first parent first. */
+  async parentsOf(commit: string): Promise<string[]> {
+    return (await this.repo.getCommit(commit)).parents().map((oid) => oid.tostrS())
+  }
+
   /** Writes a commit object without moving any ref. */
   async commit(tree: string, parents: string[], message: string): Promise<string> {
     const sig = await signatureFor(this.repo)

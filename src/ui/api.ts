@@ -55,7 +55,7 @@ export async function handleApi(context: ApiContext, req: http.IncomingMessage, 
       if (get && what === 'metrics' && rest.length === 0) return send(res, 200, await historyMetrics(cwd, id))
       if (get && what === 'log' && rest.length === 0) return log(cwd, id, Number(url.searchParams.get('offset') ?? 0), res)
       if (get && what === 'files' && rest.length === 0) return send(res, 200, await snapshotFiles(cwd, id))
-      if (get && (what === 'files' || what === 'outputs') && rest.length > 0) return file(res, await runFile(cwd, id, what === 'files' ? 'snapshot' : 'outputs', rest.join('/')), rest.join('/'), what === 'outputs')
+      if (get && (what === 'files' || what === 'outputs') && rest.length > 0) return file(res, await runFile(cwd, id, what === 'files' ? 'snapshot' : 'outputs', rest.join('/'), context.sync?.auth), rest.join('/'), what === 'outputs')
       if (what === 'restore' && rest.length === 0) return restore(cwd, id, req, res)
     }
     throw new MlError('INVALID_ARGUMENT', `${req.method} ${url.pathname} is not part of ml ui's API.`)

@@ -18,6 +18,7 @@ One run at a time runs in the project folder, since runs there share outputs/: a
 With --isolated the script runs in a private checkout of its snapshot, .ml/work/<run-id>/ (removed after the run unless --keep-workdir): edits you make meanwhile cannot change what it reads, and isolated runs never write over each other, so several can run at once. What the snapshot leaves out by ignore rules (data sets) is linked there to the originals, never copied; outputs/, the log and metrics are recorded as for a run in the folder. With --queue the run is snapshotted and recorded as Queued now, and \`ml queue start\` runs it (isolated).
 Every run records its parameters (params.yaml or params.json in the project root, flattened to dotted names; then the script's --name value, --name=value and name=value arguments; then what it logs with run_logger's log_param) and its environment (environment.json: OS, CPUs, memory, the interpreter and its version, pip freeze as requirements.txt, conda, GPUs), collected while the script runs.
 A snapshot, and a push to the remote, that takes more than a second shows a progress bar on a terminal (not with -q).
+--input NAME=RUN:outputs/PATH gives the script another run's output (a model, say): the file is put in .ml/runs/<run-id>/inputs/NAME/ (from the history, this machine's object cache or the artifact store, checked against its sha256), its path is in ML_INPUT_<NAME>, and the run's inputs record the run and the file's sha256, so that \`ml history info\` shows the lineage both ways. Tracked data (\`ml data track\`) is recorded by version in every run's inputs.
 With -c NAME the run goes to an attached compute target (\`ml compute attach\`). The snapshot is taken here; only the files the target does not have yet from this project's earlier runs are sent. On an ssh host the script runs in <work-dir>/<project-id>/<run-id>/ with the same ML_* variables, detached from the connection; its output is streamed, and when it ends its log, metrics, environment and outputs/ are brought back and recorded, and ml exits with its exit code. Ctrl-C stops it there (SIGINT, then SIGTERM and SIGKILL). If the connection drops, the run goes on there (COMPUTE_CONNECTION_LOST): \`ml history sync\` records it once it has ended. On Slurm the run is submitted with sbatch and recorded as Queued with its job id, and ml returns at once; \`ml history sync\` (or \`history list\`) records it as it runs and ends. With --wait, ml follows it like a local run (Ctrl-C cancels the job).
 When the project has a remote, the snapshot and the run are pushed before the script starts and again when it ends (not with --no-push). A failed push never fails the run: it is reported, and \`ml history push\` or the next submit sends it.`
 
@@ -26,11 +27,12 @@ When the project has a remote, the snapshot and the run are pushed before the sc
     '<%= config.bin %> <%= command.id %> -c local train.py --epochs 10 --lr 0.01',
     '<%= config.bin %> <%= command.id %> --isolated train.py --lr 0.1',
     '<%= config.bin %> <%= command.id %> --queue train.py --lr 0.3',
+    '<%= config.bin %> <%= command.id %> --input model=iris_17953:outputs/model.pkl evaluate.py',
     '<%= config.bin %> <%= command.id %> -c gpubox train.py --epochs 50',
     '<%= config.bin %> <%= command.id %> -c cluster --wait train.py',
   ]
 
-  static usage = '<%= command.id %> [-c local|NAME [--wait]] [--isolated [--keep-workdir] | --queue] [--no-push] [-q] SCRIPT [ARGS...]'
+  static usage = '<%= command.id %> [-c local|NAME [--wait]] [--isolated [--keep-workdir] | --queue] [--input NAME=RUN:outputs/PATH...] [--no-push] [-q] SCRIPT [ARGS...]'
 
   static strict = false
 
@@ -45,6 +47,7 @@ When the project has a remote, the snapshot and the run are pushed before the sc
     'keep-workdir': Flags.boolean({description: "Keep an isolated run's checkout after it ends.", dependsOn: ['isolated']}),
     queue: Flags.boolean({description: 'Record the run as Queued; `ml queue start` runs it.', exclusive: ['isolated']}),
     'no-push': Flags.boolean({description: "Do not push the run to the project's remote."}),
+    input: Flags.string({description: "Another run's output the script reads, as NAME=RUN:outputs/PATH (repeatable): put in .ml/runs/<run-id>/inputs/NAME/, its path in ML_INPUT_<NAME>, and recorded in the run's inputs (local runs).", multiple: true}),
     quiet: quietFlag,
   }
 
@@ -75,6 +78,7 @@ When the project has a remote, the snapshot and the run are pushed before the sc
         keepWorkdir: flags['keep-workdir'],
         queue: flags.queue,
         wait: flags.wait,
+        inputs: flags.input,
         mlVersion: this.config.version,
         env: process.env,
         runLoggerDir: path.join(templatesDir(), 'common'),

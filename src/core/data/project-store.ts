@@ -3,7 +3,9 @@ import {type ArtifactStore, openStore, parseStoreUrl} from '../../store/artifact
 import {withProjectLock} from '../project/lock.js'
 import {findProject, type Project, saveProjectRef, writeProjectConfig} from '../project/project.js'
 import {openHistory} from '../snapshot/open-history.js'
-import {objectCache, type ObjectCache} from './object-cache.js'
+import type {OnProgress} from '../../shared/progress.js'
+import {localObject, objectCache, type ObjectCache} from './object-cache.js'
+import {fetchObjects} from './transfer.js'
 
 /** What reaching a store takes: ssh keys and known hosts under home, AWS settings in env (never stored by ml). */
 export interface StoreAccess {
@@ -49,4 +51,23 @@ export async function setProjectStore(cwd: string, url: string, endpoint: string
     await saveProjectRef(await openHistory(project), config)
   })
   return where
+}
+
+/**
+ * Brings the objects this machine lacks into the cache from the project's store, which is
+ * opened only when something is missing. Returns what is still missing: all of it when the
+ * project has no store (the caller says how to set one); a store that cannot be reached or
+ * returns other bytes fails (STORE_UNREACHABLE, STORE_CORRUPT) before the caller writes anything.
+ */
+export async function fetchMissing(project: Project, access: StoreAccess & {onProgress?: OnProgress}, objects: Array<{id: string; size: number}>): Promise<Array<{id: string; size: number}>> {
+  const cache = projectCache(project, access)
+  const missing = objects.filter((o) => localObject(cache, o.id) === null)
+  if (missing.length === 0 || !project.config.store) return missing
+  const store = await openProjectStore(project, access)
+  try {
+    await fetchObjects(store, cache, missing, access.onProgress)
+  } finally {
+    await store.close()
+  }
+  return []
 }

@@ -1,3 +1,4 @@
+import {placeOutputInputs} from '../runs/output-inputs.js'
 import {promises as fs} from 'node:fs'
 import {constants, hostname} from 'node:os'
 import path from 'node:path'
@@ -79,7 +80,8 @@ export async function executeRun(project: Project, open: OpenHistory, record: Ru
         workdir = await createWorkdir(project, repo, await repo.treeOf(record.snapshotId), runId)
       }
       const pythonPath = [options.env.PYTHONPATH, options.runLoggerDir].filter(Boolean).join(path.delimiter)
-      env = {...options.env, ML_RUN_ID: runId, ML_PROJECT_DIR: workdir, ML_OUTPUTS_DIR: path.join(workdir, OUTPUTS_DIR), ML_METRICS_FILE: path.join(runDir, METRICS_FILE), PYTHONUNBUFFERED: '1', PYTHONPATH: pythonPath}
+      const inputs = await placeOutputInputs(project, open, record, options.auth)
+      env = {...options.env, ...inputs, ML_RUN_ID: runId, ML_PROJECT_DIR: workdir, ML_OUTPUTS_DIR: path.join(workdir, OUTPUTS_DIR), ML_METRICS_FILE: path.join(runDir, METRICS_FILE), PYTHONUNBUFFERED: '1', PYTHONPATH: pythonPath}
       const base = await startableCommand(workdir, record.script, env, process.execPath)
       command = [base[0], [...base[1], ...record.arguments]]
     } catch (error) {

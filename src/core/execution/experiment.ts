@@ -15,6 +15,7 @@ import {findProject, type Project} from '../project/project.js'
 import {gitProperties} from '../runs/git-properties.js'
 import {mergeParams, type Params, PARAMS_FILES, paramsFromArgs, paramsFromFile} from '../runs/params.js'
 import {currentDataInputs} from '../runs/run-inputs.js'
+import {resolveOutputInputs} from '../runs/output-inputs.js'
 import {newRunId, saveRun, type RunRecord} from '../runs/runs.js'
 import type {RunInput} from '../trust/run-record.js'
 import {historyOpener, type OpenHistory} from '../snapshot/open-history.js'
@@ -41,6 +42,8 @@ export interface SubmitOptions extends RunOptions {
   onQueued?: (run: RunRecord) => void
   /** Told what was sent to a target to make the run's folder there. */
   onSent?: (sent: Materialized, where: string) => void
+  /** `NAME=RUN:outputs/PATH`: other runs' outputs the script reads (ML_INPUT_<NAME>); local runs only. */
+  inputs?: string[]
 }
 
 /**
@@ -61,6 +64,7 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
   const go = async () => {
     if (options.isolated) await removeAbandonedWorkdirs(project)
     const {snapshot, open, inputs} = await snapshotForRuns(project, `Snapshot for run ${runId}`, options)
+    if (options.inputs?.length) inputs.push(...await resolveOutputInputs(await open(), options.inputs))
     const params = mergeParams(await fileParams(open, snapshot), paramsFromArgs(options.args))
     const record = newRecord(project, {runId, script, args: options.args, compute, snapshot, properties: {ContentSnapshotId: snapshot.commit}, params, isolated, inputs})
     if (!options.queue) {
@@ -89,6 +93,7 @@ export async function targetOf(project: Project, compute = LOCAL): Promise<Compu
  * `wait`). The project folder is not used by the run, so it needs no in-place mark.
  */
 async function submitToTarget(project: Project, target: ComputeTarget, script: string, options: SubmitOptions): Promise<RunRecord> {
+  if (options.inputs?.length) throw new MlError('INVALID_ARGUMENT', `--input is for local runs for now; a run on ${target.name} can read another run's output that is in its snapshot or its data.`)
   if (options.queue || options.isolated) {
     throw new MlError('INVALID_ARGUMENT', `--${options.queue ? 'queue' : 'isolated'} is for local runs; a run on ${target.name} always runs in a folder of its own there${target.type === 'slurm' ? ', queued by Slurm' : ''}.`)
   }

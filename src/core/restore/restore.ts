@@ -12,6 +12,10 @@ import {assertSafeRestore} from '../snapshot/safe-paths.js'
 import {stageProject, stampRestored} from '../snapshot/snapshot.js'
 import {BACKUPS_PREFIX} from '../project/layout.js'
 import {openHistory} from '../snapshot/open-history.js'
+import type {Manifest} from '../data/manifest.js'
+import type {StoreAccess} from '../data/project-store.js'
+import {runManifests} from '../runs/run-inputs.js'
+import {backupData, currentVersions, dataChanges, type DataRestore, fetchDataTargets, keepDataBefore, planDataRestore, writeDataRestores} from './data-restore.js'
 import {beginStampCheck} from '../snapshot/early-stamp-check.js'
 
 /** A restore to be done: what the folder is put back to. */
@@ -26,16 +30,26 @@ export interface RestorePlan {
   backupRef?: string
   /** For an undo: the tree the undone restore wrote; no new backup is needed when the folder still has it. */
   restoredTree?: string
+  /** With data: the versions the tracked paths are put back to, and how the folder's data differs from them now. */
+  dataTargets?: Manifest[]
+  data?: DataRestore[]
+  /** For an undo with data: the versions the undone restore wrote. */
+  dataRestored?: string[]
 }
 
 export interface RestoreResult {
   /** The pre-restore snapshot, or none when nothing had to be kept. */
   backupRef?: string
   changes: TreeChange[]
+  /** The tracked paths whose data was put back, with what changed. */
+  data: DataRestore[]
 }
 
-/** Plans putting the folder back to the snapshot of a run (a unique prefix of its id is enough). */
-export async function planRestore(cwd: string, runIdOrPrefix: string): Promise<RestorePlan> {
+/**
+ * Plans putting the folder back to the snapshot of a run (a unique prefix of its id is enough),
+ * and with `withData` its tracked data to the versions the run read.
+ */
+export async function planRestore(cwd: string, runIdOrPrefix: string, options: {withData?: boolean} = {}): Promise<RestorePlan> {
   const project = await findProject(cwd)
   beginStampCheck(project.dir)
   const repo = await openHistory(project)
@@ -44,7 +58,22 @@ export async function planRestore(cwd: string, runIdOrPrefix: string): Promise<R
   const targetTree = await repo.treeOf(run.snapshotId).catch(() => {
     throw new MlError('PROJECT_CORRUPT', `The snapshot ${run.snapshotId} of run ${runId} is missing from the history; pull the history again (\`ml history pull\`).`)
   })
-  return {project, repo, label: `run ${runId}`, targetCommit: run.snapshotId, targetTree}
+  const plan: RestorePlan = {project, repo, label: `run ${runId}`, targetCommit: run.snapshotId, targetTree}
+  if (!options.withData) return plan
+  const manifests = await runManifests(repo, run)
+  if (manifests.length === 0) throw new MlError('INVALID_ARGUMENT', `Run ${runId} read no tracked data; restore it without --with-data.`)
+  return withData(plan, manifests.map((m) => m.manifest))
+}
+
+/** The plan with its data part: the targets, and how the folder differs from them now. */
+async function withData(plan: RestorePlan, targets: Manifest[], restored?: string[]): Promise<RestorePlan> {
+  return {...plan, dataTargets: targets, data: await planDataRestore(plan.project, targets), dataRestored: restored}
+}
+
+/** A plan going back to a backup brings back the data it kept, if it kept any. */
+async function withBackupData(plan: RestorePlan): Promise<RestorePlan> {
+  const data = await backupData(plan.repo, plan.targetCommit)
+  return data ? withData(plan, data.before, data.restored) : plan
 }
 
 /**
@@ -63,7 +92,7 @@ export async function planUndo(cwd: string): Promise<RestorePlan> {
     if (!message.startsWith(RESTORE_SUBJECT)) continue
     const restoredTree = message.split('\n').find((l) => l.startsWith(RESTORED_TRAILER))?.slice(RESTORED_TRAILER.length).trim()
     const label = `backup ${backupRef.slice(BACKUPS_PREFIX.length)}`
-    return {project, repo, label, targetCommit: commit, targetTree: await repo.treeOf(commit), backupRef, restoredTree}
+    return withBackupData({project, repo, label, targetCommit: commit, targetTree: await repo.treeOf(commit), backupRef, restoredTree})
   }
   throw new MlError('NOTHING_TO_UNDO', 'There is no restore to undo; `ml project restore --undo` goes back to what the folder held before a restore.')
 }
@@ -79,7 +108,7 @@ export async function planBackup(cwd: string, idOrPrefix: string): Promise<Resto
     throw new MlError('BACKUP_NOT_FOUND', `${matches.length ? `"${idOrPrefix}" matches ${matches.length} backups` : `No backup id starts with "${idOrPrefix}"`}; list them with \`ml history list --backups\`.`)
   }
   const commit = (await repo.resolveRef(`${BACKUPS_PREFIX}${matches[0]}`))!
-  return {project, repo, label: `backup ${matches[0]}`, targetCommit: commit, targetTree: await repo.treeOf(commit)}
+  return withBackupData({project, repo, label: `backup ${matches[0]}`, targetCommit: commit, targetTree: await repo.treeOf(commit)})
 }
 
 /**
@@ -127,6 +156,9 @@ export async function listBackups(cwd: string): Promise<Backup[]> {
 export interface RestoreOptions extends LockOptions {
   /** Told how far staging the folder (for its backup) has come, before anything is written. */
   onStaging?: OnProgress
+  /** For a plan with data: reaching the store (files this machine lacks), and how far fetching them has come. */
+  access?: StoreAccess
+  onFetching?: OnProgress
 }
 
 /**
@@ -140,23 +172,32 @@ export async function applyRestore(plan: RestorePlan, options: RestoreOptions = 
 
 async function applyLocked(plan: RestorePlan, options: RestoreOptions): Promise<RestoreResult> {
   const {project, repo} = plan
+  const access = options.access ?? {home: '', env: {}}
+  // The data first: what the folder holds now, and every file the target needs on this machine, before anything is written.
+  const restores = plan.dataTargets ? await planDataRestore(project, plan.dataTargets) : []
+  const dataChanged = dataChanges(restores) > 0
+  if (dataChanged) await fetchDataTargets(project, restores, {...access, onProgress: options.onFetching})
   const staged = await stageProject(project, async () => repo, {...options, onProgress: options.onStaging})
   const changes = await repo.diffTrees(staged.tree, plan.targetTree)
   const written = await assertSafeRestore(repo, project.dir, staged.tree, plan.targetTree, changes)
   let backupRef: string | undefined
-  if (changes.length > 0) {
-    const current = await withFilesInTheWay(repo, project.dir, staged.tree, changes)
-    if (current !== plan.targetTree && current !== plan.restoredTree) {
-      backupRef = await keepBackup(repo, current, `${plan.backupRef ? UNDO_SUBJECT : RESTORE_SUBJECT}${plan.label}`, plan.targetTree)
+  if (changes.length > 0 || dataChanged) {
+    const current = changes.length > 0 ? await withFilesInTheWay(repo, project.dir, staged.tree, changes) : staged.tree
+    const dataKept = dataChanged && String(currentVersions(restores)) !== String(plan.dataRestored)
+    if ((current !== plan.targetTree && current !== plan.restoredTree) || dataKept) {
+      const parents = dataChanged ? [await keepDataBefore(project, repo, restores, access)] : []
+      backupRef = await keepBackup(repo, current, `${plan.backupRef ? UNDO_SUBJECT : RESTORE_SUBJECT}${plan.label}`, plan.targetTree, parents)
     }
-    const bytes = [...written.values()].reduce((sum, entry) => sum + entry.size, 0)
-    const exact = await checkoutJournaled(project, repo, {targetTree: plan.targetTree, fromTree: current, label: plan.label}, current, {...options, bytes})
-    // New ignore rules would change what the folder's snapshot holds: then no stamp.
-    if (exact && !changes.some((c) => isGitignore(c.path) || c.path === AMLIGNORE)) {
-      await stampRestored(project, repo, plan.targetTree, staged, changes, written)
+    if (dataChanged) await writeDataRestores(project, restores, access)
+    if (changes.length > 0) {
+      const bytes = [...written.values()].reduce((sum, entry) => sum + entry.size, 0)
+      const exact = await checkoutJournaled(project, repo, {targetTree: plan.targetTree, fromTree: current, label: plan.label}, current, {...options, bytes})
+      // New ignore rules would change what the folder's snapshot holds: then no stamp.
+      if (exact && !changes.some((c) => isGitignore(c.path) || c.path === AMLIGNORE)) {
+        await stampRestored(project, repo, plan.targetTree, staged, changes, written)
+      }
     }
   }
   if (plan.backupRef) await repo.deleteRef(plan.backupRef)
-  return {backupRef, changes}
+  return {backupRef, changes, data: restores.filter((r) => dataChanges([r]) > 0)}
 }
-

@@ -1,4 +1,4 @@
-import {createReadStream, createWriteStream, existsSync, promises as fs} from 'node:fs'
+import {createReadStream, createWriteStream, promises as fs} from 'node:fs'
 import {hostname} from 'node:os'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
@@ -11,7 +11,10 @@ import {findProject, type Project} from '../project/project.js'
 import {cachedRunList, type ListedRun} from './run-cache.js'
 import {isEmptyDir} from '../../shared/is-empty-dir.js'
 import {getRun, getRunFile, LOG_FILE, readRun, resolveRunId, type RunRecord, type RunStatus} from './runs.js'
-import {largeOutputPath, mlPath, OUTPUTS_DIR, runRef} from '../project/layout.js'
+import {mlPath, OUTPUTS_DIR, runRef} from '../project/layout.js'
+import {localObject} from '../data/object-cache.js'
+import {fetchMissing, projectCache, type StoreAccess} from '../data/project-store.js'
+import type {OnProgress} from '../../shared/progress.js'
 import {openHistory} from '../snapshot/open-history.js'
 import {paramChanges, type ParamChange} from './params.js'
 import {type InputChange, inputChanges, type Lineage, lineageOf} from './data-history.js'
@@ -275,21 +278,26 @@ export async function historyMetrics(cwd: string, runIdOrPrefix: string, name?: 
 export interface Download {
   dir: string
   files: string[]
-  /** Large outputs whose bytes are not on this machine (they stay where the run was made). */
+  /** Large outputs whose bytes are neither on this machine nor in a store (the project has none). */
   missing: string[]
 }
 
 /**
  * Writes a run's log, metrics and outputs into `dir`, or into .ml/downloads/<run-id>/ so that
- * the next snapshot does not pick the download up. Every name comes from a record that passed
- * the trust gate, and no file is ever overwritten.
+ * the next snapshot does not pick the download up. Large outputs this machine lacks come from
+ * the project's store first (checked against their sha256), so that a store that fails leaves
+ * nothing written. Every name comes from a record that passed the trust gate, and no file is
+ * ever overwritten.
  */
-export async function downloadRun(cwd: string, runIdOrPrefix: string, dir?: string): Promise<Download> {
+export async function downloadRun(cwd: string, runIdOrPrefix: string, dir: string | undefined, access: StoreAccess & {onProgress?: OnProgress}): Promise<Download> {
   const project = await findProject(cwd)
   const repo = await openHistory(project)
   const run = await getRun(repo, await resolveRunId(repo, runIdOrPrefix))
   const target = dir === undefined ? mlPath(project.dir, 'downloads', run.runId) : path.resolve(cwd, dir)
   if (!(await isEmptyDir(target))) throw new MlError('DESTINATION_EXISTS', `${target} already exists and is not empty; remove it or name another folder with --dir.`)
+  const large = run.outputs.flatMap((o) => (o.sha256 === undefined ? [] : [{id: o.sha256, size: o.size}]))
+  const lacking = new Set((await fetchMissing(project, access, large)).map((o) => o.id))
+  const cache = projectCache(project, access)
   const commit = (await repo.resolveRef(runRef(run.runId)))!
   const result: Download = {dir: target, files: [], missing: []}
   const write = async (rel: string, from: Buffer | string) => {
@@ -305,8 +313,8 @@ export async function downloadRun(cwd: string, runIdOrPrefix: string, dir?: stri
   }
   for (const output of run.outputs) {
     const rel = `${OUTPUTS_DIR}/${output.path}`
-    const source = output.sha256 === undefined ? await repo.readFile(commit, rel) : largeOutputPath(project.dir, output.sha256)
-    if (source === null || (typeof source === 'string' && !existsSync(source))) result.missing.push(rel)
+    const source = output.sha256 === undefined ? await repo.readFile(commit, rel) : lacking.has(output.sha256) ? null : localObject(cache, output.sha256)
+    if (source === null) result.missing.push(rel)
     else await write(rel, source)
   }
   return result

@@ -1,6 +1,8 @@
 import {promises as fs} from 'node:fs'
 import {MlError} from '../../shared/errors.js'
-import {largeOutputPath, OUTPUTS_DIR, runRef} from '../project/layout.js'
+import {localObject} from '../data/object-cache.js'
+import {fetchMissing, projectCache, type StoreAccess} from '../data/project-store.js'
+import {OUTPUTS_DIR, runRef} from '../project/layout.js'
 import {findProject} from '../project/project.js'
 import {openHistory} from '../snapshot/open-history.js'
 import {unsafeReason} from '../trust/tree-path.js'
@@ -28,9 +30,9 @@ export async function snapshotFiles(cwd: string, runIdOrPrefix: string): Promise
  * The bytes of `file` in a run's snapshot (`from: 'snapshot'`) or among its outputs: a path is
  * looked up in the tree only, never on disk, and one that is absolute, climbs with `..` or
  * fails the path gate otherwise is UNSAFE_PATH; a folder, a link or a name the tree does not
- * hold is RUN_NOT_FOUND.
+ * hold is RUN_NOT_FOUND. A large output this machine lacks comes from the project's store (with `access`).
  */
-export async function runFile(cwd: string, runIdOrPrefix: string, from: 'snapshot' | 'outputs', file: string): Promise<Buffer> {
+export async function runFile(cwd: string, runIdOrPrefix: string, from: 'snapshot' | 'outputs', file: string, access?: StoreAccess): Promise<Buffer> {
   const reason = unsafeReason(file)
   if (reason) throw new MlError('UNSAFE_PATH', `${JSON.stringify(file)} ${reason}; name a file inside the run's ${from === 'snapshot' ? 'snapshot' : 'outputs'}.`)
   const project = await findProject(cwd)
@@ -44,7 +46,13 @@ export async function runFile(cwd: string, runIdOrPrefix: string, from: 'snapsho
   }
   const output = run.outputs.find((o) => o.path === file)
   if (!output) throw missing()
-  if (output.sha256 !== undefined) return fs.readFile(largeOutputPath(project.dir, output.sha256)).catch(() => Promise.reject(new MlError('RUN_NOT_FOUND', `The output ${file} of run ${run.runId} is over 50 MB and kept only on the machine that ran it.`)))
+  if (output.sha256 !== undefined) {
+    const object = {id: output.sha256, size: output.size}
+    if (access) await fetchMissing(project, access, [object])
+    const local = localObject(projectCache(project, access ?? {env: {}}), output.sha256)
+    if (!local) throw new MlError('RUN_NOT_FOUND', `The output ${file} of run ${run.runId} is over 50 MB and not on this machine; it comes from the project's artifact store once one is set (\`ml project update --store URL\`).`)
+    return fs.readFile(local)
+  }
   const data = await repo.readFile((await repo.resolveRef(runRef(run.runId)))!, `${OUTPUTS_DIR}/${file}`)
   if (data === null) throw missing()
   return data

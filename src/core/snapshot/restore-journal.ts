@@ -43,8 +43,8 @@ export async function withFilesInTheWay(repo: ShadowRepo, dir: string, tree: str
 }
 
 /** Keeps `tree` as a backup ref (newest last), with `subject` saying what came next, and the tree that was then written. */
-export async function keepBackup(repo: ShadowRepo, tree: string, subject: string, targetTree: string): Promise<string> {
-  const commit = await repo.commit(tree, [], `${subject}\n\n${RESTORED_TRAILER}${targetTree}\n`)
+export async function keepBackup(repo: ShadowRepo, tree: string, subject: string, targetTree: string, parents: string[] = []): Promise<string> {
+  const commit = await repo.commit(tree, parents, `${subject}\n\n${RESTORED_TRAILER}${targetTree}\n`)
   const ref = `${BACKUPS_PREFIX}${Date.now()}-${randomBytes(2).toString('hex')}`
   await repo.updateRef(ref, commit, null, subject.toLowerCase())
   return ref
