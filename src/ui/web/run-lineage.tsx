@@ -14,7 +14,7 @@ export function RunLineage({inputs = [], lineage}: {inputs?: RunInput[]; lineage
       {inputs.length > 0 && (
         <>
           <h3>Inputs</h3>
-          <table class="list" data-testid="run-inputs">
+          <table class="list inputs" data-testid="run-inputs">
             <tbody>
               {inputs.map((i) => i.kind === 'data'
                 ? (
