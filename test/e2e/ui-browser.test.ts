@@ -1,9 +1,12 @@
 import {promises as fs, readFileSync, writeFileSync} from 'node:fs'
 import {execFileSync} from 'node:child_process'
+import {createHash} from 'node:crypto'
 import path from 'node:path'
 import type {Browser, Page} from 'playwright-core'
 import * as assert from 'uvu/assert'
-import {cleanup, folderState, ml, mlSpawn, ok, ROOT, tempDir, timedSuite, within, write} from '../helpers.js'
+import {formatBytes} from '../../src/shared/format-bytes.js'
+import {writeTree} from '../crafted.js'
+import {cleanup, folderState, ml, mlSpawn, ok, ROOT, shadowGit, tempDir, timedSuite, within, write} from '../helpers.js'
 import {blank, chartState, cli, type Dashboard, iris, launchBrowser, openDashboard, selectRuns, shown, startUi, stopAllUi, tid, until, waitForRows} from '../ui-page.js'
 
 /**
@@ -27,7 +30,8 @@ test.after.each(async () => {
   await cleanup()
 })
 
-type Run = {runId: string; status: string; params?: Record<string, unknown>; metrics?: Record<string, number>; snapshotId: string; sweepId?: string}
+type DataInput = {kind: 'data'; path: string; version: string; files: number; bytes: number}
+type Run = {runId: string; status: string; params?: Record<string, unknown>; metrics?: Record<string, number>; snapshotId: string; sweepId?: string; inputs?: DataInput[]}
 
 
 async function runs(dir: string, args: string[] = []): Promise<Run[]> {
@@ -212,6 +216,116 @@ test('a run\'s page: its status, its log (a line of the recorded log), its snaps
   const [download] = await Promise.all([d.page.waitForEvent('download'), output.click()])
   const saved = await download.path()
   assert.ok(readFileSync(saved).equals(readFileSync(path.join(dir, 'outputs', 'model.json'))))
+})
+
+/** The input-data rows of a run's page: their data-* hooks and the text they show. */
+function dataInputsShown(page: Page) {
+  return page.locator(tid('input-data')).evaluateAll((rows) => rows.map((r) => {
+    const row = r as HTMLElement
+    const text = (name: string) => (row.querySelector(`[data-testid="${name}"]`) as HTMLElement | null)?.innerText.trim()
+    return {
+      path: row.dataset.path, version: row.dataset.version, files: Number(row.dataset.files), bytes: Number(row.dataset.bytes),
+      shown: {version: text('input-version'), title: row.querySelector('[data-testid="input-version"]')?.getAttribute('title'), files: text('input-files'), bytes: text('input-bytes')},
+    }
+  }))
+}
+
+/** The runs the data-version view lists, top to bottom. */
+function dataVersionRuns(page: Page): Promise<string[]> {
+  return page.locator(tid('data-version-run')).evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.runId ?? ''))
+}
+
+test('a run\'s inputs: each tracked path\'s version, files and bytes as `history info -o json` gives; its version lists the runs `history list --input-version` lists; a run without inputs shows none', async () => {
+  const dir = await blank()
+  await write(dir, {'read.sh': 'cat data/a.txt\n', 'data/a.txt': 'first\n', 'data/sub/b.bin': Buffer.alloc(3000, 7)})
+  ok(await ml(dir, ['experiment', 'submit', 'read.sh']))
+  const [plain] = await runs(dir)
+  assert.is(plain.inputs, undefined, 'the run before `data track` read no tracked data')
+  ok(await ml(dir, ['data', 'track', 'data']))
+  ok(await ml(dir, ['experiment', 'submit', 'read.sh']))
+  await fs.appendFile(path.join(dir, 'data', 'a.txt'), 'changed\n')
+  ok(await ml(dir, ['experiment', 'submit', 'read.sh']))
+  ok(await ml(dir, ['experiment', 'submit', 'read.sh']))
+  const [c, b, a] = (await runs(dir)).map((r) => r.runId)
+  const info = await cli(dir, ['history', 'info', b])
+  assert.is(info.inputs.length, 1, JSON.stringify(info.inputs))
+  const [input] = info.inputs as DataInput[]
+  assert.equal([input.kind, input.path, input.files], ['data', 'data', 2])
+  const older = (await cli(dir, ['history', 'info', a])).inputs[0].version
+  assert.is.not(older, input.version, 'changing a file made a new version')
+
+  const d = await dashboard(dir, {hash: `#/run/${b}`})
+  await visible(d, tid('run-inputs'))
+  const shownInputs = await dataInputsShown(d.page)
+  assert.equal(shownInputs, [{
+    path: input.path, version: input.version, files: input.files, bytes: input.bytes,
+    shown: {version: input.version.slice(0, 12), title: input.version, files: '2 files', bytes: formatBytes(input.bytes)},
+  }])
+  assert.is(await d.page.locator(tid('input-run')).count(), 0)
+  assert.is(await d.page.locator(tid('run-used-by')).count(), 0, 'no run read its outputs: no Used by')
+
+  // Its version: the runs that read it, as the CLI lists them; each links to its page.
+  const readers = (await runs(dir, ['--input-version', input.version])).map((r) => r.runId)
+  assert.equal([...readers].sort(), [b, c].sort())
+  await d.page.locator(tid('input-version')).click()
+  await visible(d, tid('data-version-page', `[data-version="${input.version}"][data-path="data"]`))
+  assert.match(new URL(d.page.url()).hash, /^#\/data\//)
+  await until(() => dataVersionRuns(d.page), (ids) => JSON.stringify(ids) === JSON.stringify(readers), `data-version-run rows ${JSON.stringify(readers)}`)
+  await d.page.locator(`${tid('data-version-run', `[data-run-id="${c}"]`)} ${tid('data-version-run-link')}`).click()
+  await visible(d, tid('run-page', `[data-run-id="${c}"]`))
+  await d.page.goBack()
+  await visible(d, tid('data-version-page'))
+  assert.is(await d.page.locator(tid('data-version-back')).getAttribute('href'), `#/run/${c}`, 'back goes to the page the user came from')
+
+  // The older version, by its address: only the run that read it; opened afresh, back goes to the runs.
+  await d.page.goto(`${d.page.url().split('#')[0]}#/data/data/${older}`)
+  await d.page.reload()
+  await visible(d, tid('data-version-page', `[data-version="${older}"]`))
+  const olderReaders = (await runs(dir, ['--input-version', older])).map((r) => r.runId)
+  assert.equal(olderReaders, [a])
+  await until(() => dataVersionRuns(d.page), (ids) => JSON.stringify(ids) === JSON.stringify(olderReaders), `data-version-run rows ${JSON.stringify(olderReaders)}`)
+  assert.is(await d.page.locator(tid('data-version-back')).getAttribute('href'), '#/')
+
+  // The run from before `data track`: no inputs, no lineage, no section at all.
+  await d.page.goto(`${d.page.url().split('#')[0]}#/run/${plain.runId}`)
+  await visible(d, `${tid('run-page', `[data-run-id="${plain.runId}"]`)} ${tid('run-status')}`)
+  assert.is(await d.page.locator(tid('run-lineage')).count(), 0)
+  assert.is(await d.page.locator(tid('run-inputs')).count(), 0)
+  assert.equal(d.errors, [])
+})
+
+test('lineage: a run that read another run\'s output links to it, and that run\'s page lists it under Used by (a record as a remote could deliver it, until `submit --input`)', async () => {
+  const dir = await blank()
+  await write(dir, {'train.sh': 'mkdir -p outputs\nprintf weights > outputs/model.bin\n'})
+  ok(await ml(dir, ['experiment', 'submit', 'train.sh']))
+  const [parent] = await runs(dir)
+  const weights = readFileSync(path.join(dir, 'outputs', 'model.bin'))
+  // A run that read the parent's outputs/model.bin as MODEL: its record crafted with git's plumbing.
+  const child = 'p_1700000000000_c41d'
+  const input = {kind: 'run', name: 'MODEL', run: parent.runId, path: 'model.bin', size: weights.length, sha256: createHash('sha256').update(weights).digest('hex')}
+  const record = {schema: 1, runId: child, projectId: 'x', projectName: 'p', script: 'eval.sh', arguments: [], compute: 'local', status: 'Completed', startTimeUtc: '2023-11-14T22:13:20.000Z', snapshotId: parent.snapshotId, host: 'elsewhere', outputs: [], inputs: [input], properties: {}}
+  const tree = writeTree(dir, [{name: 'run.json', content: JSON.stringify(record)}])
+  shadowGit(dir, ['update-ref', `refs/ml/runs/${child}`, shadowGit(dir, ['commit-tree', tree, '-p', parent.snapshotId, '-m', 'Completed'])])
+  assert.equal((await cli(dir, ['history', 'info', child])).inputs, [input], 'the crafted record passed the trust gate')
+  const usedBy = (await cli(dir, ['history', 'info', parent.runId])).usedBy
+  assert.equal(usedBy, [{run: child, name: 'MODEL', path: 'model.bin'}])
+
+  const d = await dashboard(dir, {hash: `#/run/${child}`})
+  await visible(d, tid('run-inputs'))
+  const rows = await d.page.locator(tid('input-run')).evaluateAll((r) => r.map((x) => ({...(x as HTMLElement).dataset})))
+  assert.equal(rows, [{testid: 'input-run', name: 'MODEL', run: parent.runId, path: 'model.bin'}])
+  assert.is(await d.page.locator(tid('input-data')).count(), 0)
+  await d.page.locator(tid('input-run-link')).click()
+  await visible(d, `${tid('run-page', `[data-run-id="${parent.runId}"]`)} ${tid('run-used-by')}`)
+  assert.is(await d.page.locator(tid('run-inputs')).count(), 0, 'the parent read nothing: no Inputs')
+  const items = await d.page.locator(tid('used-by-item')).evaluateAll((r) => r.map((x) => {
+    const e = x as HTMLElement
+    return {run: e.dataset.run, name: e.dataset.name, path: e.dataset.path}
+  }))
+  assert.equal(items, usedBy)
+  await d.page.locator(tid('used-by-link')).click()
+  await visible(d, tid('run-page', `[data-run-id="${child}"]`))
+  assert.equal(d.errors, [])
 })
 
 test('a running run\'s page follows its log live and shows it end', async () => {

@@ -1,16 +1,25 @@
 // The dashboard's access to `ml ui`'s API: the token of the printed URL, sent on every request.
 
 // The API's objects are the core's own (type-only imports: nothing of the core is bundled).
+import type {Lineage} from '../../core/runs/data-history.js'
 import type {ListedRun} from '../../core/runs/run-cache.js'
 
-export type {RunStatus, ParamValue} from '../../core/trust/run-record.js'
+export type {RunStatus, ParamValue, RunInput} from '../../core/trust/run-record.js'
 export type {MetricPoint} from '../../core/runs/metrics.js'
 export type {SnapshotEntry} from '../../core/runs/run-files.js'
 export type {TreeChange} from '../../git/trees.js'
 export type {Comparison, RunDiff} from '../../core/runs/history.js'
+export type {Lineage}
 
 /** A run as `/api/runs` lists it (`history list -o json`). */
 export type RunRecord = ListedRun
+
+/** One run as `/api/runs/ID` answers (`history info`): its record, environment and lineage. */
+export interface RunInfo {
+  run: RunRecord
+  environment?: string
+  lineage: Lineage
+}
 
 const TOKEN_KEY = 'ml-ui-token'
 

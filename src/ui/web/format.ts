@@ -42,6 +42,7 @@ export function formatValue(v: ParamValue | undefined): string {
 }
 
 export {formatBytes} from '../../shared/format-bytes.js'
+export {plural} from '../../shared/plural.js'
 
 export function commandLine(run: RunRecord): string {
   return [run.script, ...run.arguments.map(quoteArg)].join(' ')

@@ -2,6 +2,7 @@ import {render} from 'preact'
 import {useEffect, useState} from 'preact/hooks'
 import {getRaw, message, type RunRecord} from './api.js'
 import {ComparePage} from './compare.js'
+import {DataVersionPage} from './data-version.js'
 import {DiffPage} from './diff.js'
 import {href, useRoute} from './router.js'
 import {ErrorBox, RunPage} from './run-page.js'
@@ -98,6 +99,7 @@ function App() {
         {route.page === 'run' && <RunPage id={route.id} version={live.version} />}
         {route.page === 'compare' && <ComparePage ids={route.ids} version={live.version} />}
         {route.page === 'diff' && <DiffPage a={route.a} b={route.b} />}
+        {route.page === 'data' && <DataVersionPage path={route.path} version={route.version} runs={live.runs} />}
         {route.page === 'missing' && <ErrorBox error={`There is no page ${route.hash}; go back to the runs.`} />}
       </main>
     </>

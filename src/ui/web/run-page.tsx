@@ -1,10 +1,11 @@
 import type {ComponentChild} from 'preact'
 import {useEffect, useLayoutEffect, useMemo, useRef, useState} from 'preact/hooks'
-import {encodePath, getJson, getRaw, message, postJson, runUrl, type MetricPoint, type RunRecord, type SnapshotEntry, type TreeChange} from './api.js'
+import {encodePath, getJson, getRaw, message, postJson, runUrl, type Lineage, type MetricPoint, type RunInfo, type RunRecord, type SnapshotEntry, type TreeChange} from './api.js'
 import {SmallChart} from './charts.js'
 import {commandLine, formatBytes, formatDuration, formatNumber, formatTime, formatValue, GIT_BRANCH, GIT_COMMIT, GIT_DIRTY, runDuration} from './format.js'
 import {metricNames} from './metrics.js'
 import {href} from './router.js'
+import {RunLineage} from './run-lineage.js'
 
 const LIVE = new Set(['Running', 'Queued'])
 
@@ -12,9 +13,9 @@ export function ErrorBox({error}: {error: string | null | undefined}) {
   return error ? <div class="app-error" data-testid="app-error" role="alert">{error}</div> : null
 }
 
-/** One run: its record, metrics, log (followed while it runs), outputs, snapshot files, restore. */
+/** One run: its record, inputs and lineage, metrics, log (followed while it runs), outputs, snapshot files, restore. */
 export function RunPage({id, version}: {id: string; version: number}) {
-  const [info, setInfo] = useState<{run: RunRecord; environment?: string} | null>(null)
+  const [info, setInfo] = useState<RunInfo | null>(null)
   const [points, setPoints] = useState<MetricPoint[] | null>(null)
   const [error, setError] = useState<string | null>(null)
   useEffect(() => {
@@ -24,7 +25,7 @@ export function RunPage({id, version}: {id: string; version: number}) {
   }, [id])
   useEffect(() => {
     let alive = true
-    getJson<{run: RunRecord; environment?: string}>(runUrl(id))
+    getJson<RunInfo>(runUrl(id))
       .then((body) => {
         if (!alive) return
         setInfo(body)
@@ -45,12 +46,12 @@ export function RunPage({id, version}: {id: string; version: number}) {
       </div>
       <ErrorBox error={error} />
       {!run && !error && <div class="muted">Loading…</div>}
-      {run && <RunDetails run={run} environment={info?.environment} points={points} />}
+      {run && <RunDetails run={run} environment={info?.environment} lineage={info?.lineage} points={points} />}
     </div>
   )
 }
 
-function RunDetails({run, environment, points}: {run: RunRecord; environment?: string; points: MetricPoint[] | null}) {
+function RunDetails({run, environment, lineage, points}: {run: RunRecord; environment?: string; lineage?: Lineage; points: MetricPoint[] | null}) {
   const id = run.runId
   const facts: Array<[string, ComponentChild]> = [
     ['Command', <code>{commandLine(run)}</code>],
@@ -96,6 +97,7 @@ function RunDetails({run, environment, points}: {run: RunRecord; environment?: s
           )}
         </section>
       </div>
+      <RunLineage inputs={run.inputs} lineage={lineage} />
       <section class="card">
         <h3>Metrics</h3>
         {names.length === 0 ? <div class="muted">{points === null ? 'Loading…' : 'No metrics logged.'}</div> : (
