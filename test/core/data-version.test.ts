@@ -1,6 +1,11 @@
+import {execFileSync} from 'node:child_process'
+import {chmodSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, writeSync} from 'node:fs'
+import path from 'node:path'
 import * as assert from 'uvu/assert'
+import {dataVersions} from '../../src/core/data/data-version.js'
 import {diffManifests, formatManifest, type Manifest, manifestId, manifestTotals, parseManifest} from '../../src/core/data/manifest.js'
-import {cleanup, thrown, timedSuite} from '../helpers.js'
+import {mlPath} from '../../src/core/project/layout.js'
+import {cleanup, tempDir, thrown, thrownAsync, timedSuite} from '../helpers.js'
 
 const test = timedSuite('data-version')
 test.after.each(cleanup)
@@ -97,6 +102,189 @@ test('diffManifests tells what was added, removed and changed, with their bytes'
   assert.equal(first.added, sample.entries)
   assert.is(first.bytesAdded, 13)
   assert.equal(diffManifests(sample, sample), {added: [], removed: [], changed: [], bytesAdded: 0, bytesRemoved: 0})
+})
+
+/** A project folder (with .ml/, where the stat cache goes) holding `files` under it. */
+function project(files: Record<string, string | Buffer> = {}): string {
+  const dir = tempDir('ml-data-')
+  mkdirSync(path.join(dir, '.ml'))
+  for (const [rel, content] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, rel)), {recursive: true})
+    writeFileSync(path.join(dir, rel), content)
+  }
+  return dir
+}
+
+/** Waits out the racy window, so that the files written so far are trusted from the stat cache. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 250))
+
+async function version(dir: string, root = 'data') {
+  const [v] = await dataVersions(dir, [root])
+  return v
+}
+
+test('the manifest of a tree is what sha256sum, stat and readlink say, and parses back', async () => {
+  const files: Record<string, string | Buffer> = {'data/run.sh': '#!/bin/sh\n', 'data/ünï cødé/ä.txt': 'ü', 'data/empty': ''}
+  for (let i = 0; i < 100; i++) files[`data/d${i % 7}/f${i}.bin`] = Buffer.alloc(i * 997, i)
+  const dir = project(files)
+  chmodSync(path.join(dir, 'data/run.sh'), 0o755)
+  symlinkSync('d0/f0.bin', path.join(dir, 'data/link'))
+  const v = await version(dir)
+  const oracle = execFileSync('sh', ['-c', 'find data -type f -print0 | xargs -0 sh -c \'for f; do printf "%s %s %s\\n" "$(stat -c "%s %a" "$f")" "$(sha256sum "$f" | cut -c1-64)" "$f"; done\' sh'], {cwd: dir, encoding: 'utf8'})
+  const expected = oracle.trim().split('\n').map((line) => {
+    const [size, perm, sha256, ...rest] = line.split(' ')
+    return {path: rest.join(' '), size: Number(size), mode: Number.parseInt(perm, 8) & 0o100 ? 0o100755 : 0o100644, sha256}
+  })
+  const entries = [...expected, {path: 'data/link', link: execFileSync('readlink', ['data/link'], {cwd: dir, encoding: 'utf8'}).trim()}]
+  entries.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)))
+  assert.equal(v.manifest, {root: 'data', entries})
+  assert.is(v.files, 104)
+  assert.is(v.bytes, expected.reduce((n, e) => n + e.size, 0))
+  assert.is(v.hashed, 103)
+  assert.equal(v.skipped, [])
+  assert.is(v.text, formatManifest(v.manifest))
+  assert.is(v.id, execFileSync('sha256sum', {input: v.text, encoding: 'utf8'}).slice(0, 64))
+  assert.equal(parseManifest(v.text, 'test', v.id), v.manifest)
+})
+
+test('the id changes with a byte, an added, removed or renamed file, a mode; not with an mtime alone', async () => {
+  const dir = project({'data/a.txt': 'hello', 'data/b.txt': 'world'})
+  const ids = new Set<string>()
+  const step = async (change: () => void) => {
+    change()
+    const v = await version(dir)
+    assert.not.ok(ids.has(v.id), 'a version id came back')
+    ids.add(v.id)
+  }
+  await step(() => undefined)
+  await step(() => writeFileSync(path.join(dir, 'data/a.txt'), 'hellp'))
+  await step(() => writeFileSync(path.join(dir, 'data/c.txt'), ''))
+  await step(() => unlinkSync(path.join(dir, 'data/b.txt')))
+  await step(() => renameSync(path.join(dir, 'data/c.txt'), path.join(dir, 'data/C.txt')))
+  await step(() => chmodSync(path.join(dir, 'data/a.txt'), 0o755))
+  await settle()
+  const before = await version(dir)
+  await settle()
+  assert.is((await version(dir)).hashed, 0, 'an unchanged folder is not read')
+  utimesSync(path.join(dir, 'data/a.txt'), new Date(2020, 1, 1), new Date(2020, 1, 1))
+  const touched = await version(dir)
+  assert.is(touched.id, before.id)
+  assert.is(touched.hashed, 1, 'only the file whose stat changed is read again')
+})
+
+test('the stat cache notices a change that keeps size and mtime (by ctime and inode), and never trusts a racy file', async () => {
+  const dir = project({'data/a.txt': 'aaaa', 'data/b.txt': 'bbbb'})
+  const a = path.join(dir, 'data/a.txt')
+  await version(dir)
+  // Written just now: racy when the cache was saved, so read again.
+  assert.is((await version(dir)).hashed, 2)
+  await settle()
+  await version(dir)
+  const before = await version(dir)
+  assert.is(before.hashed, 0)
+  const {atime, mtime} = statSync(a)
+  writeFileSync(a, 'AAAA')
+  utimesSync(a, atime, mtime)
+  const after = await version(dir)
+  assert.is(after.hashed, 1)
+  assert.is.not(after.id, before.id)
+  await settle()
+  // Replaced by another file (a new inode) with the same size and mtime.
+  writeFileSync(`${a}.new`, 'aaaa')
+  utimesSync(`${a}.new`, atime, mtime)
+  renameSync(`${a}.new`, a)
+  const replaced = await version(dir)
+  assert.is(replaced.hashed, 1)
+  assert.is(replaced.id, before.id)
+})
+
+test('a link to a folder outside the project is recorded as a link and not followed; a fifo and a nested .git are skipped', async () => {
+  const outside = tempDir('ml-outside-')
+  writeFileSync(path.join(outside, 'secret'), 'x')
+  const dir = project({'data/a': 'a', 'data/.git/config': '[core]', 'data/sub/.ML/x': 'x'})
+  symlinkSync(outside, path.join(dir, 'data/out'))
+  execFileSync('mkfifo', [path.join(dir, 'data/pipe')])
+  const v = await version(dir)
+  assert.equal(v.manifest.entries, [{path: 'data/a', size: 1, mode: 0o100644, sha256: execFileSync('sha256sum', {input: 'a', encoding: 'utf8'}).slice(0, 64)}, {path: 'data/out', link: outside}])
+  assert.equal(v.skipped, [
+    {path: 'data/.git', reason: 'names a git folder (".git")'},
+    {path: 'data/pipe', reason: 'a fifo'},
+    {path: 'data/sub/.ML', reason: 'names ml\'s own folder (".ML")'},
+  ])
+  // The tracked path itself a link: a link too.
+  const [link] = await dataVersions(dir, ['data/out'])
+  assert.equal(link.manifest.entries, [{path: 'data/out', link: outside}])
+})
+
+test('a name that is not valid UTF-8 is UNSUPPORTED_NAME, naming it', async () => {
+  const dir = project({'data/ok': 'x'})
+  writeFileSync(Buffer.concat([Buffer.from(`${dir}/data/bad`), Buffer.from([0xff, 0xfe])]), 'x')
+  const error = await thrownAsync(() => dataVersions(dir, ['data']), 'UNSUPPORTED_NAME')
+  assert.match(error.message, /data\/bad/)
+})
+
+test('a 64 MB file is hashed in chunks: the process grows far less than the file', async () => {
+  const dir = project()
+  mkdirSync(path.join(dir, 'data'))
+  const file = path.join(dir, 'data/big.bin')
+  const fd = openSync(file, 'w')
+  const chunk = Buffer.alloc(1 << 20)
+  for (let i = 0; i < 64; i++) writeSync(fd, chunk.fill(i))
+  closeSync(fd)
+  globalThis.gc?.()
+  const start = process.memoryUsage.rss()
+  let peak = start
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 2)
+  const v = await version(dir).finally(() => clearInterval(sampler))
+  peak = Math.max(peak, process.memoryUsage.rss())
+  assert.is(v.manifest.entries[0].path, 'data/big.bin')
+  assert.is((v.manifest.entries[0] as {sha256: string}).sha256, execFileSync('sha256sum', [file], {encoding: 'utf8'}).slice(0, 64))
+  assert.ok(peak - start < 32 << 20, `RSS grew ${((peak - start) / 2 ** 20).toFixed(1)} MB`)
+})
+
+test('a tracked file, a missing path, and progress only when there is something to hash', async () => {
+  const dir = project({'model.bin': 'weights'})
+  const progress: number[] = []
+  const [file, missing] = await dataVersions(dir, ['model.bin', 'gone'], {onProgress: (p) => progress.push(p.done)})
+  assert.equal(file.manifest, {root: 'model.bin', entries: [{path: 'model.bin', size: 7, mode: 0o100644, sha256: execFileSync('sha256sum', {input: 'weights', encoding: 'utf8'}).slice(0, 64)}]})
+  assert.equal(missing.manifest, {root: 'gone', entries: []})
+  assert.is(missing.text, '{"schema":1,"root":"gone"}\n')
+  assert.equal(progress, [1])
+  await settle()
+  await dataVersions(dir, ['model.bin'])
+  progress.length = 0
+  assert.is((await dataVersions(dir, ['model.bin'], {onProgress: (p) => progress.push(p.done)}))[0].hashed, 0)
+  assert.equal(progress, [])
+})
+
+test('a corrupt or hostile stat cache is ignored', async () => {
+  const dir = project({'data/a': 'a', 'data/b': 'b'})
+  await settle()
+  const good = await version(dir)
+  assert.is((await version(dir)).hashed, 0)
+  const cacheFile = mlPath(dir, 'dataStatCache')
+  const bytes = readFileSync(cacheFile)
+  const newline = bytes.indexOf(10)
+  const hostile = [
+    bytes.subarray(0, -1),
+    Buffer.concat([bytes, Buffer.from([0])]),
+    Buffer.from('{"version":1,"files":1e300,"pathBytes":-5}\n'),
+    Buffer.from('{"version":1,"files":3,"pathBytes":4}\nabcd'),
+    Buffer.concat([Buffer.from('{"version":2'), bytes.subarray(bytes.indexOf(','))]),
+    Buffer.concat([Buffer.from('null\n'), bytes.subarray(newline + 1)]),
+    Buffer.from('not a cache'),
+  ]
+  for (const [i, content] of hostile.entries()) {
+    writeFileSync(cacheFile, content)
+    const v = await version(dir)
+    assert.is(v.id, good.id)
+    assert.is(v.hashed, 2, `cache ${i}`)
+  }
+  rmSync(cacheFile)
+  // A cache that cannot be saved (here .ml is a file) never fails the call.
+  rmSync(path.join(dir, '.ml'), {recursive: true})
+  writeFileSync(path.join(dir, '.ml'), '')
+  assert.is((await version(dir)).id, good.id)
 })
 
 test.run()

@@ -128,6 +128,6 @@ export async function dataVersions(projectDir: string, tracked: string[], option
   return walks.map((walk, i) => {
     const manifest: Manifest = {root: tracked[i], entries: walk.entries.sort((a, b) => byUtf8(a.path, b.path))}
     const text = formatManifest(manifest)
-    return {path: tracked[i], id: manifestId(text), ...manifestTotals(manifest), manifest, text, skipped: walk.skipped, hashed: walk.pending.length}
+    return {path: tracked[i], id: manifestId(text), ...manifestTotals(manifest), manifest, text, skipped: walk.skipped.sort((a, b) => byUtf8(a.path, b.path)), hashed: walk.pending.length}
   })
 }
