@@ -84,8 +84,12 @@ if (/(?<!["'`\w.$])import\(/.test((await readFile('dist/bundle/oclif.cjs', 'utf8
 }
 
 await build({
-  // The stamp check's thread is an entry of its own, beside the chunk that starts it (early-stamp-check.ts).
-  entryPoints: {run: 'dist/src/cli/run.js', commands: 'dist/src/cli/commands.js', 'stamp-check-worker': 'dist/src/core/snapshot/stamp-check-worker.js'},
+  // The threads' entries (the stamp check's, the data hashing's) are entries of their own,
+  // beside the chunk that starts them (early-stamp-check.ts, hash-pool.ts).
+  entryPoints: {
+    run: 'dist/src/cli/run.js', commands: 'dist/src/cli/commands.js',
+    'stamp-check-worker': 'dist/src/core/snapshot/stamp-check-worker.js', 'hash-worker': 'dist/src/core/data/hash-worker.js',
+  },
   outdir: 'dist/bundle',
   bundle: true,
   splitting: true,
