@@ -5,6 +5,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {type Callback, suite, type Test} from 'uvu'
 import * as assert from 'uvu/assert'
+import {readTrackedPaths} from '../src/core/project/tracked-data.js'
 import {snapshotRulesText} from '../src/core/snapshot/ignore-rules.js'
 import {type ErrorCode, isMlError} from '../src/shared/errors.js'
 
@@ -50,13 +51,13 @@ export function shadowGit(projectDir: string, args: string[], env: NodeJS.Proces
 /**
  * What `git add -A && git write-tree` gives for the folder under the same rules: a fresh
  * index, the shadow repo's info/exclude, every .gitignore, and the secret rules followed by
- * .amlignore as the excludes file.
+ * .amlignore and the tracked data paths (.mldata) as the excludes file.
  */
 export function oracleTree(projectDir: string): string {
   const scratch = tempDir('ml-oracle-')
   const excludes = path.join(scratch, 'excludes')
   const amlignore = path.join(projectDir, '.amlignore')
-  writeFileSync(excludes, snapshotRulesText(existsSync(amlignore) ? readFileSync(amlignore, 'utf8') : ''))
+  writeFileSync(excludes, snapshotRulesText(existsSync(amlignore) ? readFileSync(amlignore, 'utf8') : '', readTrackedPaths(projectDir)))
   const env = {GIT_WORK_TREE: projectDir, GIT_INDEX_FILE: path.join(scratch, 'index')}
   shadowGit(projectDir, ['-c', `core.excludesFile=${excludes}`, 'add', '-A'], env)
   return shadowGit(projectDir, ['write-tree'], env)
