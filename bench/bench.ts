@@ -12,7 +12,8 @@ import {dashboardCases} from './ui-bench.js'
  * interleaved (warm-up, then ml, floor, ml, floor...), and writes the medians and ratios to
  * bench/RESULTS.md. A floor is what no program doing the job can beat, or the git CLI doing the
  * same job, or ml itself in another setting; each row names its own. Issue 17 sets the targets
- * of cases 1, 2L, 4L, 5L, 1T, 13 and 8a; issues 6, 11, 14 and 16 those of the others.
+ * of cases 1, 2L, 4L, 5L, 1T, 13 and 8a; issues 6, 11, 14 and 16 those of the others, but 14
+ * and 15 (data versions), which the issue "Data and models" sets.
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -21,7 +22,7 @@ const QUICK = process.argv.includes('--quick')
 /**
  * `--only L,list`: just those parts, for working on one; RESULTS.md is not written. The parts:
  * S (cases 1S to 3S), M (1M), L (1L to 5L, 8a), terminal (1T, on L), clone (13, on L), list (6),
- * restore (9), help (7), sweep (10), isolated (11), ui (12), memory (8b).
+ * restore (9), help (7), sweep (10), isolated (11), ui (12), memory (8b), data (14, 15).
  */
 const ONLY = process.argv.includes('--only') ? new Set(process.argv[process.argv.indexOf('--only') + 1].split(',')) : null
 const wanted = (part: string): boolean => !ONLY || ONLY.has(part)
@@ -252,6 +253,35 @@ const walkFloor = (dir: string, nodegit = false): Floor => ({
   cmd: [process.execPath, FLOOR, dir, ...(nodegit ? ['--nodegit'] : [])],
   cwd: dir,
 })
+
+const DATA_VERSION = path.join(ROOT, 'dist', 'bench', 'data-version.js')
+/** The data folder of cases 14 and 15: synthetic.ts's mix of sizes (10 to 190 KB), 1 GB in all, under data/. */
+const DATA: ProjectSpec = {name: 'D', files: 10_000, bytes: 1e9, seed: 4}
+
+/**
+ * Cases 14 and 15 (issue "Data and models"): the version of a tracked 1 GB folder of 10,000
+ * files (bench/data-version.ts, a whole Node process), first with no stat cache (every file
+ * hashed, on every core) against sha256sum on as many processes, then with the cache warm (a
+ * stat walk) against floor.js's walk of the same folder.
+ */
+function dataCases(reps: number): void {
+  const dir = path.join(base, 'data-D')
+  generateProject(dir, DATA)
+  mkdirSync(path.join(dir, '.ml'))
+  const cache = path.join(dir, '.ml', 'data-stat-cache')
+  const version = (hashed: number): Job => ({
+    cmd: [process.execPath, DATA_VERSION, dir, 'data'], cwd: dir,
+    check: (out) => (out.includes(`: ${DATA.files} files, `) && out.includes(`, ${hashed} hashed`) ? null : `expected ${DATA.files} files, ${hashed} hashed: ${out}`),
+  })
+  settle()
+  compare('14', 'first version of a 1 GB / 10,000-file data folder', 1.1, reps, {...version(DATA.files), setup: () => rmSync(cache, {force: true})}, {
+    name: '`find -type f -print0 | xargs -0 -P$(nproc) sha256sum`',
+    cmd: ['sh', '-c', 'find data -type f -print0 | xargs -0 -P"$(nproc)" sha256sum > /dev/null'], cwd: dir,
+  })
+  execFileSync(process.execPath, [DATA_VERSION, dir, 'data']) // the cache, for case 15
+  // Under a second a round: three times the rounds steady the median.
+  compare('15', 'unchanged data before a run (stat cache warm)', 1.3, reps * 3, version(0), walkFloor(path.join(dir, 'data')))
+}
 
 /** The targets of case 1 (issue 17), by project; S is shown for reference. */
 const FIRST_TARGET: Record<string, number | null> = {S: null, M: 1.0, L: 0.8}
@@ -646,6 +676,7 @@ if (wanted('restore')) restoreCases(3)
 if (wanted('help')) compare('7', '`ml --help` against `node -e 0`', 2.5, 10, {cmd: [process.execPath, BIN, '--help'], cwd: base}, {cmd: [process.execPath, '-e', '0'], cwd: base, name: 'node -e 0'})
 if (wanted('sweep')) sweepCases(3)
 if (wanted('isolated')) isolatedCase(5)
+if (wanted('data')) dataCases(5)
 const dashboard = wanted('ui') ? await dashboardCases({bin: BIN, env: ENV, manyRuns: runHistory(10_000), chartRuns: runHistory(5, 20_000), reps: QUICK ? 2 : 5}) : []
 for (const row of dashboard) console.log(`${row.id} ${row.title}: ${row.ms.toFixed(0)} ms (floor ${row.floorMs.toFixed(0)} ms, ${row.ratio.toFixed(2)})`)
 const growth = wanted('memory') ? memoryGrowth(QUICK ? 100 : 1000) : null

@@ -1,7 +1,7 @@
 import {type Dirent, lstatSync, readdirSync, readlinkSync, type Stats} from 'node:fs'
 import {MlError} from '../../shared/errors.js'
 import type {OnProgress} from '../../shared/progress.js'
-import {unsafeReason} from '../trust/tree-path.js'
+import {NAME_MAX, PATH_MAX, unsafeReason} from '../trust/tree-path.js'
 import {hashFiles} from './hash-pool.js'
 import {byUtf8, formatManifest, type Manifest, type ManifestEntry, manifestId, manifestTotals} from './manifest.js'
 import {loadStatCache, StatCacheBuilder, StatCacheIndex} from './stat-cache.js'
@@ -23,6 +23,13 @@ export interface DataVersion {
 
 /** A stat this close to the time it was read could hide a write in the same clock tick (git's "racy" entries). */
 const RACY_MS = 100
+
+/**
+ * A name that the path gate passes without a look (ASCII letters, digits, `_`, `-` and `.`, not
+ * first, of at most NAME_MAX): most names, and the gate's folding of each cost an unchanged
+ * folder's version 15 ms at 10,000 files.
+ */
+const PLAIN = new RegExp(`^[\\w-][\\w.-]{0,${NAME_MAX - 1}}$`)
 
 type FileEntry = Extract<ManifestEntry, {sha256: string}>
 
@@ -76,7 +83,7 @@ function walkTracked(prefix: string, root: string, index: StatCacheIndex): Walk 
       const child = `${rel}/${entry.name}`
       // Node reads a name that is not UTF-8 with U+FFFD in place of its bytes, so it could not even stat it.
       if (entry.name.includes('\ufffd')) throw notUtf8(child)
-      const unsafe = unsafeReason(child)
+      const unsafe = PLAIN.test(entry.name) && child.length * 3 <= PATH_MAX ? null : unsafeReason(child)
       if (unsafe?.startsWith('names ')) walk.skipped.push({path: child, reason: unsafe})
       else if (unsafe) throw new MlError('UNSUPPORTED_NAME', `The path ${child.slice(0, 200)} ${unsafe}, which ml cannot record in a data version; rename it, or remove it from the tracked data.`)
       else if (entry.isDirectory()) folder(child)

@@ -35,8 +35,11 @@ const SHA256 = /^[0-9a-f]{64}$/
 /** A lone surrogate, which no file name decoded from UTF-8 has, or U+FFFD, which stands for bytes that were not UTF-8. */
 const NOT_UTF8 = /[\p{Cs}\ufffd]/u
 
+/** JSON.stringify of the entry with its keys in this order, by concatenation: an unchanged folder's version formats every entry, and an object each cost 15 ms at 10,000. */
 const entryLine = (e: ManifestEntry): string =>
-  JSON.stringify('link' in e ? {path: e.path, link: e.link} : {path: e.path, size: e.size, mode: e.mode, sha256: e.sha256})
+  'link' in e
+    ? `{"path":${JSON.stringify(e.path)},"link":${JSON.stringify(e.link)}}`
+    : `{"path":${JSON.stringify(e.path)},"size":${e.size},"mode":${e.mode},"sha256":"${e.sha256}"}`
 const headerLine = (root: string): string => JSON.stringify({schema: SCHEMA, root})
 
 /** The canonical text: a header line {"schema":1,"root":...} then one JSON line per entry, keys in a fixed order, "\n" after each line. */
