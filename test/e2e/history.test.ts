@@ -158,7 +158,7 @@ test('outputs round-trip byte for byte through history download, a 60 MB file in
   const original = await fs.readFile(path.join(dir, 'outputs', 'big.bin'))
   assert.is(big.size, 60 * 2 ** 20)
   assert.is(big.sha256, createHash('sha256').update(original).digest('hex'))
-  assert.ok(existsSync(path.join(dir, '.ml', 'large-outputs', big.sha256!)))
+  assert.ok(existsSync(path.join(dir, '.ml', 'objects', 'sha256', big.sha256!.slice(0, 2), big.sha256!.slice(2))), 'kept in the object cache by its sha256')
   assert.is(shadowGit(dir, ['ls-tree', '-r', '--name-only', `refs/ml/runs/${run.runId}`]).split('\n').filter((f) => f.startsWith('outputs/')).join(','), 'outputs/nested/small.bin')
 
   ok(await ml(dir, ['history', 'download', '--run-id', run.runId, '--dir', 'dl']))
