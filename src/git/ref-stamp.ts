@@ -1,8 +1,7 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
+import {RACY_MS} from '../shared/racy.js'
 
-/** How much older than now a file's mtime must be to trust that no write shares its timestamp. */
-const RACY_MS = 100
 
 export interface RefStamp {
   /** Changes whenever a ref under the folders is created, moved or deleted, or refs are packed. */

@@ -5,6 +5,7 @@ import {NAME_MAX, PATH_MAX, unsafeReason} from '../trust/tree-path.js'
 import {hashFiles} from './hash-pool.js'
 import {byUtf8, formatManifest, type Manifest, type ManifestEntry, manifestId, manifestTotals} from './manifest.js'
 import {loadStatCache, StatCacheBuilder, StatCacheIndex} from './stat-cache.js'
+import {RACY_MS} from '../../shared/racy.js'
 
 export interface DataVersion {
   /** The tracked path. */
@@ -21,8 +22,6 @@ export interface DataVersion {
   hashed: number
 }
 
-/** A stat this close to the time it was read could hide a write in the same clock tick (git's "racy" entries). */
-const RACY_MS = 100
 
 /**
  * A name that the path gate passes without a look (ASCII letters, digits, `_`, `-` and `.`, not

@@ -10,6 +10,7 @@ import {TRACKED_DATA_FILE} from '../project/tracked-data.js'
 import {historyDir, type Project} from '../project/project.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
 import {ML_DIR, mlPath} from '../project/layout.js'
+import {RACY_MS} from '../../shared/racy.js'
 
 /**
  * What the last snapshot saw of the folder, so that the next one can tell without loading git
@@ -72,8 +73,6 @@ const VERSION = 4
 const FIELDS = 5
 /** libgit2 walks at most 100 levels, the root's included ("directory nesting too deep"). */
 const MAX_DEPTH = 100
-/** A stat this close to the time it was read could hide a write in the same clock tick. */
-const RACY_MS = 100
 
 const statSig = (st: Stats): StatSig => [st.mode, st.size, st.mtimeMs, st.ctimeMs, st.ino]
 const sameSig = (a: StatSig, b: StatSig): boolean => a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3] && a[4] === b[4]
