@@ -101,10 +101,12 @@ test('every endpoint answers with the object the CLI prints with -o json (info, 
   assert.equal(await json(ui, '/api/runs'), list)
 
   for (const id of [a, b]) {
-    // history info -o json prints the run record; the API gives it as `run`, with the environment's summary beside it.
+    // history info -o json prints the run record; the API gives it as `run`, with the environment's summary
+    // and the run's lineage (the runs it read outputs of, and those that read its own) beside it.
     const info = await json(ui, `/api/runs/${id}`)
     assert.equal(info.run, await cli(dir, ['history', 'info', id]))
-    assert.equal(Object.keys(info).filter((k) => k !== 'run' && k !== 'environment'), [])
+    assert.equal(Object.keys(info).sort(), ['environment', 'lineage', 'run'])
+    assert.equal(info.lineage, {parents: [], children: []}, 'neither run read the other')
     assert.type(info.environment, 'string')
     // history metrics -o json prints the points; the API gives them as `points`, with the run's id.
     const metrics = await json(ui, `/api/runs/${id}/metrics`)

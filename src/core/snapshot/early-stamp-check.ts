@@ -6,7 +6,7 @@ import type {StampCheck} from './folder-stamp.js'
 export interface EarlyCheck {
   bytes: Buffer
   check: StampCheck
-  /** When the check began (Date.now()). */
+  /** When it was asked for (Date.now()): its thread may begin reading later, never sooner. */
   startedAt: number
 }
 
@@ -25,11 +25,12 @@ const begun = new Map<string, Promise<EarlyCheck | null>>()
  */
 export function beginStampCheck(dir: string): void {
   if (availableParallelism() < 2) return
+  const startedAt = Date.now()
   const worker = new Worker(new URL('./stamp-check-worker.js', import.meta.url), {workerData: {dir}})
   worker.unref()
   begun.set(dir, new Promise<EarlyCheck | null>((resolve) => {
-    worker.once('message', (result: {bytes: Uint8Array; check: StampCheck; startedAt: number} | null) => {
-      resolve(result && {...result, bytes: Buffer.from(result.bytes.buffer, result.bytes.byteOffset, result.bytes.byteLength), check: nullProto(result.check)})
+    worker.once('message', (result: {bytes: Uint8Array; check: StampCheck} | null) => {
+      resolve(result && {startedAt, check: nullProto(result.check), bytes: Buffer.from(result.bytes.buffer, result.bytes.byteOffset, result.bytes.byteLength)})
     })
     worker.once('error', () => resolve(null))
     worker.once('exit', () => resolve(null))

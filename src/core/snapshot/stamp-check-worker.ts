@@ -6,12 +6,11 @@ import {parentPort, workerData} from 'node:worker_threads'
 import {checkStamp, parseStamp, readStampBytes, type StampCheck} from './folder-stamp.js'
 
 const {dir} = workerData as {dir: string}
-const startedAt = Date.now()
-let result: {bytes: Buffer; check: StampCheck; startedAt: number} | null = null
+let result: {bytes: Buffer; check: StampCheck} | null = null
 try {
   const bytes = readStampBytes(dir)
   const stamp = bytes && parseStamp(bytes)
-  if (stamp) result = {bytes, check: checkStamp(dir, stamp), startedAt}
+  if (stamp) result = {bytes, check: checkStamp(dir, stamp)}
 } catch {
   result = null // no stamp, or the folder could not be read: the snapshot checks for itself
 }
