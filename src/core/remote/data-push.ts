@@ -3,7 +3,8 @@ import {MlError} from '../../shared/errors.js'
 import type {OnProgress} from '../../shared/progress.js'
 import {checkoutData} from '../data/data-checkout.js'
 import {diffManifests} from '../data/manifest.js'
-import {openProjectStore, projectCache, type StoreAccess} from '../data/project-store.js'
+import {makeRoom, openProjectStore, projectCache, type StoreAccess} from '../data/project-store.js'
+import {localObject} from '../data/object-cache.js'
 import {fetchObjects, type SendResult, sendObjects} from '../data/transfer.js'
 import {findProject, type Project} from '../project/project.js'
 import {cachedRunList} from '../runs/run-cache.js'
@@ -63,6 +64,7 @@ export async function dataPull(cwd: string, runIdOrPrefix: string | undefined, a
   const cache = projectCache(project, access)
   try {
     const objects = await storedObjects(project, repo, run)
+    await makeRoom(store, cache, access, objects.filter((o) => localObject(cache, o.id) === null), objects)
     const fetched = await fetchObjects(store, cache, objects, access.onProgress)
     const result: DataPullResult = {runId: run.runId, store: store.where, ...fetched, placed: [], differing: []}
     const {dataVersions} = await import('../data/data-version.js')

@@ -12,7 +12,7 @@ import {cachedRunList, type ListedRun} from './run-cache.js'
 import {isEmptyDir} from '../../shared/is-empty-dir.js'
 import {getRun, getRunFile, LOG_FILE, readRun, resolveRunId, type RunRecord, type RunStatus} from './runs.js'
 import {mlPath, OUTPUTS_DIR, runRef} from '../project/layout.js'
-import {localObject} from '../data/object-cache.js'
+import {usedObject} from '../data/object-cache.js'
 import {fetchMissing, projectCache, type StoreAccess} from '../data/project-store.js'
 import type {OnProgress} from '../../shared/progress.js'
 import {openHistory} from '../snapshot/open-history.js'
@@ -313,7 +313,7 @@ export async function downloadRun(cwd: string, runIdOrPrefix: string, dir: strin
   }
   for (const output of run.outputs) {
     const rel = `${OUTPUTS_DIR}/${output.path}`
-    const source = output.sha256 === undefined ? await repo.readFile(commit, rel) : lacking.has(output.sha256) ? null : localObject(cache, output.sha256)
+    const source = output.sha256 === undefined ? await repo.readFile(commit, rel) : lacking.has(output.sha256) ? null : usedObject(cache, output.sha256)
     if (source === null) result.missing.push(rel)
     else await write(rel, source)
   }
