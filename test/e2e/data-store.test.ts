@@ -181,4 +181,72 @@ test('without a store, gc removes what no run or backup names, and keeps the dat
   assert.is(readFileSync(path.join(a, 'data', 'y.csv'), 'utf8'), 'only here\n')
 })
 
+/** Every object in a folder store, checked to hash to its name. */
+async function storeObjects(store: string): Promise<string[]> {
+  const ids: string[] = []
+  for (const prefix of await fs.readdir(path.join(store, 'sha256'))) {
+    for (const rest of await fs.readdir(path.join(store, 'sha256', prefix))) {
+      assert.is(sha(path.join(store, 'sha256', prefix, rest)), prefix + rest, 'an object holds the bytes of its id')
+      ids.push(prefix + rest)
+    }
+  }
+  return ids.sort()
+}
+
+test('data push sends only the bytes runs read; data pull writes what the folder lacks and leaves the rest', async () => {
+  const root = tempDir()
+  const a = path.join(root, 'a')
+  const bare = path.join(root, 'remote.git')
+  const store = path.join(root, 'store')
+  git(root, ['init', '-q', '--bare', bare])
+  await write(a, {'train.py': 'print(1)\n', 'data/run.sh': '#!/bin/sh\necho hi\n', 'data/x.csv': 'x1\n', 'data/deep/y.csv': 'y1\n', 'data/deep/z.bin': 'z1\n'})
+  await fs.chmod(path.join(a, 'data', 'run.sh'), 0o755)
+  ok(await ml(a, ['project', 'init', '.', '--name', 'pulls']))
+  ok(await ml(a, ['data', 'track', 'data']))
+  ok(await ml(a, ['project', 'update', '-r', bare]))
+  ok(await ml(a, ['experiment', 'submit', 'train.py']))
+  // x.csv changes after the run read it, to bytes of the same size: it cannot be sent as what the run read.
+  await fs.writeFile(path.join(a, 'data', 'x.csv'), 'x2\n')
+  ok(await ml(a, ['project', 'update', '--store', store]))
+  const push = ok(await ml(a, ['data', 'push']))
+  assert.match(push.stdout, /Sent 3 files/)
+  assert.match(push.stderr, /1 file the runs read changed/)
+  const sums = ['#!/bin/sh\necho hi\n', 'y1\n', 'z1\n'].map((t) => createHash('sha256').update(t).digest('hex')).sort()
+  assert.equal(await storeObjects(store), sums)
+  ok(await ml(a, ['history', 'push']))
+
+  ok(await ml(root, ['project', 'clone', bare, 'b']))
+  const b = path.join(root, 'b')
+  await write(b, {'data/deep/y.csv': 'mine\n'})
+  // The store lacks x1: the pull says so before it writes anything.
+  const lacking = await ml(b, ['data', 'pull'])
+  assert.is(errorCode(lacking), 'DATA_MISSING')
+  assert.is(await fs.stat(path.join(b, 'data', 'run.sh')).catch(() => null), null, 'nothing written')
+
+  await fs.writeFile(path.join(a, 'data', 'x.csv'), 'x1\n')
+  ok(await ml(a, ['data', 'push']))
+  const pull = ok(await ml(b, ['data', 'pull']))
+  assert.match(pull.stdout, /wrote 3 data files/)
+  assert.match(pull.stderr, /1 file of the folder differ.*data\/deep\/y\.csv/)
+  for (const rel of ['data/run.sh', 'data/x.csv', 'data/deep/z.bin']) assert.is(sha(path.join(b, rel)), sha(path.join(a, rel)), rel)
+  assert.is((await fs.stat(path.join(b, 'data', 'run.sh'))).mode & 0o777, 0o755)
+  assert.is(readFileSync(path.join(b, 'data', 'deep', 'y.csv'), 'utf8'), 'mine\n', 'a file the folder has is left as it is')
+  const y1 = createHash('sha256').update('y1\n').digest('hex')
+  assert.equal(await cachedIds(b), [y1], 'what the folder lacked came straight into it; what it has other bytes of is kept for a restore')
+
+  // A store that gives other bytes: nothing in place, no temporary file left.
+  const z = createHash('sha256').update('z1\n').digest('hex')
+  await fs.writeFile(path.join(store, 'sha256', z.slice(0, 2), z.slice(2)), 'z2\n')
+  await fs.rm(path.join(b, 'data', 'deep', 'z.bin'))
+  assert.is(errorCode(await ml(b, ['data', 'pull'])), 'STORE_CORRUPT')
+  assert.equal(await fs.readdir(path.join(b, 'data', 'deep')), ['y.csv'])
+
+  // A link where a data folder must go is not followed out of the project.
+  const outside = tempDir()
+  await fs.rm(path.join(b, 'data', 'deep'), {recursive: true})
+  await fs.symlink(outside, path.join(b, 'data', 'deep'))
+  assert.is(errorCode(await ml(b, ['data', 'pull'])), 'UNSAFE_PATH')
+  assert.equal(await fs.readdir(outside), [])
+})
+
 test.run()
