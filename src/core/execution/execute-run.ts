@@ -79,7 +79,7 @@ export async function executeRun(project: Project, open: OpenHistory, record: Ru
     try {
       if (record.isolated) {
         const repo = await open()
-        workdir = await createWorkdir(project, repo, await repo.treeOf(record.snapshotId), runId)
+        workdir = await createWorkdir(project, repo, await repo.treeOf(record.snapshotId), runId, {onWarning: options.onWarning})
       }
       const pythonPath = [options.env.PYTHONPATH, options.runLoggerDir].filter(Boolean).join(path.delimiter)
       const inputs = await placeOutputInputs(project, open, record, options.auth)
