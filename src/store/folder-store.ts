@@ -7,6 +7,9 @@ import {tempFileFor} from './temp-file.js'
 import {objectMissing, otherBytes, storeError} from './store-errors.js'
 import {checkedChunks, fileChunks, localFileChunks, writeThrough} from './verified-transfer.js'
 
+/** From how many ids `has` lists folders instead of looking at each object. */
+const LIST_FROM = 64
+
 /**
  * A store in a folder: a local disk or a shared mount. An object is written under a temporary
  * name beside its place and renamed there, so that a reader (another machine on the mount)
@@ -19,24 +22,54 @@ export class FolderStore implements ArtifactStore {
     return this.root
   }
 
+  /** Folders of objects made by this store, so that a put does not make them again. */
+  private readonly made = new Set<string>()
+
   async has(ids: string[]): Promise<Set<string>> {
     const held = new Set<string>()
-    await runPool(ids, 16, async (id) => {
-      if (await this.isObject(path.join(this.root, objectKey(id)))) held.add(id)
+    if (ids.length <= LIST_FROM) {
+      await runPool(ids, 16, async (id) => {
+        if (await this.isObject(path.join(this.root, objectKey(id)))) held.add(id)
+      })
+      return held
+    }
+    // Many ids: one listing of each folder they fall in costs less than a stat each.
+    const byFolder = new Map<string, string[]>()
+    for (const id of ids) {
+      const folder = path.dirname(objectKey(id))
+      byFolder.set(folder, [...byFolder.get(folder) ?? [], id])
+    }
+    await runPool([...byFolder], 16, async ([folder, wanted]) => {
+      let names
+      try {
+        names = await fs.readdir(path.join(this.root, folder), {withFileTypes: true})
+      } catch (error) {
+        if (['ENOENT', 'ENOTDIR'].includes((error as NodeJS.ErrnoException).code ?? '')) return
+        throw storeError(this.where, error)
+      }
+      const files = new Set(names.filter((n) => n.isFile()).map((n) => n.name))
+      for (const id of wanted) if (files.has(path.basename(objectKey(id)))) held.add(id)
     })
     return held
   }
 
   async put(id: string, file: string, size: number, onBytes?: (bytes: number) => void, vouched?: VouchedStat): Promise<void> {
     const target = path.join(this.root, objectKey(id))
-    if (await this.isObject(target)) return
-    await fs.mkdir(path.dirname(target), {recursive: true}).catch((error) => {
-      throw storeError(this.where, error)
-    })
+    // A vouched file is copied without a look first: renamed over an object already there, it
+    // has the same bytes (the callers ask `has` before they put).
+    if (!vouched && await this.isObject(target)) return
+    const folder = path.dirname(target)
+    if (!this.made.has(folder)) {
+      await fs.mkdir(folder, {recursive: true}).catch((error) => {
+        throw storeError(this.where, error)
+      })
+      this.made.add(folder)
+    }
     if (vouched && vouched.size === size && await this.copyVouched(file, target, vouched)) {
       onBytes?.(size)
       return
     }
+    if (vouched && await this.isObject(target)) return
     await writeThrough(localFileChunks(file, id, size, this.where), target, onBytes, (error) => storeError(this.where, error))
   }
 
@@ -58,12 +91,12 @@ export class FolderStore implements ArtifactStore {
   async close(): Promise<void> {}
 
   /**
-   * Copies `file` to `target` with the kernel (no read into Node, no hash) when it has the
-   * vouched stat before and after the copy, so what was copied is what was hashed; false when
-   * it changed (then the caller hashes as it sends, and a changed file is DATA_CORRUPT).
+   * Copies `file` to `target` with the kernel (no read into Node, no hash) when it still has
+   * the vouched stat (taken a moment before) after the copy, so what was copied is what was
+   * hashed; false when it changed (then it is hashed as it is sent: a changed file is
+   * DATA_CORRUPT).
    */
   private async copyVouched(file: string, target: string, vouched: VouchedStat): Promise<boolean> {
-    if (!sameStat(await fs.lstat(file), vouched)) return false
     const temp = tempFileFor(target)
     try {
       await fs.copyFile(file, temp, constants.COPYFILE_EXCL).catch((error: NodeJS.ErrnoException) => {
