@@ -77,7 +77,8 @@ function syncProject(project: Project, options: SyncOptions): Promise<SyncResult
     const runs = (await remoteRuns(project)).filter((r) => (!options.runIds || options.runIds.includes(r.runId)) && !followedHere(r))
     const result: SyncResult = {checked: 0, changed: [], targets: []}
     if (runs.length === 0) return result
-    const repo = await openHistory(project)
+    // Opened once a target answers: a listing whose targets are all down loads no git.
+    let repo: ShadowRepo | undefined
     const byTarget = new Map<string, RemoteRun[]>()
     for (const run of runs) byTarget.set(run.target, [...byTarget.get(run.target) ?? [], run])
     const down = await targetsDown(project)
@@ -114,6 +115,7 @@ function syncProject(project: Project, options: SyncOptions): Promise<SyncResult
         for (const run of group) {
           result.checked++
           outcome.checked++
+          repo ??= await openHistory(project)
           const changed = await syncRemoteRun(project, repo, shell, run, jobs, options)
           if (changed) {
             result.changed.push(changed)
@@ -128,7 +130,7 @@ function syncProject(project: Project, options: SyncOptions): Promise<SyncResult
         shell.close()
       }
     }
-    if (result.changed.length > 0) await pushQuietly(project, repo, options)
+    if (repo && result.changed.length > 0) await pushQuietly(project, repo, options)
     return result
   })
 }
