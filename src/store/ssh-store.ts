@@ -14,8 +14,9 @@ const REQUESTS = 16
 
 /**
  * A store in a folder of an ssh host, over SFTP on one connection (the compute targets'
- * connection, host-key check and keys; the host may be a Host alias of ~/.ssh/config). Objects are written under a temporary name beside their
- * place and renamed there with OpenSSH's posix-rename, so they are visible only whole.
+ * connection, host-key check and keys; the host may be a Host alias of ~/.ssh/config).
+ * Objects are written under a temporary name beside their place and renamed there with
+ * OpenSSH's posix-rename, so they are visible only whole.
  */
 export class SshStore implements ArtifactStore {
   /** Fan-out folders known to exist, so that a put of many objects makes each once. */
