@@ -23,7 +23,7 @@ const QUICK = process.argv.includes('--quick')
 /**
  * `--only L,list`: just those parts, for working on one; RESULTS.md is not written. The parts:
  * S (cases 1S to 3S), M (1M), L (1L to 5L, 8a), terminal (1T, on L), clone (13, on L), list (6), down (6d, 6e),
- * restore (9), help (7), sweep (10), isolated (11), ui (12), memory (8b), data (14, 15).
+ * restore (9), help (7), sweep (10), isolated (11), ui (12), memory (8b), data (14, 15), store (16, 17).
  */
 const ONLY = process.argv.includes('--only') ? new Set(process.argv[process.argv.indexOf('--only') + 1].split(',')) : null
 const wanted = (part: string): boolean => !ONLY || ONLY.has(part)
@@ -282,6 +282,34 @@ function dataCases(reps: number): void {
   execFileSync(process.execPath, [DATA_VERSION, dir, 'data']) // the cache, for case 15
   // Under a second a round: three times the rounds steady the median.
   compare('15', 'unchanged data before a run (stat cache warm)', 1.3, reps * 3, version(0), walkFloor(path.join(dir, 'data')))
+}
+
+/**
+ * Cases 16 and 17 (issue "Data and models"): `ml data push` of the same 1 GB / 10,000-file
+ * tracked folder to an empty folder store, against `cp -r` of the folder; then `ml data pull`
+ * of it into a folder that lacks it (and an empty cache), against `cp -r` of the store's objects.
+ */
+function storeCases(reps: number): void {
+  const dir = path.join(base, 'store-D')
+  generateProject(dir, DATA)
+  writeFileSync(path.join(dir, '.amlignore'), 'data/\n')
+  writeFileSync(path.join(dir, 'noop.py'), 'pass\n')
+  const store = path.join(base, 'store-D-store')
+  mlSync(dir, ['project', 'init', '.', '--name', 'store', '-q'])
+  mlSync(dir, ['data', 'track', 'data'])
+  mlSync(dir, ['project', 'update', '--store', store])
+  mlSync(dir, ['experiment', 'submit', '--no-push', '-q', 'noop.py'])
+  const copy = path.join(base, 'store-D-copy')
+  const sent = (out: string) => (out.includes(`Sent ${DATA.files} files`) ? null : `expected ${DATA.files} files sent: ${out}`)
+  settle()
+  compare('16', 'push of that folder to a folder store', 1.3, reps,
+    {cmd: [process.execPath, BIN, 'data', 'push'], cwd: dir, setup: () => discard(store), check: sent},
+    {name: '`cp -r data COPY`', cmd: ['cp', '-r', 'data', copy], cwd: dir, setup: () => discard(copy)})
+  mlSync(dir, ['data', 'push', '-q'])
+  const placed = (out: string) => (out.includes(`wrote ${DATA.files} data files`) ? null : `expected ${DATA.files} data files written: ${out}`)
+  compare('17', 'pull of it from the folder store', 1.3, reps,
+    {cmd: [process.execPath, BIN, 'data', 'pull'], cwd: dir, setup: () => { discard(path.join(dir, 'data')); discard(path.join(dir, '.ml', 'objects')) }, check: placed},
+    {name: '`cp -r STORE/sha256 COPY`', cmd: ['cp', '-r', path.join(store, 'sha256'), copy], cwd: dir, setup: () => discard(copy)})
 }
 
 /** The targets of case 1 (issue 17), by project; S is shown for reference. */
@@ -710,6 +738,7 @@ if (wanted('help')) compare('7', '`ml --help` against `node -e 0`', 2.5, 10, {cm
 if (wanted('sweep')) sweepCases(3)
 if (wanted('isolated')) isolatedCase(5)
 if (wanted('data')) dataCases(5)
+if (wanted('store')) storeCases(3)
 const dashboard = wanted('ui') ? await dashboardCases({bin: BIN, env: ENV, manyRuns: runHistory(10_000), chartRuns: runHistory(5, 20_000), reps: QUICK ? 2 : 5}) : []
 for (const row of dashboard) console.log(`${row.id} ${row.title}: ${row.ms.toFixed(0)} ms (floor ${row.floorMs.toFixed(0)} ms, ${row.ratio.toFixed(2)})`)
 const growth = wanted('memory') ? memoryGrowth(QUICK ? 100 : 1000) : null

@@ -12,6 +12,7 @@ export const MODULES: Record<string, () => Promise<{default: CommandClass}>> = {
   'compute:check': () => import('../commands/compute/check.js'),
   'compute:detach': () => import('../commands/compute/detach.js'),
   'compute:list': () => import('../commands/compute/list.js'),
+  'data:gc': () => import('../commands/data/gc.js'),
   'data:log': () => import('../commands/data/log.js'),
   'data:pull': () => import('../commands/data/pull.js'),
   'data:push': () => import('../commands/data/push.js'),

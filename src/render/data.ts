@@ -1,5 +1,8 @@
+import type {Command} from '@oclif/core/command'
+import type {DataGcResult} from '../core/remote/data-gc.js'
 import type {DataLogEntry, DataStatus} from '../core/runs/data-history.js'
 import {formatBytes} from '../shared/format-bytes.js'
+import {plural} from '../shared/plural.js'
 import {escapeControl} from './escape-control.js'
 import {type Column, formatTime} from './output.js'
 
@@ -37,3 +40,23 @@ export const DATA_LOG_COLUMNS: Column<DataLogEntry>[] = [
   {header: 'FIRST READ', value: (e) => formatTime(e.firstUsed)},
   {header: 'RUNS', value: (e) => `${e.runs.length}: ${e.runs.slice(0, 3).join(', ')}${e.runs.length > 3 ? ', ...' : ''}`},
 ]
+
+/** `ml data gc`: what went (or would), what stays, and why what stays over the limit stays. */
+export function reportDataGc(command: Command, gc: DataGcResult, dryRun: boolean): void {
+  const size = (count: number, bytes: number) => `${plural(count, 'object')} (${formatBytes(bytes)})`
+  if (gc.removed === 0) {
+    command.log(`The object cache ${gc.cache} holds ${size(gc.kept, gc.bytesKept)}; nothing to remove.`)
+  } else {
+    const why = [
+      gc.unneeded > 0 && `${size(gc.unneeded, gc.bytesUnneeded)} that no run or backup names`,
+      gc.removed > gc.unneeded && `${size(gc.removed - gc.unneeded, gc.bytesRemoved - gc.bytesUnneeded)} that the store ${gc.store} holds`,
+    ].filter(Boolean).join(' and ')
+    command.log(`${dryRun ? 'Would remove' : 'Removed'} ${why}; ${size(gc.kept, gc.bytesKept)} ${dryRun ? 'would stay' : 'stay'}.`)
+  }
+  if (gc.notInStore > 0) {
+    command.logToStderr(gc.store
+      ? `${size(gc.notInStore, gc.bytesNotInStore)} stay over the limit because the store lacks them; \`ml data push\` sends what runs need.`
+      : `${size(gc.notInStore, gc.bytesNotInStore)} stay over the limit: the project has no artifact store, so the cache may hold their only copy; set one with \`ml project update --store URL\`.`)
+  }
+  if (gc.shared) command.logToStderr(`The cache is shared (ML_DATA_CACHE): what no run of this project names may be another project's, so only what the store holds was removed.`)
+}

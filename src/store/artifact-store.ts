@@ -2,7 +2,7 @@ import {FolderStore} from './folder-store.js'
 import type {ArtifactStore, StoreOptions} from './store-interface.js'
 import {parseStoreUrl} from './store-url.js'
 
-export type {ArtifactStore, StoreOptions} from './store-interface.js'
+export type {ArtifactStore, StoreOptions, VouchedStat} from './store-interface.js'
 export {parseStoreUrl, type StoreUrl} from './store-url.js'
 export {isStoreTempFile} from './temp-file.js'
 

@@ -1,3 +1,5 @@
+import type {Stats} from 'node:fs'
+
 /** What opening a store needs, all of it explicit: a store never reads process.env or the real HOME. */
 export interface StoreOptions {
   /** The folder a relative folder path in the URL is taken from (the project folder). */
@@ -13,6 +15,14 @@ export interface StoreOptions {
   endpoint?: string
   /** How long to wait for a connection (default about 10 s). */
   connectTimeoutMs?: number
+}
+
+/** The parts of a file's stat that tell it has not changed since it was hashed (as git's index does). */
+export type VouchedStat = Pick<Stats, 'size' | 'mtimeMs' | 'ctimeMs' | 'ino' | 'mode'>
+
+/** Whether `st` is still the stat that was vouched for. */
+export function sameStat(st: VouchedStat, vouched: VouchedStat): boolean {
+  return st.size === vouched.size && st.mtimeMs === vouched.mtimeMs && st.ctimeMs === vouched.ctimeMs && st.ino === vouched.ino && st.mode === vouched.mode
 }
 
 /**
@@ -31,8 +41,11 @@ export interface ArtifactStore {
    * the file. The object is visible under its id only once whole (temp name then rename; for S3
    * a single PUT or a completed multipart upload). Two puts of the same id at once (two machines)
    * both succeed. An object already there is not sent again.
+   * `vouched` is the stat `file` had when it was hashed to `id` (the data stat cache): a store
+   * may then copy it without hashing it again, as long as the file still has that stat after the
+   * copy (the folder store does, with the kernel's copy; the others hash as they send anyway).
    */
-  put(id: string, file: string, size: number, onBytes?: (bytes: number) => void): Promise<void>
+  put(id: string, file: string, size: number, onBytes?: (bytes: number) => void, vouched?: VouchedStat): Promise<void>
   /**
    * Fetches object `id`, expected to be `size` bytes, into the local file `dest` (which must not
    * exist yet; its folder exists): streamed into a temporary file beside `dest`, hashed on the

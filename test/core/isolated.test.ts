@@ -5,6 +5,9 @@ import {submitExperiment} from '../../src/core/execution/experiment.js'
 import {startQueue} from '../../src/core/execution/queue.js'
 import {runPool} from '../../src/shared/run-pool.js'
 import {initProject} from '../../src/core/setup/init.js'
+import {createWorkdir} from '../../src/core/execution/workdir.js'
+import {findProject} from '../../src/core/project/project.js'
+import {openHistory} from '../../src/core/snapshot/open-history.js'
 import {cleanup, git, shadowGit, tempDir, timedSuite, write} from '../helpers.js'
 
 const test = timedSuite('isolated')
@@ -36,6 +39,52 @@ test('an isolated run reads its snapshot in .ml/work/<run-id>/, reaches ignored 
   assert.not.ok(existsSync(work), 'the checkout is removed')
   assert.not.ok(existsSync(path.join(dir, 'outputs', 'o.txt')), 'nothing was written to the project folder')
   assert.not.match(shadowGit(dir, ['ls-tree', '-r', '--name-only', run.snapshotId]), /data\//)
+})
+
+test('createWorkdir: a nested repository is checked out at its recorded commit, also one inside it; one whose commit is gone is linked to the folder\'s copy, and onWarning says so in one line', async () => {
+  const dir = tempDir()
+  await initProject({dir})
+  const commitIn = async (repo: string, files: Record<string, string>, message: string) => {
+    await write(repo, files)
+    if (!existsSync(path.join(repo, '.git'))) git(repo, ['init', '-q'])
+    git(repo, ['add', '-A'])
+    git(repo, ['commit', '-qm', message])
+    return git(repo, ['rev-parse', 'HEAD'])
+  }
+  const outer = path.join(dir, 'outer')
+  const inner = path.join(outer, 'inner')
+  await commitIn(inner, {'i.txt': 'inner 1\n'}, 'inner 1')
+  const outerFirst = await commitIn(outer, {'o.txt': 'outer 1\n'}, 'outer 1')
+  assert.match(git(outer, ['ls-tree', 'HEAD', 'inner']), /^160000 commit/, 'inner is a gitlink of outer')
+  const gone = path.join(dir, 'gone')
+  const goneFirst = await commitIn(gone, {'g.txt': 'gone 1\n'}, 'gone 1')
+  await write(dir, {'job.sh': 'true\n'})
+  const queued = await submitExperiment({...quiet, cwd: dir, script: 'job.sh', args: [], queue: true})
+  // After the snapshot: every repository moves on, and gone's first commit is removed.
+  await commitIn(inner, {'i.txt': 'inner 2\n'}, 'inner 2')
+  await commitIn(outer, {'o.txt': 'outer 2\n'}, 'outer 2')
+  await write(gone, {'g.txt': 'gone 2\n'})
+  git(gone, ['commit', '-qa', '--amend', '-m', 'gone 2'])
+  git(gone, ['reflog', 'expire', '--expire=now', '--all'])
+  git(gone, ['gc', '-q', '--prune=now'])
+  const project = await findProject(dir)
+  const repo = await openHistory(project)
+  const warnings: string[] = []
+  const work = await createWorkdir(project, repo, await repo.treeOf(queued.snapshotId), queued.runId, {onWarning: (m) => warnings.push(m)})
+  try {
+    assert.is(await fs.readFile(path.join(work, 'outer', 'o.txt'), 'utf8'), 'outer 1\n')
+    assert.is(await fs.readFile(path.join(work, 'outer', 'inner', 'i.txt'), 'utf8'), 'inner 1\n', 'the gitlink of outer\'s commit too')
+    assert.not.ok((await fs.lstat(path.join(work, 'outer'))).isSymbolicLink())
+    assert.ok((await fs.lstat(path.join(work, 'gone'))).isSymbolicLink())
+    assert.is(await fs.readFile(path.join(work, 'gone', 'g.txt'), 'utf8'), 'gone 2\n')
+    assert.is(warnings.length, 1, warnings.join('\n'))
+    assert.not.match(warnings[0], /\n/)
+    assert.match(warnings[0], new RegExp(`^gone is a nested git repository whose recorded commit ${goneFirst.slice(0, 12)} is not in its repository .*: run ${queued.runId} reads its current files, through a link to ${path.join(dir, 'gone')}\\.$`))
+    assert.is(git(outer, ['rev-parse', 'HEAD']) === outerFirst, false, 'the folder\'s repositories are left where they are')
+    assert.is(git(outer, ['status', '--porcelain']), '')
+  } finally {
+    await fs.rm(work, {recursive: true, force: true})
+  }
 })
 
 test('the checkout a killed run left is removed by the next isolated run; a kept one, a queued run\'s and an unknown one stay', async () => {

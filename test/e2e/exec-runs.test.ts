@@ -46,7 +46,7 @@ async function runs(dir: string): Promise<Run[]> {
   return JSON.parse(ok(await ml(dir, ['history', 'list', '-o', 'json'])).stdout)
 }
 
-test('an in-place submit while another runs is RUN_IN_PROGRESS naming it, before anything is recorded', async () => {
+test('a submit --in-place while another runs is RUN_IN_PROGRESS naming it, before anything is recorded', async () => {
   const dir = await project()
   await write(dir, {'slow.sh': 'echo started; sleep 3; echo a > outputs/a.txt\n', 'fast.sh': 'echo b > outputs/b.txt\n'})
   const first = mlSpawn(dir, ['experiment', 'submit', 'slow.sh'])
@@ -54,7 +54,7 @@ test('an in-place submit while another runs is RUN_IN_PROGRESS naming it, before
   await within(15_000, waitFor(first, 'started'), first)
   // The run's ref is written once its script has started (a journal holds it until then).
   const refs = await recordedRefs(dir)
-  const second = await within(15_000, ml(dir, ['experiment', 'submit', 'fast.sh']))
+  const second = await within(15_000, ml(dir, ['experiment', 'submit', '--in-place', 'fast.sh']))
   assert.is(errorCode(second), 'RUN_IN_PROGRESS', second.stderr)
   assert.match(second.stderr, new RegExp(`Run p_\\d+_[0-9a-f]+ \\(ml process ${first.pid}\\) is running`))
   assert.is(second.code, 1)
@@ -66,10 +66,10 @@ test('an in-place submit while another runs is RUN_IN_PROGRESS naming it, before
   ok(await ml(dir, ['experiment', 'submit', 'fast.sh']))
 })
 
-test('8 in-place submits at once: each either runs alone or is refused; no run records another one\'s outputs', async () => {
+test('8 submits --in-place at once: each either runs alone or is refused; no run records another one\'s outputs', async () => {
   const dir = await project()
   await write(dir, {'w.sh': 'echo "$ML_RUN_ID" > "outputs/$ML_RUN_ID.txt"; sleep 0.3\n'})
-  const results = await within(60_000, Promise.all(Array.from({length: 8}, () => ml(dir, ['experiment', 'submit', 'w.sh']))))
+  const results = await within(60_000, Promise.all(Array.from({length: 8}, () => ml(dir, ['experiment', 'submit', '--in-place', 'w.sh']))))
   const refused = results.filter((r) => r.code !== 0)
   assert.ok(refused.every((r) => errorCode(r) === 'RUN_IN_PROGRESS'), refused.map((r) => r.stderr).join('\n'))
   const all = await runs(dir)

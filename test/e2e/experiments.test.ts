@@ -453,6 +453,95 @@ test('an isolated run reads ignored data through symlinks to the originals (neve
   assert.not.ok(existsSync(path.join(workdir, '.ml')), "ml's own folder is not linked into it")
 })
 
+/**
+ * A project (a git repo) with a real submodule at vendor/lib, made by the git CLI from a repo of
+ * its own at commit A (lib.txt "A", data/ ignored there, holding data.csv), committed in the
+ * project; `read.sh` copies what the run sees of it into outputs/.
+ */
+async function submoduleProject(): Promise<{d: string; sub: string; a: string}> {
+  const upstream = dir('ml-exp-lib-')
+  await write(upstream, {'lib.txt': 'A\n', 'only-in-a.txt': 'a\n', '.gitignore': 'data/\n'})
+  git(upstream, ['init', '-q'])
+  git(upstream, ['add', '.'])
+  git(upstream, ['commit', '-qm', 'A'])
+  const d = await project({
+    'read.sh': [
+      'cat vendor/lib/lib.txt > outputs/lib.txt',
+      'ls vendor/lib > outputs/files.txt',
+      'cat vendor/lib/data/data.csv > outputs/data.txt 2>&1 || true',
+      '[ -L vendor/lib ] && echo link > outputs/kind.txt || echo folder > outputs/kind.txt',
+      '',
+    ].join('\n'),
+  })
+  // A submodule from a local path: newer git allows the file transport for it only when asked.
+  git(d, ['-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', upstream, 'vendor/lib'])
+  git(d, ['add', '-A'])
+  git(d, ['commit', '-qm', 'the lib as a submodule'])
+  const sub = path.join(d, 'vendor', 'lib')
+  await write(sub, {'data/data.csv': 'ignored data of the submodule\n'})
+  return {d, sub, a: git(sub, ['rev-parse', 'HEAD'])}
+}
+
+/** Moves the submodule's checkout to a new commit B (lib.txt "B", only-in-a.txt removed); gives B. */
+async function moveSubmodule(sub: string): Promise<string> {
+  await write(sub, {'lib.txt': 'B\n', 'only-in-b.txt': 'b\n'})
+  git(sub, ['rm', '-q', 'only-in-a.txt'])
+  git(sub, ['add', '-A'])
+  git(sub, ['commit', '-qm', 'B'])
+  return git(sub, ['rev-parse', 'HEAD'])
+}
+
+test('a submodule in an isolated run is checked out at the snapshot\'s commit, not the folder\'s current one; its ignored data is linked; the folder\'s submodule is left as it was', async () => {
+  const {d, sub, a} = await submoduleProject()
+  ok(await ml(d, ['experiment', 'submit', '--queue', 'read.sh']))
+  const [queued] = await runs(d)
+  assert.is(shadowGit(d, ['ls-tree', queued.snapshotId, 'vendor/lib']), `160000 commit ${a}\tvendor/lib`, 'the snapshot holds the submodule as its commit A')
+  const b = await moveSubmodule(sub)
+  const statusBefore = git(sub, ['status', '--porcelain', '--ignored'])
+  ok(await ml(d, ['queue', 'start']))
+  const run = byId(await runs(d), queued.runId)
+  assert.is(run.status, 'Completed', run.error)
+  assert.is(recorded(d, run.runId, 'outputs/lib.txt'), 'A', 'the script sees commit A\'s files')
+  assert.equal(recorded(d, run.runId, 'outputs/files.txt').split('\n'), ['data', 'lib.txt', 'only-in-a.txt'])
+  assert.is(recorded(d, run.runId, 'outputs/kind.txt'), 'folder', 'a checkout of its own, not a link to the folder\'s')
+  assert.is(recorded(d, run.runId, 'outputs/data.txt'), 'ignored data of the submodule', 'the submodule\'s ignored data is linked')
+  // The user's submodule: still at B, its files and index untouched.
+  assert.is(git(sub, ['rev-parse', 'HEAD']), b)
+  assert.is(await fs.readFile(path.join(sub, 'lib.txt'), 'utf8'), 'B\n')
+  assert.is(git(sub, ['status', '--porcelain', '--ignored']), statusBefore)
+  assert.not.ok(existsSync(path.join(d, '.ml', 'work')), 'the checkout is removed')
+})
+
+test('a submodule taken out of the folder (`git submodule deinit`) is checked out from .git/modules/ at the snapshot\'s commit; a nested repo that lost the commit is linked to the folder\'s copy', async () => {
+  const {d, sub, a} = await submoduleProject()
+  // A plain nested repository too, whose commit is rewritten away after the snapshot.
+  const other = path.join(d, 'other')
+  await write(other, {'o.txt': 'first\n'})
+  git(other, ['init', '-q'])
+  git(other, ['add', '.'])
+  git(other, ['commit', '-qm', 'first'])
+  const first = git(other, ['rev-parse', 'HEAD'])
+  await fs.appendFile(path.join(d, 'read.sh'), 'cat other/o.txt > outputs/other.txt\n[ -L other ] && echo link > outputs/other-kind.txt\n')
+  ok(await ml(d, ['experiment', 'submit', '--queue', 'read.sh']))
+  const [queued] = await runs(d)
+  assert.is(shadowGit(d, ['ls-tree', queued.snapshotId, 'other']), `160000 commit ${first}\tother`)
+  await moveSubmodule(sub)
+  git(d, ['submodule', 'deinit', '-q', '-f', 'vendor/lib'])
+  assert.equal(await fs.readdir(sub), [], 'deinit empties the folder')
+  assert.ok(existsSync(path.join(d, '.git', 'modules', 'vendor', 'lib')), 'and keeps its git dir')
+  await write(other, {'o.txt': 'amended\n'})
+  git(other, ['commit', '-qa', '--amend', '-m', 'amended'])
+  git(other, ['reflog', 'expire', '--expire=now', '--all'])
+  git(other, ['gc', '-q', '--prune=now'])
+  assert.throws(() => git(other, ['cat-file', '-e', first]), undefined, 'the first commit is gone')
+  ok(await ml(d, ['queue', 'start']))
+  const run = byId(await runs(d), queued.runId)
+  assert.is(run.status, 'Completed', run.error)
+  assert.is(recorded(d, run.runId, 'outputs/lib.txt'), 'A', `commit ${a} from .git/modules/vendor/lib`)
+  assert.is(recorded(d, run.runId, 'outputs/other.txt'), 'amended', 'the folder\'s current files')
+  assert.is(recorded(d, run.runId, 'outputs/other-kind.txt'), 'link')
+})
+
 // ---------------------------------------------------------------------------------------------
 // Sweeps
 

@@ -122,4 +122,49 @@ test('history log --follow prints a running run as it goes and stops when it end
   }
 })()))
 
+interface SweptRun {
+  runId: string
+  arguments: string[]
+  params: Record<string, unknown>
+  startTimeUtc: string
+  sweepId?: string
+}
+
+/** The sweep id `experiment sweep` printed. */
+function sweepIdOf(stderr: string): string {
+  const id = /Sweep (sweep_\d+_[0-9a-f]+)/.exec(stderr)?.[1]
+  if (!id) throw new Error(`no sweep id in: ${stderr}`)
+  return id
+}
+
+test('compare --sweep orders the runs by the swept parameters (the first --grid first, numbers numerically), not by start; the table\'s columns too', () => within(150_000, (async () => {
+  const dir = await project({'t.sh': 'true\n'})
+  // Planned (and so started) with lr=0.3 first; 64 before 8 before -16 (passed as --bs=-16).
+  const r = ok(await ml(dir, ['experiment', 'sweep', '-j', '3', '--grid', 'lr=0.3,0.01,0.1', '--grid', 'bs=64,8,-16', 't.sh', '--epochs', '2']))
+  const sweepId = sweepIdOf(r.stderr)
+  const compared = JSON.parse(ok(await ml(dir, ['history', 'compare', '--sweep', sweepId, '-o', 'json'])).stdout) as {runs: SweptRun[]}
+  const expected = [0.01, 0.1, 0.3].flatMap((lr) => [-16, 8, 64].map((bs) => `lr=${lr} bs=${bs}`))
+  assert.equal(compared.runs.map((run) => `lr=${run.params.lr} bs=${run.params.bs}`), expected)
+  assert.ok(compared.runs.some((run) => run.arguments.includes('--bs=-16')), 'a negative value is one --name=value word')
+  const header = ok(await ml(dir, ['history', 'compare', '--sweep', sweepId])).stdout.split('\n')[0]
+  const columns = compared.runs.map((run) => header.indexOf(run.runId))
+  assert.ok(columns.every((at, i) => at > 0 && (i === 0 || at > columns[i - 1])), `the table's columns in that order: ${header}`)
+  // Named runs keep the order they were given in.
+  const named = [compared.runs[4].runId, compared.runs[0].runId]
+  assert.equal((JSON.parse(ok(await ml(dir, ['history', 'compare', ...named, '-o', 'json'])).stdout) as {runs: SweptRun[]}).runs.map((run) => run.runId), named)
+})()))
+
+test('compare --sweep: runs alike in every swept parameter stay in the order they started', () => within(150_000, (async () => {
+  const dir = await project({'t.sh': 'true\n'})
+  const r = ok(await ml(dir, ['experiment', 'sweep', '--random', '6', '--seed', '3', '--grid', 'opt=sgd,adam', 't.sh']))
+  const sweepId = sweepIdOf(r.stderr)
+  const listed = (JSON.parse(ok(await ml(dir, ['history', 'list', '--sweep', sweepId, '-o', 'json'])).stdout) as SweptRun[])
+  const byStart = [...listed].sort((a, b) => a.startTimeUtc.localeCompare(b.startTimeUtc))
+  const opts = byStart.map((run) => run.params.opt)
+  assert.ok(opts.includes('adam') && opts.includes('sgd') && opts.indexOf('sgd') < opts.lastIndexOf('adam'), `the draws are not in order already: ${opts}`)
+  const expected = [...byStart.filter((run) => run.params.opt === 'adam'), ...byStart.filter((run) => run.params.opt === 'sgd')].map((run) => run.runId)
+  const compared = JSON.parse(ok(await ml(dir, ['history', 'compare', '--sweep', sweepId, '-o', 'json'])).stdout) as {runs: SweptRun[]}
+  assert.equal(compared.runs.map((run) => run.runId), expected)
+})()))
+
 test.run()

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert'
 import {formatBytes} from '../../src/shared/format-bytes.js'
 import {writeTree} from '../crafted.js'
 import {cleanup, folderState, ml, mlSpawn, ok, ROOT, shadowGit, tempDir, timedSuite, within, write} from '../helpers.js'
-import {blank, chartState, cli, type Dashboard, iris, launchBrowser, openDashboard, selectRuns, shown, startUi, stopAllUi, tid, until, waitForRows} from '../ui-page.js'
+import {blank, chartState, cli, type Dashboard, iris, launchBrowser, openDashboard, ready, selectRuns, shown, startUi, stopAllUi, tid, until, waitForRows} from '../ui-page.js'
 
 /**
  * The dashboard page in headless Chromium (Debian's /usr/bin/chromium, driven by
@@ -442,6 +442,76 @@ test('an unknown run shows app-error', async () => {
   const d = await dashboard(dir, {hash: '#/run/p_1_nope'})
   await visible(d, tid('app-error'))
   assert.match(await d.page.locator(tid('app-error')).first().innerText(), /p_1_nope|RUN_NOT_FOUND|no run/i)
+})
+
+/** The runs table's box: how wide its content is against how wide it is (its scrollbar left out). */
+function tableWidths(page: Page): Promise<{scrollWidth: number; clientWidth: number}> {
+  return page.locator(tid('runs-table')).evaluate((e) => ({scrollWidth: e.scrollWidth, clientWidth: e.clientWidth}))
+}
+
+/** The keys of the table's columns, left to right, from their headers (sort-KEY). */
+function headerKeys(page: Page): Promise<string[]> {
+  return page.locator(`${tid('runs-table')} .th[data-testid^="sort-"]`).evaluateAll((hs) => hs.map((h) => (h as HTMLElement).dataset.testid!.slice('sort-'.length)))
+}
+
+/** Two runs of a script with six parameters and two metrics. */
+async function sixParams(): Promise<string> {
+  const dir = await blank()
+  await write(dir, {'six.sh': 'echo \'{"name": "loss", "value": 0.25}\' >> "$ML_METRICS_FILE"\necho \'{"name": "accuracy", "value": 0.75}\' >> "$ML_METRICS_FILE"\n'})
+  for (const lr of ['0.01', '0.1']) {
+    ok(await ml(dir, ['experiment', 'submit', 'six.sh', '--learning_rate', lr, '--batch_size', '64', '--epochs', '20', '--dropout', '0.2', '--weight_decay', '0.0001', '--optimizer', 'adam']))
+  }
+  return dir
+}
+
+test('at 1280 px with six parameters the runs table does not scroll sideways: every parameter and metric is a column, the run id whole', async () => {
+  const dir = await sixParams()
+  const d = await dashboard(dir)
+  await waitForRows(d.page, (ids) => ids.length === 2, '2 rows')
+  const keys = await headerKeys(d.page)
+  for (const name of ['learning_rate', 'batch_size', 'epochs', 'dropout', 'weight_decay', 'optimizer']) assert.ok(keys.includes(`param:${name}`), `a column for ${name}: ${keys}`)
+  for (const name of ['loss', 'accuracy']) assert.ok(keys.includes(`metric:${name}`), `a column for ${name}: ${keys}`)
+  const widths = await tableWidths(d.page)
+  assert.ok(widths.scrollWidth <= widths.clientWidth, `the table scrolls sideways: ${JSON.stringify(widths)}`)
+  const cut = await d.page.locator(tid('run-link')).evaluateAll((links) => links.filter((a) => a.scrollWidth > a.parentElement!.clientWidth).length)
+  assert.is(cut, 0, 'no run id is cut')
+  // Narrower still, columns are hidden to fit (the git commit first), and the chooser says so.
+  await d.page.setViewportSize({width: 1024, height: 800})
+  await until(() => tableWidths(d.page), (w) => w.scrollWidth <= w.clientWidth && w.clientWidth < 1000, 'the table fitted to 1024 px')
+  const narrow = await headerKeys(d.page)
+  assert.not.ok(narrow.includes('commit'), `the git commit is hidden to fit: ${narrow}`)
+  assert.ok(narrow.includes('runId') && narrow.includes('param:optimizer'), `the run id and the parameters stay: ${narrow}`)
+  await d.page.locator(tid('columns-button')).click()
+  assert.is(await d.page.locator(tid('column-toggle', '[data-column="commit"]')).isChecked(), false)
+  assert.match(await d.page.locator(tid('column-chooser')).innerText(), /hidden to fit/)
+  assert.equal(d.errors, [])
+})
+
+test('the column chooser hides a column, and the choice outlives a reload (localStorage); ticking it shows it again', async () => {
+  const dir = await sixParams()
+  const d = await dashboard(dir)
+  await waitForRows(d.page, (ids) => ids.length === 2, '2 rows')
+  assert.ok((await headerKeys(d.page)).includes('param:dropout'))
+  await d.page.locator(tid('columns-button')).click()
+  const toggle = d.page.locator(tid('column-toggle', '[data-column="param:dropout"]'))
+  assert.is(await toggle.isChecked(), true)
+  await toggle.uncheck()
+  await until(() => headerKeys(d.page), (keys) => !keys.includes('param:dropout'), 'the dropout column hidden')
+  assert.ok((await d.page.locator(tid('column-toggle', '[data-column="runId"]')).isDisabled()), 'the run id cannot be hidden')
+
+  await d.page.reload()
+  await ready(d.page, d.errors)
+  await waitForRows(d.page, (ids) => ids.length === 2, '2 rows after the reload')
+  const keys = await headerKeys(d.page)
+  assert.not.ok(keys.includes('param:dropout'), `still hidden after the reload: ${keys}`)
+  assert.ok(keys.includes('param:learning_rate'), 'the others are still there')
+  await d.page.locator(tid('columns-button')).click()
+  assert.is(await d.page.locator(tid('column-toggle', '[data-column="param:dropout"]')).isChecked(), false)
+  await d.page.locator(tid('column-toggle', '[data-column="param:dropout"]')).check()
+  await until(() => headerKeys(d.page), (k) => k.includes('param:dropout'), 'the dropout column shown again')
+  const widths = await tableWidths(d.page)
+  assert.ok(widths.scrollWidth <= widths.clientWidth, `still no sideways scroll: ${JSON.stringify(widths)}`)
+  assert.equal(d.errors, [])
 })
 
 test('the screenshot for the README: 3 runs of an iris sweep selected, the chart drawn, 1280x800 (docs/dashboard.png)', async () => {

@@ -2,7 +2,7 @@ import {lstatSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {MlError} from '../../shared/errors.js'
 import type {ManifestDiff, ManifestEntry} from './manifest.js'
-import {localObject, type ObjectCache, tempBeside} from './object-cache.js'
+import {localObject, type ObjectCache, tempBeside, usedObject} from './object-cache.js'
 
 /** What a data checkout writes and removes, by path. */
 export interface DataWrites {
@@ -66,7 +66,7 @@ export async function checkoutData(projectDir: string, cache: ObjectCache, write
     try {
       if ('link' in entry) await fs.symlink(entry.link, temp)
       else {
-        await fs.copyFile(localObject(cache, entry.sha256)!, temp)
+        await fs.copyFile(usedObject(cache, entry.sha256)!, temp)
         await fs.chmod(temp, entry.mode === 0o100755 ? 0o755 : 0o644)
       }
       await replaceWith(temp, target)

@@ -1,5 +1,5 @@
 import {createHash, randomBytes} from 'node:crypto'
-import {createReadStream, createWriteStream, existsSync, promises as fs} from 'node:fs'
+import {createReadStream, createWriteStream, existsSync, promises as fs, utimesSync} from 'node:fs'
 import path from 'node:path'
 import {Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
@@ -33,6 +33,24 @@ export function localObject(cache: ObjectCache, id: string): string | null {
     if (existsSync(file)) return file
   }
   return null
+}
+
+/**
+ * localObject for a reader about to copy it: an object of the cache is marked used now (its
+ * mtime), so that bounding the cache (cache-bound.ts) removes it last. One in a shared cache
+ * of another user's may not be marked: it is read all the same.
+ */
+export function usedObject(cache: ObjectCache, id: string): string | null {
+  const file = localObject(cache, id)
+  if (file !== null && !file.startsWith(largeOutputPath(cache.projectDir, ''))) {
+    const now = new Date()
+    try {
+      utimesSync(file, now, now)
+    } catch (error) {
+      if (!['EPERM', 'EACCES', 'EROFS', 'ENOENT'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error
+    }
+  }
+  return file
 }
 
 /** A temporary name beside `file` that no object has. */

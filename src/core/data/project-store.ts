@@ -1,9 +1,11 @@
 import {MlError} from '../../shared/errors.js'
+import {parseBytes} from '../../shared/format-bytes.js'
 import {type ArtifactStore, openStore, parseStoreUrl} from '../../store/artifact-store.js'
 import {withProjectLock} from '../project/lock.js'
 import {findProject, type Project, saveProjectRef, writeProjectConfig} from '../project/project.js'
 import {openHistory} from '../snapshot/open-history.js'
 import type {OnProgress} from '../../shared/progress.js'
+import {boundCache, type CacheBoundResult, DEFAULT_CACHE_LIMIT} from './cache-bound.js'
 import {localObject, objectCache, type ObjectCache} from './object-cache.js'
 import {fetchObjects} from './transfer.js'
 
@@ -23,6 +25,24 @@ export async function openProjectStore(project: Project, access: StoreAccess): P
 /** The object cache: a shared folder named by ML_DATA_CACHE, else the project's .ml/objects/. */
 export function projectCache(project: Project, access: Pick<StoreAccess, 'env'>): ObjectCache {
   return objectCache(project.dir, access.env.ML_DATA_CACHE || undefined)
+}
+
+/** The object cache's limit: ML_DATA_CACHE_LIMIT (`20GB`, `500MB`) or 20 GB. */
+export function cacheLimit(access: Pick<StoreAccess, 'env'>): number {
+  const text = access.env.ML_DATA_CACHE_LIMIT
+  if (text === undefined || text === '') return DEFAULT_CACHE_LIMIT
+  const limit = parseBytes(text)
+  if (limit === null) throw new MlError('INVALID_ARGUMENT', `ML_DATA_CACHE_LIMIT=${JSON.stringify(text)} is not a size (such as 20GB or 500MB).`)
+  return limit
+}
+
+/**
+ * Makes room in the cache for `incoming` objects before they are fetched: what the store holds
+ * goes, least recently used first, until they fit under the limit; what is in `keep` stays.
+ */
+export async function makeRoom(store: ArtifactStore, cache: ObjectCache, access: Pick<StoreAccess, 'env'>, incoming: Array<{size: number}>, keep: Array<{id: string}>): Promise<CacheBoundResult> {
+  const bytes = incoming.reduce((n, o) => n + o.size, 0)
+  return boundCache(cache, store, Math.max(0, cacheLimit(access) - bytes), {keep: new Set(keep.map((o) => o.id))})
 }
 
 /**
@@ -65,6 +85,7 @@ export async function fetchMissing(project: Project, access: StoreAccess & {onPr
   if (missing.length === 0 || !project.config.store) return missing
   const store = await openProjectStore(project, access)
   try {
+    await makeRoom(store, cache, access, missing, objects)
     await fetchObjects(store, cache, missing, access.onProgress)
   } finally {
     await store.close()

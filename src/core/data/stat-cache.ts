@@ -1,4 +1,5 @@
-import {readFileSync, type Stats} from 'node:fs'
+import {lstatSync, readFileSync, type Stats} from 'node:fs'
+import path from 'node:path'
 import {writeAtomically} from '../../shared/write-atomically.js'
 import {mlPath} from '../project/layout.js'
 
@@ -100,5 +101,21 @@ export class StatCacheBuilder {
     const stats = new Float64Array(this.stats)
     const bytes = Buffer.concat([Buffer.from(`${header}\n`), names, new Uint8Array(stats.buffer), ...this.hashes])
     await writeAtomically(mlPath(dir, 'dataStatCache'), bytes, {sync: false}).catch(() => undefined)
+  }
+}
+
+/**
+ * Vouches for files of the project folder by the stat cache: for a file that still has the
+ * stat the cache hashed to `id`, that stat, so that a folder store copies it without hashing it
+ * again (a file changed since, even with the same bytes, is hashed). The cache loads on first use.
+ */
+export function statVoucher(projectDir: string): (file: string, id: string) => Stats | undefined {
+  let index: StatCacheIndex | undefined
+  return (file, id) => {
+    index ??= new StatCacheIndex(loadStatCache(projectDir))
+    const rel = path.relative(projectDir, file).split(path.sep).join('/')
+    const st = lstatSync(file, {throwIfNoEntry: false})
+    const i = st?.isFile() ? index.find(rel, st) : -1
+    return i >= 0 && index.sha256(i) === id ? st : undefined
   }
 }

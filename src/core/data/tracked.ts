@@ -31,53 +31,44 @@ function projectPath(project: Project, cwd: string, given: string): string {
  * root .gitignore, so that the user's own repo does not take the data either (as `dvc add` does).
  */
 export async function trackData(cwd: string, given: string[]): Promise<TrackResult> {
-  const project = await findProject(cwd)
-  return withProjectLock(project, async () => {
-    const tracked = readTrackedPaths(project.dir)
-    const result: TrackResult = {tracked, changed: [], unchanged: []}
-    for (const rel of given.map((g) => projectPath(project, cwd, g))) {
-      if (tracked.includes(rel)) {
-        result.unchanged.push(rel)
-        continue
-      }
-      const other = overlapping(tracked, rel)
-      if (other) throw new MlError('INVALID_ARGUMENT', `${rel} overlaps ${other}, which is tracked already; track a folder once, or untrack ${other} first.`)
-      const st = (() => {
-        try {
-          return lstatSync(path.join(project.dir, rel))
-        } catch {
-          return null
-        }
-      })()
-      if (!st) throw new MlError('INVALID_ARGUMENT', `${rel} does not exist in ${project.dir}; create it first, or check the path.`)
-      if (!st.isFile() && !st.isDirectory()) throw new MlError('INVALID_ARGUMENT', `${rel} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a file or folder'}; track the file or folder itself.`)
-      tracked.push(rel)
-      result.changed.push(rel)
+  return changeTracked(cwd, given, ignoreInUserRepo, (project, g, {tracked, changed, unchanged}) => {
+    const rel = projectPath(project, cwd, g)
+    if (tracked.includes(rel)) {
+      unchanged.push(rel)
+      return
     }
-    if (result.changed.length > 0) {
-      await writeAtomically(path.join(project.dir, TRACKED_DATA_FILE), formatTrackedPaths(tracked))
-      await ignoreInUserRepo(project.dir, result.changed)
-    }
-    return result
+    const other = overlapping(tracked, rel)
+    if (other) throw new MlError('INVALID_ARGUMENT', `${rel} overlaps ${other}, which is tracked already; track a folder once, or untrack ${other} first.`)
+    const st = lstatSync(path.join(project.dir, rel), {throwIfNoEntry: false})
+    if (!st) throw new MlError('INVALID_ARGUMENT', `${rel} does not exist in ${project.dir}; create it first, or check the path.`)
+    if (!st.isFile() && !st.isDirectory()) throw new MlError('INVALID_ARGUMENT', `${rel} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a file or folder'}; track the file or folder itself.`)
+    tracked.push(rel)
+    changed.push(rel)
   })
 }
 
 /** Stops tracking paths: they leave .mldata (and ml's line in .gitignore); their files stay where they are. */
 export async function untrackData(cwd: string, given: string[]): Promise<TrackResult> {
+  return changeTracked(cwd, given, unignoreInUserRepo, (project, g, {tracked, changed}) => {
+    const rel = path.relative(project.dir, path.resolve(cwd, g)).split(path.sep).join('/')
+    if (!tracked.includes(rel)) {
+      throw new MlError('INVALID_ARGUMENT', `${g} is not tracked${tracked.length ? `; the tracked paths are: ${tracked.join(', ')}` : ': nothing is'}.`)
+    }
+    tracked.splice(tracked.indexOf(rel), 1)
+    changed.push(rel)
+  })
+}
+
+/** Applies `each` to every given path under the project lock, then writes .mldata and .gitignore when anything changed. */
+async function changeTracked(cwd: string, given: string[], thenGitignore: (dir: string, changed: string[]) => Promise<void>, each: (project: Project, given: string, result: TrackResult) => void): Promise<TrackResult> {
   const project = await findProject(cwd)
   return withProjectLock(project, async () => {
-    const tracked = readTrackedPaths(project.dir)
-    const result: TrackResult = {tracked, changed: [], unchanged: []}
-    for (const g of given) {
-      const rel = path.relative(project.dir, path.resolve(cwd, g)).split(path.sep).join('/')
-      if (!tracked.includes(rel)) {
-        throw new MlError('INVALID_ARGUMENT', `${g} is not tracked${tracked.length ? `; the tracked paths are: ${tracked.join(', ')}` : ': nothing is'}.`)
-      }
-      tracked.splice(tracked.indexOf(rel), 1)
-      result.changed.push(rel)
+    const result: TrackResult = {tracked: readTrackedPaths(project.dir), changed: [], unchanged: []}
+    for (const g of given) each(project, g, result)
+    if (result.changed.length > 0) {
+      await writeAtomically(path.join(project.dir, TRACKED_DATA_FILE), formatTrackedPaths(result.tracked))
+      await thenGitignore(project.dir, result.changed)
     }
-    await writeAtomically(path.join(project.dir, TRACKED_DATA_FILE), formatTrackedPaths(tracked))
-    await unignoreInUserRepo(project.dir, result.changed)
     return result
   })
 }

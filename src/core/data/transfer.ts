@@ -3,7 +3,7 @@ import path from 'node:path'
 import {isMlError} from '../../shared/errors.js'
 import type {OnProgress} from '../../shared/progress.js'
 import {runPool} from '../../shared/run-pool.js'
-import type {ArtifactStore} from '../../store/artifact-store.js'
+import type {ArtifactStore, VouchedStat} from '../../store/artifact-store.js'
 import {cachedPath, localObject, type ObjectCache} from './object-cache.js'
 
 /** An object a run or a data version needs, with the local files that may hold its bytes. */
@@ -34,9 +34,10 @@ function distinct<T extends {id: string}>(objects: T[]): T[] {
 /**
  * Sends the objects the store lacks, each from the cache or else from the first source that
  * still holds its bytes (the store checks them as they go: a changed file is DATA_CORRUPT and
- * the next source is tried). Nothing half-sent is ever visible in the store.
+ * the next source is tried). Nothing half-sent is ever visible in the store. `vouch` may give
+ * the stat a source had when it was hashed (see statVoucher), for the store to trust it by.
  */
-export async function sendObjects(store: ArtifactStore, cache: ObjectCache, objects: NeededObject[], onProgress?: OnProgress): Promise<SendResult> {
+export async function sendObjects(store: ArtifactStore, cache: ObjectCache, objects: NeededObject[], onProgress?: OnProgress, vouch?: (file: string, id: string) => VouchedStat | undefined): Promise<SendResult> {
   const all = distinct(objects)
   const present = await store.has(all.map((o) => o.id))
   const missing = all.filter((o) => !present.has(o.id))
@@ -53,7 +54,7 @@ export async function sendObjects(store: ArtifactStore, cache: ObjectCache, obje
           sentHere += n
           bytesDone += n
           tell()
-        })
+        }, file === local ? undefined : vouch?.(file, object.id))
         result.sent++
         result.bytes += object.size
         tell()
@@ -96,6 +97,31 @@ export async function fetchObjects(store: ArtifactStore, cache: ObjectCache, obj
     result.fetched++
     result.bytes += object.size
     onProgress?.({done: result.fetched, total: missing.length, bytesDone, bytesTotal})
+  })
+  return result
+}
+
+/**
+ * Fetches files the project folder lacks straight into their places from the store, without a
+ * copy in the cache (the store keeps them): each is streamed into a temporary name beside its
+ * place, checked against its id and size, then renamed there, with the entry's mode. The caller
+ * checks the folders first (assertPlainFolders).
+ */
+export async function fetchIntoFolder(store: ArtifactStore, projectDir: string, entries: Array<{path: string; sha256: string; size: number; mode: number}>, onProgress?: OnProgress): Promise<FetchResult> {
+  const result: FetchResult = {fetched: 0, bytes: 0}
+  const bytesTotal = entries.reduce((n, e) => n + e.size, 0)
+  let bytesDone = 0
+  await runPool(entries, TRANSFERS, async (entry) => {
+    const target = path.join(projectDir, entry.path)
+    await fs.mkdir(path.dirname(target), {recursive: true})
+    await store.get(entry.sha256, target, entry.size, (n) => {
+      bytesDone += n
+      onProgress?.({done: result.fetched, total: entries.length, bytesDone, bytesTotal})
+    })
+    if (entry.mode === 0o100755) await fs.chmod(target, 0o755)
+    result.fetched++
+    result.bytes += entry.size
+    onProgress?.({done: result.fetched, total: entries.length, bytesDone, bytesTotal})
   })
   return result
 }

@@ -39,6 +39,8 @@ export interface RunOptions extends QuietPushOptions {
   mlVersion?: string
   /** Keep an isolated run's private checkout (.ml/work/<run-id>/) after it ends. */
   keepWorkdir?: boolean
+  /** Told when a push of the run starts (true), waiting for the project lock first, and when it is over (false). */
+  onPush?: (started: boolean) => void
 }
 
 /** `-j`, checked to be a number of runs at once. */
@@ -77,7 +79,7 @@ export async function executeRun(project: Project, open: OpenHistory, record: Ru
     try {
       if (record.isolated) {
         const repo = await open()
-        workdir = await createWorkdir(project, repo, await repo.treeOf(record.snapshotId), runId)
+        workdir = await createWorkdir(project, repo, await repo.treeOf(record.snapshotId), runId, {onWarning: options.onWarning})
       }
       const pythonPath = [options.env.PYTHONPATH, options.runLoggerDir].filter(Boolean).join(path.delimiter)
       const inputs = await placeOutputInputs(project, open, record, options.auth)
@@ -98,12 +100,22 @@ export async function executeRun(project: Project, open: OpenHistory, record: Ru
 
     const started = new Date()
     Object.assign(record, {status: 'Running', startTimeUtc: started.toISOString(), host: hostname(), pid: process.pid})
-    const push = async () => pushQuietly(project, await open(), options)
-    const recordStart = async () => {
+    const push = async (withData?: RunRecord) => {
+      options.onPush?.(true)
+      try {
+        await pushQuietly(project, await open(), options, withData)
+      } finally {
+        options.onPush?.(false)
+      }
+    }
+    const save = async () => {
       const repo = await open()
       if (options.claim) await saveRunOver(repo, options.claim, record)
       else await saveRun(repo, record)
       crashPoint('run-recorded')
+    }
+    const recordStart = async () => {
+      await save()
       await push()
     }
     const {afterStart} = options
@@ -120,12 +132,16 @@ export async function executeRun(project: Project, open: OpenHistory, record: Ru
     const environment = collectEnvironment({script: record.script, command, env, cwd: workdir, mlVersion: options.mlVersion ?? 'unknown', signal: options.signal, pipCache: mlPath(project.dir, 'pipFreeze')})
     // A journaled run is recorded while its script runs; should that fail, the script is stopped.
     const stop = new AbortController()
+    // Its push goes on beside the script: the ending is recorded without waiting for it (a push
+    // waiting for another ml process's lock must not keep the run from being recorded here).
     let recorded: Promise<void> | undefined
+    let startPush: Promise<void> | undefined
     const recordJournaled = (finish: NonNullable<StartOptions['afterStart']>) => {
       recorded ??= (async () => {
         Object.assign(record, await finish())
-        await recordStart()
+        await save()
         await dropStartJournal(project, runId)
+        startPush = push()
       })()
       recorded.catch(() => stop.abort())
     }
@@ -163,7 +179,7 @@ export async function executeRun(project: Project, open: OpenHistory, record: Ru
       onWarning: options.onWarning,
     })
     await fs.rm(runDir, {recursive: true, force: true})
-    await pushQuietly(project, await open(), options, record)
+    await Promise.all([startPush, push(record)])
     return record
   } finally {
     if (workdir !== project.dir) await (options.keepWorkdir ? keepWorkdir(workdir) : removeWorkdir(workdir))

@@ -93,9 +93,10 @@ export async function readStart(file: string): Promise<string> {
 }
 
 /**
- * The process groups of the scripts whose process has not exited. Each is a group of its own,
- * which a Ctrl-C on the terminal does not reach: should ml exit before a script does (a signal
- * while it pushes), it passes one SIGINT on, as the terminal would have.
+ * The process groups of the scripts whose process has not exited and that have no watchdog
+ * (see WATCHDOG). Each is a group of its own, which a Ctrl-C on the terminal does not reach:
+ * should ml exit before a script does (a signal while it pushes), it passes one SIGINT on, as
+ * the terminal would have.
  */
 const runningGroups = new Set<number>()
 
@@ -107,6 +108,38 @@ function interruptRunning(): void {
       // the group is gone already
     }
   }
+}
+
+/**
+ * A watchdog for the script's process group, a small shell beside it (not in the group, so that
+ * nothing aimed at the group stops it) reading a pipe from ml: a line means the script ended and
+ * it exits; the end of the pipe without one means ml died (SIGKILL, say), and then it stops the
+ * group as a cancel would: SIGINT, then SIGTERM and SIGKILL while anything of it is left. So a
+ * script never goes on unseen after its ml process is gone.
+ */
+const WATCHDOG = [
+  'read -r _ && exit 0',
+  'kill -INT -$1 2>/dev/null || exit 0',
+  'for signal in TERM KILL; do',
+  '  i=0',
+  '  while [ $i -lt $2 ]; do sleep 1; kill -0 -$1 2>/dev/null || exit 0; i=$((i + 1)); done',
+  '  kill -$signal -$1 2>/dev/null || exit 0',
+  'done',
+].join('\n')
+
+/** Starts the watchdog of the group `pgid`; the function it returns tells it that the script ended. Null when it could not start. */
+function watchGroup(pgid: number, termAfterMs: number): (() => void) | null {
+  let watchdog
+  try {
+    watchdog = spawn('/bin/sh', ['-c', WATCHDOG, 'ml-watchdog', String(pgid), String(Math.max(1, Math.ceil(termAfterMs / 1000)))], {stdio: ['pipe', 'ignore', 'ignore'], detached: true})
+  } catch {
+    return null
+  }
+  watchdog.on('error', () => {})
+  watchdog.stdin.on('error', () => {})
+  watchdog.unref()
+  ;(watchdog.stdin as unknown as {unref?: () => void}).unref?.()
+  return () => watchdog.stdin.end('\n')
 }
 
 /**
@@ -154,9 +187,15 @@ export async function execute(options: ExecuteOptions): Promise<ExecuteResult> {
     }
     if (options.signal?.aborted) onAbort()
     else options.signal?.addEventListener('abort', onAbort, {once: true})
+    let ended: (() => void) | null = null
     if (child.pid !== undefined) {
-      runningGroups.add(child.pid)
-      if (!process.listeners('exit').includes(interruptRunning)) process.on('exit', interruptRunning)
+      // Should ml exit while the script runs, the watchdog passes the SIGINT on (once); without
+      // one, ml does so on its way out.
+      ended = watchGroup(child.pid, options.termAfterMs ?? 10_000)
+      if (!ended) {
+        runningGroups.add(child.pid)
+        if (!process.listeners('exit').includes(interruptRunning)) process.on('exit', interruptRunning)
+      }
       options.onSpawn?.()
     }
     child.on('error', (error) => {
@@ -168,6 +207,7 @@ export async function execute(options: ExecuteOptions): Promise<ExecuteResult> {
     let drain: NodeJS.Timeout | undefined
     child.on('exit', () => {
       runningGroups.delete(child.pid!)
+      ended?.()
       drain = setTimeout(() => {
         child.stdout.destroy()
         child.stderr.destroy()

@@ -34,6 +34,13 @@ export interface SubmitOptions extends RunOptions {
   compute?: string
   /** Run in a private checkout of the snapshot (.ml/work/<run-id>/) instead of the project folder. */
   isolated?: boolean
+  /**
+   * Run in the project folder or not at all: while another run runs there, RUN_IN_PROGRESS
+   * (without it, such a submit runs isolated, and `onIsolated` is told).
+   */
+  inPlace?: boolean
+  /** Told that the run goes isolated, in `workdir`, because the run `otherRunId` runs in the folder. */
+  onIsolated?: (otherRunId: string | undefined, workdir: string) => void
   /** Snapshot and record the run as Queued; `ml queue start` runs it. */
   queue?: boolean
   /** On Slurm: follow the run until it has ended, as a local run is followed. */
@@ -60,9 +67,11 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
   await startableCommand(project.dir, script, options.env, process.execPath)
   const compute = LOCAL
   const runId = newRunId(project.config.name)
-  const isolated = Boolean(options.isolated || options.queue)
-  const go = async () => {
-    if (options.isolated) await removeAbandonedWorkdirs(project)
+  if (options.inPlace && (options.isolated || options.queue)) {
+    throw new MlError('INVALID_ARGUMENT', `--in-place runs in the project folder; it cannot go with --${options.isolated ? 'isolated' : 'queue'}.`)
+  }
+  const go = async (isolated: boolean) => {
+    if (isolated && !options.queue) await removeAbandonedWorkdirs(project)
     const {snapshot, open, inputs} = await snapshotForRuns(project, `Snapshot for run ${runId}`, options)
     if (options.inputs?.length) inputs.push(...await resolveOutputInputs(await open(), options.inputs))
     const params = mergeParams(await fileParams(open, snapshot), paramsFromArgs(options.args))
@@ -79,7 +88,14 @@ export async function submitExperiment(options: SubmitOptions): Promise<RunRecor
     await pushQuietly(project, repo, options)
     return record
   }
-  return isolated ? go() : withInPlaceRun(project, runId, go, {onNotice: options.onWarning})
+  if (options.isolated || options.queue) return go(true)
+  // Decided under the in-place mark: a submit that finds another run in the folder runs
+  // isolated (their outputs/ are apart), unless it asked for the folder.
+  const orElse = options.inPlace ? undefined : async (holder: {runId?: string} | null) => {
+    options.onIsolated?.(holder?.runId, path.relative(project.dir, mlPath(project.dir, 'work', runId)))
+    return go(true)
+  }
+  return withInPlaceRun(project, runId, () => go(false), {onNotice: options.onWarning, orElse})
 }
 
 /** The attached target named `compute`, or null for `local` (UNKNOWN_COMPUTE when there is none). */
@@ -94,8 +110,8 @@ export async function targetOf(project: Project, compute = LOCAL): Promise<Compu
  */
 async function submitToTarget(project: Project, target: ComputeTarget, script: string, options: SubmitOptions): Promise<RunRecord> {
   if (options.inputs?.length) throw new MlError('INVALID_ARGUMENT', `--input is for local runs for now; a run on ${target.name} can read another run's output that is in its snapshot or its data.`)
-  if (options.queue || options.isolated) {
-    throw new MlError('INVALID_ARGUMENT', `--${options.queue ? 'queue' : 'isolated'} is for local runs; a run on ${target.name} always runs in a folder of its own there${target.type === 'slurm' ? ', queued by Slurm' : ''}.`)
+  if (options.queue || options.isolated || options.inPlace) {
+    throw new MlError('INVALID_ARGUMENT', `--${options.queue ? 'queue' : options.isolated ? 'isolated' : 'in-place'} is for local runs; a run on ${target.name} always runs in a folder of its own there${target.type === 'slurm' ? ', queued by Slurm' : ''}.`)
   }
   if (!options.auth) throw new MlError('INTERNAL', 'A run on a compute target needs the ssh settings.')
   const runId = newRunId(project.config.name)

@@ -47,6 +47,20 @@ function exitOnSignal(signal: NodeJS.Signals): void {
   process.exit(128 + constants.signals[signal])
 }
 
+/**
+ * While a lock is only waited for, nothing is held: a command that handles signals itself (a
+ * submit whose script runs: a Ctrl-C cancels the script, and the run is still recorded) decides
+ * what a signal does; in any other command it ends the process at once, as while the lock is held.
+ * Returns what undoes it.
+ */
+function guardWaiting(): () => void {
+  const added = (['SIGINT', 'SIGTERM'] as const).filter((signal) => process.listenerCount(signal) === 0)
+  for (const signal of added) process.on(signal, exitOnSignal)
+  return () => {
+    for (const signal of added) process.off(signal, exitOnSignal)
+  }
+}
+
 function guardProcess(on: boolean): void {
   if (on) removeOnExit()
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -66,13 +80,13 @@ export async function withProjectLock<T>(project: Project, fn: () => Promise<T>,
   const depth = held.get(file) ?? 0
   let holderDied = false
   if (depth === 0) {
-    if (held.size === 0) guardProcess(true)
+    const unguard = held.size === 0 ? guardWaiting() : () => {}
     try {
       holderDied = await acquire(file, options)
-    } catch (error) {
-      if (held.size === 0) guardProcess(false)
-      throw error
+    } finally {
+      unguard()
     }
+    if (held.size === 0) guardProcess(true)
   }
   held.set(file, depth + 1)
   try {
@@ -211,14 +225,24 @@ function createWhole(file: string, text: string): boolean {
  * second one would record the files of the first (and the other way round). .ml/in-place-run
  * names the run and its pid while it lasts; a run whose process is gone does not block the next.
  */
-export async function withInPlaceRun<T>(project: Project, runId: string, fn: () => Promise<T>, options: Pick<LockOptions, 'onNotice'> = {}): Promise<T> {
+export async function withInPlaceRun<T>(project: Project, runId: string, fn: () => Promise<T>, options: InPlaceRunOptions<T> = {}): Promise<T> {
   return withMarker(mlPath(project.dir, 'inPlaceRun'), {runId}, fn, {
+    orElse: options.orElse && ((holder) => options.orElse!(holder ? {runId: typeof holder.runId === 'string' ? holder.runId : undefined, pid: holder.pid, host: holder.host} : null)),
     busy: (holder) => {
       const who = holder ? `Run ${String(holder.runId)} (ml process ${holder.pid}${holder.host === hostname() ? '' : ` on ${holder.host}`})` : 'Another run'
       return new MlError('RUN_IN_PROGRESS', `${who} is running in this project folder; runs in the folder share outputs/, so wait until it ends (or stop it) before submitting another.`)
     },
     onCleared: (holder) => options.onNotice?.(holder ? `Run ${String(holder.runId)} was left unfinished by ml process ${holder.pid}, which is gone; going ahead.` : 'Cleared an unreadable run mark left by an ml process that was stopped.'),
   })
+}
+
+export interface InPlaceRunOptions<T> extends Pick<LockOptions, 'onNotice'> {
+  /**
+   * What to do instead when another live run holds the folder (a submit runs isolated), decided
+   * under the same mark that refuses, so two runs never both run in place; without it, such a
+   * submit is RUN_IN_PROGRESS.
+   */
+  orElse?: (holder: {runId?: string; pid: number; host: string} | null) => Promise<T>
 }
 
 /** The queue worker of a project, as .ml/queue/worker.json names it while it runs. */
@@ -256,13 +280,16 @@ type Holder = Record<string, unknown> & {pid: number; host: string}
  * Runs `fn` holding the marker `file`, which names this process (and `extra`) while it lasts;
  * a live holder's marker is refused with `busy`, a dead one's is cleared.
  */
-async function withMarker<T>(file: string, extra: object, fn: () => Promise<T>, how: {busy: (holder: Holder | null) => MlError; onCleared?: (holder: Holder | null) => void}): Promise<T> {
+async function withMarker<T>(file: string, extra: object, fn: () => Promise<T>, how: {busy: (holder: Holder | null) => MlError; onCleared?: (holder: Holder | null) => void; orElse?: (holder: Holder | null) => Promise<T>}): Promise<T> {
   const me = JSON.stringify({...extra, pid: process.pid, host: hostname(), since: new Date().toISOString()})
   for (;;) {
     if (createWhole(file, me)) break
     const holder = await readHolder(file) as Holder | null
     const young = Date.now() - ((await fs.stat(file).catch(() => null))?.mtimeMs ?? 0) < STALE_GIT_LOCK_MS
-    if (holder ? holder.host !== hostname() || isAlive(holder.pid) : young) throw how.busy(holder)
+    if (holder ? holder.host !== hostname() || isAlive(holder.pid) : young) {
+      if (how.orElse) return how.orElse(holder)
+      throw how.busy(holder)
+    }
     if (await claimStale(file)) how.onCleared?.(holder)
   }
   runMarkers.add(file)

@@ -12,11 +12,12 @@ import {cachedRunList, type ListedRun} from './run-cache.js'
 import {isEmptyDir} from '../../shared/is-empty-dir.js'
 import {getRun, getRunFile, LOG_FILE, readRun, resolveRunId, type RunRecord, type RunStatus} from './runs.js'
 import {mlPath, OUTPUTS_DIR, runRef} from '../project/layout.js'
-import {localObject} from '../data/object-cache.js'
+import {usedObject} from '../data/object-cache.js'
 import {fetchMissing, projectCache, type StoreAccess} from '../data/project-store.js'
 import type {OnProgress} from '../../shared/progress.js'
 import {openHistory} from '../snapshot/open-history.js'
 import {paramChanges, type ParamChange} from './params.js'
+import {inSweepOrder} from './sweep-order.js'
 import {type InputChange, inputChanges, type Lineage, lineageOf} from './data-history.js'
 import {ENVIRONMENT_FILE, environmentChanges, environmentSummary, parseEnvironment, REQUIREMENTS_FILE} from './run-environment.js'
 
@@ -188,12 +189,16 @@ export interface Comparison {
   params: Array<{name: string; differs: boolean}>
 }
 
-/** Several runs side by side (those named, or all runs of `sweep`), with the best value of each metric. */
+/**
+ * Several runs side by side (those named, in that order, or all runs of `sweep`, ordered by its
+ * swept parameters, then by start), with the best value of each metric.
+ */
 export async function historyCompare(cwd: string, ids: string[], options: {sweep?: string} = {}): Promise<Comparison> {
   const project = await findProject(cwd)
   if (options.sweep) {
     if (ids.length > 0) throw new MlError('INVALID_ARGUMENT', 'Give run ids or --sweep, not both.')
-    ids = sweepRuns(await cachedRunList(project), options.sweep).map((r) => r.runId).reverse()
+    // Ordered by the swept parameters (the first axis first), not by when each run started.
+    ids = inSweepOrder(sweepRuns(await cachedRunList(project), options.sweep).reverse()).map((r) => r.runId)
   }
   if (ids.length < 2) throw new MlError('INVALID_ARGUMENT', options.sweep ? `Sweep ${options.sweep} has fewer than two runs to compare.` : 'Compare needs at least two runs; give two or more run ids, or --sweep ID.')
   const repo = await openHistory(project)
@@ -313,7 +318,7 @@ export async function downloadRun(cwd: string, runIdOrPrefix: string, dir: strin
   }
   for (const output of run.outputs) {
     const rel = `${OUTPUTS_DIR}/${output.path}`
-    const source = output.sha256 === undefined ? await repo.readFile(commit, rel) : lacking.has(output.sha256) ? null : localObject(cache, output.sha256)
+    const source = output.sha256 === undefined ? await repo.readFile(commit, rel) : lacking.has(output.sha256) ? null : usedObject(cache, output.sha256)
     if (source === null) result.missing.push(rel)
     else await write(rel, source)
   }

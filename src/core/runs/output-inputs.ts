@@ -3,7 +3,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import type {ShadowRepo} from '../../git/shadow-repo.js'
 import {MlError} from '../../shared/errors.js'
-import {localObject, tempBeside} from '../data/object-cache.js'
+import {localObject, tempBeside, usedObject} from '../data/object-cache.js'
 import {fetchMissing, projectCache, type StoreAccess} from '../data/project-store.js'
 import {mlPath, OUTPUTS_DIR, runRef} from '../project/layout.js'
 import type {Project} from '../project/project.js'
@@ -68,7 +68,7 @@ export async function placeOutputInputs(project: Project, repo: () => Promise<Sh
     const target = inputFile(project, record.runId, input)
     env[`ML_INPUT_${input.name}`] = target
     await fs.mkdir(path.dirname(target), {recursive: true})
-    const local = lacking.some((o) => o.id === input.sha256) ? null : localObject(cache, input.sha256)
+    const local = lacking.some((o) => o.id === input.sha256) ? null : usedObject(cache, input.sha256)
     const temp = tempBeside(target)
     try {
       // The cache holds objects by the hash of their bytes (checked as they came in); the history's are checked here.

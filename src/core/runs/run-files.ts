@@ -1,6 +1,6 @@
 import {promises as fs} from 'node:fs'
 import {MlError} from '../../shared/errors.js'
-import {localObject} from '../data/object-cache.js'
+import {usedObject} from '../data/object-cache.js'
 import {fetchMissing, projectCache, type StoreAccess} from '../data/project-store.js'
 import {OUTPUTS_DIR, runRef} from '../project/layout.js'
 import {findProject} from '../project/project.js'
@@ -49,7 +49,7 @@ export async function runFile(cwd: string, runIdOrPrefix: string, from: 'snapsho
   if (output.sha256 !== undefined) {
     const object = {id: output.sha256, size: output.size}
     if (access) await fetchMissing(project, access, [object])
-    const local = localObject(projectCache(project, access ?? {env: {}}), output.sha256)
+    const local = usedObject(projectCache(project, access ?? {env: {}}), output.sha256)
     if (!local) throw new MlError('RUN_NOT_FOUND', `The output ${file} of run ${run.runId} is over 50 MB and not on this machine; it comes from the project's artifact store once one is set (\`ml project update --store URL\`).`)
     return fs.readFile(local)
   }

@@ -2,6 +2,8 @@ import type {ComponentChild} from 'preact'
 import {useEffect, useLayoutEffect, useMemo, useRef, useState} from 'preact/hooks'
 import type {ParamValue, RunRecord, RunStatus} from './api.js'
 import {MetricChart, ScatterChart, type ChartSettings} from './charts.js'
+import {ColumnChooser} from './column-chooser.js'
+import {CHECK_WIDTH, fitColumns, type Sized, useColumnChoice} from './columns.js'
 import {commandLine, formatDuration, formatNumber, formatTime, formatValue, GIT_COMMIT, runDuration} from './format.js'
 import {href} from './router.js'
 
@@ -30,10 +32,9 @@ const MAX_CHART_RUNS = 20
 
 type Sortable = string | number | boolean | null | undefined
 
-interface Column {
-  key: string
+interface Column extends Sized {
   label: string
-  width: number
+  group: 'run' | 'param' | 'metric'
   title?: string
   num?: boolean
   value: (run: RunRecord) => Sortable
@@ -54,13 +55,15 @@ function missing(v: Sortable): boolean {
 
 function baseColumns(): Column[] {
   return [
-    {key: 'runId', label: 'Run', width: 210, value: (r) => r.runId, cell: (r) => <a data-testid="run-link" href={href.run(r.runId)}>{r.runId}</a>},
-    {key: 'status', label: 'Status', width: 92, value: (r) => r.status, cell: (r) => <span class={`status s-${r.status}`}>{r.status}</span>},
-    {key: 'started', label: 'Started', width: 158, value: (r) => (r.startTimeUtc ? Date.parse(r.startTimeUtc) : undefined), cell: (r) => formatTime(r.startTimeUtc)},
-    {key: 'duration', label: 'Duration', width: 84, num: true, value: (r) => runDuration(r), cell: (r) => formatDuration(runDuration(r))},
-    {key: 'script', label: 'Script', width: 240, value: (r) => commandLine(r), cell: (r) => <span title={commandLine(r)}>{commandLine(r)}</span>},
-    {key: 'snapshot', label: 'Snapshot', width: 86, value: (r) => r.snapshotId, cell: (r) => <code>{r.snapshotId.slice(0, 8)}</code>},
-    {key: 'commit', label: 'Git commit', width: 100, value: (r) => r.properties[GIT_COMMIT], cell: (r) => <code>{(r.properties[GIT_COMMIT] ?? '').slice(0, 8)}</code>},
+    {key: 'runId', label: 'Run', group: 'run', width: 210, min: 190, shrink: 3, hideable: false, value: (r) => r.runId, cell: (r) => <a data-testid="run-link" href={href.run(r.runId)}>{r.runId}</a>},
+    {key: 'status', label: 'Status', group: 'run', width: 92, value: (r) => r.status, cell: (r) => <span class={`status s-${r.status}`}>{r.status}</span>},
+    // When the table is too narrow, the script narrows first, then parameters and metrics, then
+    // the run id; then (`collapse`) the git commit is hidden, then the snapshot, the duration...
+    {key: 'started', label: 'Started', group: 'run', width: 158, collapse: 4, value: (r) => (r.startTimeUtc ? Date.parse(r.startTimeUtc) : undefined), cell: (r) => formatTime(r.startTimeUtc)},
+    {key: 'duration', label: 'Duration', group: 'run', width: 84, collapse: 3, num: true, value: (r) => runDuration(r), cell: (r) => formatDuration(runDuration(r))},
+    {key: 'script', label: 'Script', group: 'run', width: 240, min: 120, shrink: 1, value: (r) => commandLine(r), cell: (r) => <span title={commandLine(r)}>{commandLine(r)}</span>},
+    {key: 'snapshot', label: 'Snapshot', group: 'run', width: 86, collapse: 2, value: (r) => r.snapshotId, cell: (r) => <code>{r.snapshotId.slice(0, 8)}</code>},
+    {key: 'commit', label: 'Git commit', group: 'run', width: 100, collapse: 1, value: (r) => r.properties[GIT_COMMIT], cell: (r) => <code>{(r.properties[GIT_COMMIT] ?? '').slice(0, 8)}</code>},
   ]
 }
 
@@ -88,9 +91,13 @@ export function RunsView({runs, state, setState}: {runs: RunRecord[]; state: Run
   const sweeps = useMemo(() => [...new Set(runs.map((r) => r.sweepId).filter((s): s is string => !!s))], [runs])
   const columns = useMemo(() => [
     ...baseColumns(),
-    ...paramNames.map((name): Column => ({key: `param:${name}`, label: name, title: `parameter ${name}`, width: 96, num: true, value: (r) => paramSort(r.params?.[name]), cell: (r) => formatValue(r.params?.[name])})),
-    ...metricNames.map((name): Column => ({key: `metric:${name}`, label: name, title: `metric ${name} (last value)`, width: 96, num: true, value: (r) => r.metrics?.[name], cell: (r) => formatNumber(r.metrics?.[name])})),
+    ...paramNames.map((name): Column => ({key: `param:${name}`, label: name, group: 'param', title: `parameter ${name}`, width: 96, min: 64, shrink: 2, num: true, value: (r) => paramSort(r.params?.[name]), cell: (r) => formatValue(r.params?.[name])})),
+    ...metricNames.map((name): Column => ({key: `metric:${name}`, label: name, group: 'metric', title: `metric ${name} (last value)`, width: 96, min: 72, shrink: 2, num: true, value: (r) => r.metrics?.[name], cell: (r) => formatNumber(r.metrics?.[name])})),
   ], [paramNames, metricNames])
+  const [choice, setChoice] = useColumnChoice()
+  /** The table's inner width (without its scrollbar); unknown (0) until it is first measured. */
+  const [tableWidth, setTableWidth] = useState(0)
+  const fit = useMemo(() => fitColumns(columns, choice, tableWidth || Infinity), [columns, choice, tableWidth])
 
   const {text, status, sweep, script, sort, selected} = state
   const filtered = useMemo(() => {
@@ -159,12 +166,13 @@ export function RunsView({runs, state, setState}: {runs: RunRecord[]; state: Run
         <span class="spacer" />
         <span class="muted">{rows.length === runs.length ? `${runs.length} runs` : `${rows.length} of ${runs.length} runs`}{selected.size > 0 && `, ${selected.size} selected`}</span>
         {selected.size > 0 && <button type="button" class="plain" onClick={() => update({selected: new Set()})}>Clear</button>}
+        <ColumnChooser columns={columns} choice={choice} fitted={fit.fitted} onChange={setChoice} />
         <button type="button" data-testid="compare-button" disabled={chosen.length < 2} onClick={() => go(href.compare(chosen.map((r) => r.runId)))}>Compare</button>
         <button type="button" data-testid="diff-button" disabled={chosen.length !== 2} onClick={() => go(href.diff(chosen[0].runId, chosen[1].runId))}>Diff</button>
       </div>
       {runs.length === 0
         ? <div class="card empty">No runs yet. Start one with <code>ml experiment submit script.py</code>; it shows up here as it runs.</div>
-        : <RunsTable rows={rows} columns={columns} sort={sort} onSort={toggleSort} selected={selected} onToggle={toggle} />}
+        : <RunsTable rows={rows} columns={fit.shown} sort={sort} onSort={toggleSort} selected={selected} onToggle={toggle} onWidth={setTableWidth} />}
       {runs.length > 0 && (
         <div class="charts">
           <MetricChart
@@ -194,16 +202,22 @@ function paramSort(v: ParamValue | undefined): Sortable {
 
 /**
  * The table: only the rows in view (and a few around) are in the page, placed in a box as tall
- * as all the rows, so that scrolling through 10,000 runs stays smooth.
+ * as all the rows, so that scrolling through 10,000 runs stays smooth. Its columns come fitted
+ * to its width (fitColumns), which it tells `onWidth` whenever it changes.
  */
-function RunsTable({rows, columns, sort, onSort, selected, onToggle}: {rows: RunRecord[]; columns: Column[]; sort: RunsViewState['sort']; onSort: (key: string) => void; selected: ReadonlySet<string>; onToggle: (index: number, shift: boolean) => void}) {
+function RunsTable({rows, columns, sort, onSort, selected, onToggle, onWidth}: {rows: RunRecord[]; columns: Array<Column & {px: number}>; sort: RunsViewState['sort']; onSort: (key: string) => void; selected: ReadonlySet<string>; onToggle: (index: number, shift: boolean) => void; onWidth: (width: number) => void}) {
   const box = useRef<HTMLDivElement>(null)
   const [scrollTop, setScrollTop] = useState(0)
   const [height, setHeight] = useState(600)
   useLayoutEffect(() => {
     const el = box.current!
     setHeight(el.clientHeight)
-    const observer = new ResizeObserver(() => setHeight(el.clientHeight))
+    onWidth(el.clientWidth)
+    // Its content box: a vertical scrollbar coming or going changes the width too.
+    const observer = new ResizeObserver(() => {
+      setHeight(el.clientHeight)
+      onWidth(el.clientWidth)
+    })
     observer.observe(el)
     return () => observer.disconnect()
   }, [])
@@ -211,8 +225,8 @@ function RunsTable({rows, columns, sort, onSort, selected, onToggle}: {rows: Run
     const el = box.current!
     if (el.scrollTop !== scrollTop) setScrollTop(el.scrollTop)
   }, [rows.length])
-  const template = `32px ${columns.map((c) => `${c.width}px`).join(' ')}`
-  const width = 32 + columns.reduce((sum, c) => sum + c.width, 0)
+  const template = `${CHECK_WIDTH}px ${columns.map((c) => `${c.px}px`).join(' ')}`
+  const width = CHECK_WIDTH + columns.reduce((sum, c) => sum + c.px, 0)
   const first = Math.max(0, Math.floor(scrollTop / ROW) - OVERSCAN)
   const last = Math.min(rows.length, Math.ceil((scrollTop + height) / ROW) + OVERSCAN)
   // Rows are keyed by slot (index modulo the pool), so that a scroll reuses the rows already in
