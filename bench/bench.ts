@@ -1,5 +1,6 @@
 import {execFileSync, spawnSync} from 'node:child_process'
-import {copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync} from 'node:fs'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -21,7 +22,7 @@ const BIN = path.join(ROOT, 'bin', 'run.js')
 const QUICK = process.argv.includes('--quick')
 /**
  * `--only L,list`: just those parts, for working on one; RESULTS.md is not written. The parts:
- * S (cases 1S to 3S), M (1M), L (1L to 5L, 8a), terminal (1T, on L), clone (13, on L), list (6),
+ * S (cases 1S to 3S), M (1M), L (1L to 5L, 8a), terminal (1T, on L), clone (13, on L), list (6), down (6d, 6e),
  * restore (9), help (7), sweep (10), isolated (11), ui (12), memory (8b), data (14, 15), store (16, 17).
  */
 const ONLY = process.argv.includes('--only') ? new Set(process.argv[process.argv.indexOf('--only') + 1].split(',')) : null
@@ -479,6 +480,37 @@ function listCases(reps: number): void {
   compare('6c', '`--last 20`: ml on 10,000 runs against ml on 100 runs', 1.1, reps, last(many), {...last(few), name: 'the same ml on 100 runs'})
 }
 
+/**
+ * `history list` with a run out on a target whose host takes the connection and never answers
+ * (a listening socket nobody reads: the kernel accepts while this process waits on the round),
+ * against the same listing with no target. Each round makes the listing's sync due again; 6d
+ * lists with the target remembered as down (as every listing but the first in a minute), 6e,
+ * for reference, forgets that first, so it waits the 1 s connect timeout each time.
+ */
+async function deadTargetCases(reps: number): Promise<void> {
+  const few = runHistory(100)
+  const dead = path.join(base, 'runs-dead-target')
+  if (!existsSync(dead)) cpSync(few, dead, {recursive: true})
+  const server = net.createServer(() => {})
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as net.AddressInfo).port
+  mkdirSync(path.join(dead, '.ml', 'compute'), {recursive: true})
+  mkdirSync(path.join(dead, '.ml', 'compute-runs'), {recursive: true})
+  writeFileSync(path.join(dead, '.ml', 'compute', 'gone.json'), JSON.stringify({schema: 1, name: 'gone', type: 'ssh', host: '127.0.0.1', port, workDir: '.ml-runs'}))
+  const runId = 'runs_1767225600000_ffff'
+  writeFileSync(path.join(dead, '.ml', 'compute-runs', `${runId}.json`), JSON.stringify({schema: 1, runId, target: 'gone', base: '/nowhere/p', driver: {pid: 1, host: 'elsewhere'}}))
+  const due = () => utimesSync(path.join(dead, '.ml', 'compute-runs', 'synced'), 0, 0)
+  writeFileSync(path.join(dead, '.ml', 'compute-runs', 'synced'), '')
+  const list = (dir: string): Job => ({cmd: [process.execPath, BIN, 'history', 'list', '--last', '20'], cwd: dir})
+  const noTarget = {...list(few), name: 'the same ml with no target'}
+  compare('6d', '`history list --last 20`, 100 runs, a target down (remembered)', 1.5, reps, {...list(dead), setup: due}, noTarget)
+  compare('6e', 'the same, the target tried each time (1 s connect timeout)', null, reps, {...list(dead), setup: () => {
+    due()
+    rmSync(path.join(dead, '.ml', 'target-health.json'), {force: true})
+  }}, noTarget)
+  server.close()
+}
+
 /** A project whose 20,000 small files sit in `folders` folders, with one run of it to restore. */
 function restoreProject(name: string, folders: number): {dir: string; runId: string} {
   const dir = path.join(base, name)
@@ -700,6 +732,7 @@ if (wanted('L')) await snapshotCases(LARGE, 5)
 if (wanted('terminal')) terminalCase(5)
 if (wanted('clone')) cloneCase(5)
 if (wanted('list')) listCases(7)
+if (wanted('down')) await deadTargetCases(7)
 if (wanted('restore')) restoreCases(3)
 if (wanted('help')) compare('7', '`ml --help` against `node -e 0`', 2.5, 10, {cmd: [process.execPath, BIN, '--help'], cwd: base}, {cmd: [process.execPath, '-e', '0'], cwd: base, name: 'node -e 0'})
 if (wanted('sweep')) sweepCases(3)

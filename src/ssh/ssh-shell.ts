@@ -2,12 +2,15 @@ import {randomBytes} from 'node:crypto'
 import {existsSync, promises as fs} from 'node:fs'
 import {userInfo} from 'node:os'
 import path from 'node:path'
+import net, {type Socket} from 'node:net'
+import type {Duplex} from 'node:stream'
 import type {Client, ClientChannel, SFTPWrapper} from 'ssh2'
 import {hostKeyProblem} from '../git/host-check.js'
 import {type ErrorCode, isMlError, MlError} from '../shared/errors.js'
 import {outputCollector, type Shell, type ShellResult} from './shell.js'
+import {type JumpHop, resolveSshConfig, type ResolvedSsh, type SshFlags} from './ssh-config-resolve.js'
 
-/** Where to connect and as whom: a target's host settings. */
+/** Where to connect and as whom: a target's host settings (a Host alias of ~/.ssh/config, or a host name). */
 export interface SshPlace {
   host: string
   port?: number
@@ -18,6 +21,7 @@ export interface SshPlace {
 
 /** What ml knows of the user's ssh setup: the same sources as for ssh remotes. */
 export interface SshAuth {
+  /** Whose ~/.ssh/config, known_hosts and id_* keys are read. */
   home: string
   /** SSH_AUTH_SOCK, ML_SSH_KEY, ML_SSH_PASSPHRASE, ML_SSH_KNOWN_HOSTS. */
   env: NodeJS.ProcessEnv
@@ -31,7 +35,21 @@ export interface SshErrorCodes {
   error: ErrorCode
 }
 
+export interface ConnectOptions {
+  /** How long the whole login may take (15 s). */
+  timeoutMs?: number
+  /**
+   * How long the host has to accept the connection and greet (`SSH-2.0-...`), 5 s unless set: a
+   * host that is down is told quickly, without cutting short a slow but live login.
+   */
+  connectTimeoutMs?: number
+  codes?: SshErrorCodes
+}
+
 const COMPUTE_CODES: SshErrorCodes = {unreachable: 'COMPUTE_UNREACHABLE', lost: 'COMPUTE_CONNECTION_LOST', error: 'COMPUTE_ERROR'}
+
+/** ProxyJump hops through hops through...: more than this is taken for a loop in the config. */
+const MAX_JUMPS = 4
 
 const SFTP_NO_SUCH_FILE = 2
 
@@ -46,48 +64,150 @@ const SFTP_PIECE = 32_768
 const SFTP_WINDOW = 64
 
 /**
- * Connects to an ssh host as a Shell (ssh2: exec channels and SFTP on one connection). The
- * host key must be in ~/.ssh/known_hosts or ML_SSH_KNOWN_HOSTS, as for remotes; keys are tried
- * in order: the target's identity, ssh-agent, ML_SSH_KEY, ~/.ssh/id_ed25519, id_ecdsa, id_rsa.
+ * Connects to an ssh host as a Shell (ssh2: exec channels and SFTP on one connection), as
+ * `ssh HOST` would: HOST may be a Host alias of ~/.ssh/config, whose HostName, User, Port,
+ * IdentityFile, IdentitiesOnly, UserKnownHostsFile and ProxyJump apply (the place's own port,
+ * user and identity win). The host key must be in the known_hosts files (~/.ssh/known_hosts or
+ * UserKnownHostsFile's) or ML_SSH_KNOWN_HOSTS, as for remotes; keys are tried in order: the
+ * place's identity, IdentityFile's, ssh-agent, ML_SSH_KEY, then ~/.ssh/id_ed25519, id_ecdsa,
+ * id_rsa when no IdentityFile is set (IdentitiesOnly: only the files).
  */
-export async function connectSsh(place: SshPlace, auth: SshAuth, timeoutMs = 15_000, codes = COMPUTE_CODES): Promise<SshShell> {
+export async function connectSsh(place: SshPlace, auth: SshAuth, options: ConnectOptions = {}): Promise<SshShell> {
   const {Client} = (await import('ssh2')).default // loaded only when a target is used
-  const port = place.port ?? 22
-  const username = place.user ?? userInfo().username
-  const where = `${username}@${place.host}${port === 22 ? '' : `:${port}`}`
-  const methods = await authMethods(place, auth, username)
+  const context: Context = {
+    Client,
+    auth,
+    config: await readSshConfig(auth.home),
+    timeoutMs: options.timeoutMs ?? 15_000,
+    connectTimeoutMs: Math.min(options.connectTimeoutMs ?? 5000, options.timeoutMs ?? 15_000),
+    codes: options.codes ?? COMPUTE_CODES,
+    clients: [],
+  }
+  try {
+    const {client, where} = await login(context, place.host, {port: place.port, user: place.user, identity: place.identity}, undefined, 0)
+    return new SshShell(client, where, context.codes, context.clients.filter((c) => c !== client))
+  } catch (error) {
+    for (const client of context.clients) client.end()
+    throw error
+  }
+}
+
+interface Context {
+  Client: typeof Client
+  auth: SshAuth
+  config: string
+  timeoutMs: number
+  connectTimeoutMs: number
+  codes: SshErrorCodes
+  /** Every connection made, the jump hosts' too, so that a failure or a close ends them all. */
+  clients: Client[]
+}
+
+/** ~/.ssh/config's text, or '' when there is none. */
+async function readSshConfig(home: string): Promise<string> {
+  try {
+    return await fs.readFile(path.join(home, '.ssh', 'config'), 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return ''
+    throw error
+  }
+}
+
+/**
+ * Logs in to `alias` (resolved against the config), through its ProxyJump hops when it has any
+ * (`jumps` overrides them: the hops before a hop of a list), each hop reached by a channel
+ * (forwardOut) of the connection to the one before.
+ */
+async function login(context: Context, alias: string, flags: SshFlags, jumps: JumpHop[] | undefined, depth: number): Promise<{client: Client; where: string}> {
+  const ssh = resolveSshConfig(context.config, alias, flags, {home: context.auth.home, localUser: userInfo().username})
+  const where = `${ssh.user}@${ssh.host}${ssh.port === 22 ? '' : `:${ssh.port}`}`
+  const named = ssh.alias === ssh.host ? where : `${ssh.alias} (${where})`
+  const hops = jumps ?? ssh.proxyJump
+  let sock: Duplex
+  if (hops.length > 0) {
+    if (depth >= MAX_JUMPS) throw new MlError('INVALID_ARGUMENT', `ProxyJump in ~/.ssh/config goes through more than ${MAX_JUMPS} hosts to reach ${alias}; is there a loop?`)
+    const hop = hops[hops.length - 1]
+    const jump = await login(context, hop.host, {port: hop.port, user: hop.user}, hops.length > 1 ? hops.slice(0, -1) : undefined, depth + 1)
+    sock = await new Promise<Duplex>((resolve, reject) => jump.client.forwardOut('127.0.0.1', 0, ssh.host, ssh.port, (error, channel) => {
+      if (error) reject(new MlError(context.codes.unreachable, `${jump.where}, the ProxyJump host, could not reach ${where} (${error.message}); check the host and port, and that sshd runs there.`, {cause: error}))
+      else resolve(channel)
+    }))
+  } else {
+    sock = tcpConnect(ssh.host, ssh.port)
+  }
+  await greeted(sock, context.connectTimeoutMs).catch((error: Error) => {
+    sock.destroy()
+    throw new MlError(context.codes.unreachable, `Could not connect to ${named} (${error.message}); check the host and port, and that sshd runs there.`, {cause: error})
+  })
+  const methods = await authMethods(ssh, context.auth)
   const tried = methods.map((m) => m.label)
-  const client = new Client()
+  const client = new context.Client()
+  context.clients.push(client)
   let keyProblem: MlError | null = null
   await new Promise<void>((resolve, reject) => {
     client.once('ready', () => resolve())
     client.once('error', (error: Error & {level?: string; code?: string}) => {
       client.end()
       if (keyProblem) reject(keyProblem)
-      else if (error.level === 'client-authentication') reject(new MlError('AUTH_FAILED', `${where} refused every key ml tried (${tried.join(', ') || 'none: no ssh-agent, no ML_SSH_KEY, no ~/.ssh/id_* key'}); add one of them to the host's authorized_keys, or give the target's key with --identity.`))
-      else reject(new MlError(codes.unreachable, `Could not connect to ${where} (${error.code ?? error.message}); check the host and port, and that sshd runs there.`, {cause: error}))
+      else if (error.level === 'client-authentication') reject(new MlError('AUTH_FAILED', `${named} refused every key ml tried (${tried.join(', ') || 'none: no ssh-agent, no ML_SSH_KEY, no ~/.ssh/id_* key'}); add one of them to the host's authorized_keys, or give the target's key with --identity (or IdentityFile in ~/.ssh/config).`))
+      else reject(new MlError(context.codes.unreachable, `Could not connect to ${named} (${error.code ?? error.message}); check the host and port, and that sshd runs there.`, {cause: error}))
     })
     client.connect({
-      host: place.host,
-      port,
-      username,
-      readyTimeout: timeoutMs,
+      sock,
+      username: ssh.user,
+      readyTimeout: context.timeoutMs,
       keepaliveInterval: 5000,
       keepaliveCountMax: 3,
       hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
-        const files = [path.join(auth.home, '.ssh', 'known_hosts'), auth.env.ML_SSH_KNOWN_HOSTS].filter((f): f is string => Boolean(f))
-        hostKeyProblem(place.host, port, Buffer.from(key), files).then((problem) => {
+        const files = [...ssh.knownHostsFiles ?? [path.join(context.auth.home, '.ssh', 'known_hosts')], context.auth.env.ML_SSH_KNOWN_HOSTS].filter((f): f is string => Boolean(f))
+        const [host, port] = ssh.hostKeyAlias ? [ssh.hostKeyAlias, 22] : [ssh.host, ssh.port]
+        hostKeyProblem(host, port, Buffer.from(key), files).then((problem) => {
           keyProblem = problem
           verify(!problem)
         }, (error: Error) => {
-          keyProblem = new MlError('HOST_KEY_UNKNOWN', `The SSH host key of ${where} could not be checked (${error.message}).`)
+          keyProblem = new MlError('HOST_KEY_UNKNOWN', `The SSH host key of ${named} could not be checked (${error.message}).`)
           verify(false)
         })
       },
       authHandler: (_left: unknown, _partial: unknown, next: (method: unknown) => void) => next(methods.shift()?.method ?? false),
     } as never)
   })
-  return new SshShell(client, where, codes)
+  return {client, where: named}
+}
+
+/** A TCP connection to host:port (not waited for: greeted() does, with the connect timeout). */
+function tcpConnect(host: string, port: number): Socket {
+  return net.connect({host, port})
+}
+
+/**
+ * Waits until `sock` has said something (an ssh server speaks first: `SSH-2.0-...`), at most
+ * `timeoutMs`, and puts what it said back for ssh2 to read. A host that is down, a port that
+ * refuses, and one that takes the connection but never answers all fail here, quickly.
+ */
+function greeted(sock: Duplex, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (error?: Error) => {
+      clearTimeout(timer)
+      sock.off('readable', onReadable)
+      sock.off('error', onError)
+      sock.off('end', onEnd)
+      if (error) reject(error)
+      else resolve()
+    }
+    const onReadable = () => {
+      const chunk = sock.read() as Buffer | null
+      if (chunk === null) return
+      sock.unshift(chunk)
+      done()
+    }
+    const onError = (error: Error & {code?: string}) => done(new Error(error.code ?? error.message))
+    const onEnd = () => done(new Error('it closed the connection without a word'))
+    const timer = setTimeout(() => done(new Error(`no answer within ${timeoutMs >= 1000 ? `${+(timeoutMs / 1000).toFixed(1)} s` : `${timeoutMs} ms`}`)), timeoutMs)
+    sock.on('readable', onReadable)
+    sock.on('error', onError)
+    sock.on('end', onEnd)
+  })
 }
 
 interface AuthMethod {
@@ -95,9 +215,10 @@ interface AuthMethod {
   method: Record<string, unknown>
 }
 
-async function authMethods(place: SshPlace, auth: SshAuth, username: string): Promise<AuthMethod[]> {
+async function authMethods(ssh: ResolvedSsh, auth: SshAuth): Promise<AuthMethod[]> {
   const {utils} = (await import('ssh2')).default
   const methods: AuthMethod[] = []
+  const username = ssh.user
   const keyFile = async (file: string | undefined) => {
     if (!file || !existsSync(file) || methods.some((m) => m.label === file)) return
     const key = await fs.readFile(file)
@@ -106,9 +227,14 @@ async function authMethods(place: SshPlace, auth: SshAuth, username: string): Pr
     if (parsed instanceof Error) return // encrypted without ML_SSH_PASSPHRASE, or a kind ssh2 cannot use
     methods.push({label: file, method: {type: 'publickey', username, key, ...passphrase && {passphrase}}})
   }
-  await keyFile(place.identity)
-  if (auth.env.SSH_AUTH_SOCK) methods.push({label: 'ssh-agent', method: {type: 'agent', username, agent: auth.env.SSH_AUTH_SOCK}})
-  for (const file of [auth.env.ML_SSH_KEY, ...['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => path.join(auth.home, '.ssh', f))]) await keyFile(file)
+  for (const file of ssh.identityFiles) await keyFile(file)
+  if (!ssh.identitiesOnly) {
+    if (auth.env.SSH_AUTH_SOCK) methods.push({label: 'ssh-agent', method: {type: 'agent', username, agent: auth.env.SSH_AUTH_SOCK}})
+    await keyFile(auth.env.ML_SSH_KEY)
+  }
+  if (ssh.defaultKeys) {
+    for (const file of ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => path.join(auth.home, '.ssh', f))) await keyFile(file)
+  }
   return methods
 }
 
@@ -118,7 +244,8 @@ export class SshShell implements Shell {
   private closed: string | null = null
   private sftpChannel?: Promise<SFTPWrapper>
 
-  constructor(private readonly client: Client, readonly where: string, private readonly codes: SshErrorCodes) {
+  /** `jumps`: the connections to the ProxyJump hosts this one goes through, ended with it. */
+  constructor(private readonly client: Client, readonly where: string, private readonly codes: SshErrorCodes, private readonly jumps: Client[] = []) {
     client.on('close', () => (this.closed ??= 'the connection was closed'))
     client.on('error', (error: Error) => (this.closed ??= error.message))
   }
@@ -350,5 +477,6 @@ export class SshShell implements Shell {
   close(): void {
     this.closed ??= 'closed by ml'
     this.client.end()
+    for (const jump of this.jumps) jump.end()
   }
 }

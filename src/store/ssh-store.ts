@@ -14,8 +14,9 @@ const REQUESTS = 16
 
 /**
  * A store in a folder of an ssh host, over SFTP on one connection (the compute targets'
- * connection, host-key check and keys). Objects are written under a temporary name beside their
- * place and renamed there with OpenSSH's posix-rename, so they are visible only whole.
+ * connection, host-key check and keys; the host may be a Host alias of ~/.ssh/config).
+ * Objects are written under a temporary name beside their place and renamed there with
+ * OpenSSH's posix-rename, so they are visible only whole.
  */
 export class SshStore implements ArtifactStore {
   /** Fan-out folders known to exist, so that a put of many objects makes each once. */
@@ -24,7 +25,7 @@ export class SshStore implements ArtifactStore {
   private constructor(private readonly shell: SshShell, private readonly root: string, readonly where: string) {}
 
   static async open(place: {user?: string; host: string; port?: number; path: string}, where: string, options: StoreOptions): Promise<SshStore> {
-    const shell = await connectSsh(place, {home: options.home, env: options.env}, options.connectTimeoutMs ?? 10_000, {unreachable: 'STORE_UNREACHABLE', lost: 'STORE_UNREACHABLE', error: 'STORE_ERROR'})
+    const shell = await connectSsh(place, {home: options.home, env: options.env}, {timeoutMs: options.connectTimeoutMs ?? 10_000, codes: {unreachable: 'STORE_UNREACHABLE', lost: 'STORE_UNREACHABLE', error: 'STORE_ERROR'}})
     return new SshStore(shell, place.path, where)
   }
 

@@ -110,6 +110,25 @@ test('ssh: an unknown host key is HOST_KEY_UNKNOWN; a port nobody listens on is 
   assert.match(error.message, '127.0.0.1')
 })
 
+test('ssh: a Host alias of ~/.ssh/config names the store, as ssh://ALIAS/path and ALIAS:path', async () => {
+  const sshd = await startSshd()
+  closers.push(() => sshd.close())
+  const home = tempDir('ml-home-')
+  await fs.mkdir(path.join(home, '.ssh'))
+  const knownHosts = path.join(home, 'store-hosts')
+  writeFileSync(knownHosts, sshd.knownHostsLine)
+  writeFileSync(path.join(home, '.ssh', 'config'), `Host team-store\n  HostName 127.0.0.1\n  Port ${sshd.port}\n  IdentityFile ${sshd.userKey}\n  IdentitiesOnly yes\n  UserKnownHostsFile ${knownHosts}\n`)
+  const options: StoreOptions = {baseDir: home, home, env: {SSH_AUTH_SOCK: '', ML_SSH_KEY: ''}}
+  const root = path.join(tempDir('ml-host-'), 'store')
+  const store = await openStore(`ssh://team-store${root}`, options)
+  closers.push(() => store.close())
+  const files = await localFiles([Buffer.from('by alias\n')])
+  await roundTrip(store, files)
+  const scpLike = await openStore(`team-store:${root}`, options)
+  closers.push(() => scpLike.close())
+  assert.equal(await scpLike.has(files.map((f) => f.id)), new Set(files.map((f) => f.id)))
+})
+
 /** s3rver with a bucket, and a store on it under `prefix`. */
 async function openS3(prefix = 'team/data', env?: NodeJS.ProcessEnv) {
   const s3 = await startS3Server()

@@ -9,7 +9,7 @@ import {BACKUP_COLUMNS, runColumns} from '../../render/runs.js'
 export default class HistoryList extends MlCommand {
   static summary = "List the project's runs, newest first."
   static description = `The table shows each run's id, status, start time, duration, script, snapshot, git commit of your repo, whether it was dirty, every parameter, and the last value of every metric. -o json prints the full run records; --query filters them with JMESPath first.
-Runs out on compute targets (\`ml experiment submit -c NAME\`) are looked at first, as \`ml history sync\` does, at most every 5 seconds.
+Runs out on compute targets (\`ml experiment submit -c NAME\`) are looked at first, as \`ml history sync\` does, at most every 5 seconds. A target that does not answer within a second is a warning, and is left alone for a minute (remembered in .ml/target-health.json; \`ml history sync\` tries it at once).
 For a project with a remote, PUSHED (and "pushed" in JSON) tells whether the remote has the run's latest state.`
 
   static examples = [

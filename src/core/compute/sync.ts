@@ -19,13 +19,35 @@ import {type SlurmJob, slurmEnded, slurmEndReason, slurmJobs, slurmRunning} from
 import type {SshAuth} from '../../ssh/ssh-shell.js'
 import {runAlive} from './ssh-run.js'
 import {loadTarget, type ComputeTarget} from './targets.js'
+import {DOWN_FOR_MS, markDown, markUp, type TargetDown, targetsDown} from './target-health.js'
 
 export interface SyncOptions extends FinishOptions {
   auth: SshAuth
   /** Only these runs (full ids). */
   runIds?: string[]
-  /** How long to wait for a target's ssh host to answer (15 s). */
+  /** How long a target's ssh login may take (15 s). */
   timeoutMs?: number
+  /** How long a target's ssh host has to accept the connection and greet (5 s; 1 s for syncIfDue). */
+  connectTimeoutMs?: number
+  /** Leave alone the targets that did not answer lately (.ml/target-health.json): syncIfDue's default. */
+  skipDown?: boolean
+  /** Outcomes by target go into the result only, not to onWarning (`history sync` prints a line each). */
+  perTarget?: boolean
+}
+
+/** What one sync did on one target. */
+export interface TargetSync {
+  name: string
+  /** Runs out on it that the sync was to look at. */
+  runs: number
+  checked: number
+  changed: number
+  /** Why it (or some of its runs) could not be looked at. */
+  problem?: string
+  /** It did not answer now: remembered, so that `history list` leaves it alone for a while. */
+  unreachable?: boolean
+  /** Not tried: it did not answer lately (skipDown). */
+  skipped?: TargetDown
 }
 
 export interface SyncResult {
@@ -33,6 +55,8 @@ export interface SyncResult {
   checked: number
   /** Their records that changed (started, or ended and brought back). */
   changed: RunRecord[]
+  /** Each target that has runs out, in name order. */
+  targets: TargetSync[]
 }
 
 /**
@@ -40,7 +64,8 @@ export interface SyncResult {
  * as ended, and records what happened: a Slurm job that started is Running, one that ended (or
  * an ssh run whose exit file appeared, or whose process is gone) is brought back and recorded.
  * A run an ml process here still follows (a submit) is left to it. A target that cannot be
- * reached is a warning; its runs are looked at next time.
+ * reached is a warning (or its TargetSync's problem); its runs are looked at next time, and one
+ * that did not answer is remembered as down (target-health.ts).
  */
 export async function syncRuns(cwd: string, options: SyncOptions): Promise<SyncResult> {
   return syncProject(await findProject(cwd), options)
@@ -50,39 +75,69 @@ function syncProject(project: Project, options: SyncOptions): Promise<SyncResult
   return withComputeSync(project, async () => {
     await stampSync(project)
     const runs = (await remoteRuns(project)).filter((r) => (!options.runIds || options.runIds.includes(r.runId)) && !followedHere(r))
-    const result: SyncResult = {checked: 0, changed: []}
+    const result: SyncResult = {checked: 0, changed: [], targets: []}
     if (runs.length === 0) return result
-    const repo = await openHistory(project)
+    // Opened once a target answers: a listing whose targets are all down loads no git.
+    let repo: ShadowRepo | undefined
     const byTarget = new Map<string, RemoteRun[]>()
     for (const run of runs) byTarget.set(run.target, [...byTarget.get(run.target) ?? [], run])
-    for (const [name, group] of byTarget) {
+    const down = await targetsDown(project)
+    for (const [name, group] of [...byTarget].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const outcome: TargetSync = {name, runs: group.length, checked: 0, changed: 0}
+      result.targets.push(outcome)
+      const runsOn = `${group.length} run${group.length === 1 ? '' : 's'} on ${name}`
+      const warn = (message: string) => (options.perTarget ? undefined : options.onWarning?.(message))
+      const now = Date.now()
+      const lately = down[name]
+      if (options.skipDown && lately && lately.downUntil > now && lately.since <= now) {
+        outcome.skipped = lately
+        warn(`${runsOn} ${group.length === 1 ? 'was' : 'were'} not looked at: ${name} did not answer ${seconds(now - lately.since)} ago; it is tried again in ${seconds(lately.downUntil - now)}, or now by \`ml history sync\`.`)
+        continue
+      }
       let target: ComputeTarget
       let shell: Shell
       try {
         target = await loadTarget(project, name)
-        shell = await openShell(target, options.auth, options.timeoutMs)
+        shell = await openShell(target, options.auth, {timeoutMs: options.timeoutMs, connectTimeoutMs: options.connectTimeoutMs})
       } catch (error) {
         if (!isMlError(error)) throw error
-        options.onWarning?.(`${group.length} run${group.length === 1 ? '' : 's'} on ${name} could not be looked at: ${error.message}`)
+        outcome.problem = error.message
+        if (isMlError(error, 'COMPUTE_UNREACHABLE')) {
+          outcome.unreachable = true
+          await markDown(project, name, error.message, now)
+        }
+        warn(`${runsOn} could not be looked at: ${error.message}${outcome.unreachable && options.skipDown ? ` It is not tried again for ${seconds(DOWN_FOR_MS)} (\`ml history sync\` tries it now).` : ''}`)
         continue
       }
+      if (lately) await markUp(project, name)
       try {
         const jobs = target.type === 'slurm' ? await slurmJobs(shell, group.flatMap((r) => r.jobId ?? [])) : undefined
         for (const run of group) {
           result.checked++
+          outcome.checked++
+          repo ??= await openHistory(project)
           const changed = await syncRemoteRun(project, repo, shell, run, jobs, options)
-          if (changed) result.changed.push(changed)
+          if (changed) {
+            result.changed.push(changed)
+            outcome.changed++
+          }
         }
       } catch (error) {
         if (!isMlError(error, 'COMPUTE_CONNECTION_LOST') && !isMlError(error, 'COMPUTE_ERROR')) throw error
-        options.onWarning?.(error.message)
+        outcome.problem = error.message
+        warn(error.message)
       } finally {
         shell.close()
       }
     }
-    if (result.changed.length > 0) await pushQuietly(project, repo, options)
+    if (repo && result.changed.length > 0) await pushQuietly(project, repo, options)
     return result
   })
+}
+
+/** `12 s`, for warnings. */
+function seconds(ms: number): string {
+  return `${Math.max(1, Math.round(ms / 1000))} s`
 }
 
 /** A run whose submit (or submit --wait) still follows it from this machine. */
@@ -153,10 +208,14 @@ async function saveQuietly(repo: ShadowRepo, commit: string, record: RunRecord):
 
 /** How often `history list` looks at the targets' runs at most. */
 const SYNC_EVERY_MS = 5000
+/** How long a target has to answer a listing's sync: a live host greets in milliseconds. */
+const CONNECT_TIMEOUT_MS = 1000
 
 /**
  * The sync `history list` does first: only when runs submitted from here are still out on
  * targets, and not more often than every SYNC_EVERY_MS; another sync at work is not waited for.
+ * A target gets CONNECT_TIMEOUT_MS to answer, and one that did not answer lately is left alone
+ * (skipDown), so that a dead host costs a listing about a second once, then nothing.
  */
 export async function syncIfDue(cwd: string, options: SyncOptions): Promise<SyncResult | null> {
   const project = await findProject(cwd)
@@ -164,7 +223,7 @@ export async function syncIfDue(cwd: string, options: SyncOptions): Promise<Sync
   const last = await fs.stat(syncStampFile(project)).then((s) => s.mtimeMs, () => 0)
   if (Date.now() - last < SYNC_EVERY_MS) return null
   try {
-    return await syncProject(project, options)
+    return await syncProject(project, {...options, skipDown: options.skipDown ?? true, connectTimeoutMs: options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS})
   } catch (error) {
     if (isMlError(error, 'LOCKED')) return null
     throw error

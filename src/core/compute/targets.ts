@@ -1,6 +1,7 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {MlError} from '../../shared/errors.js'
+import {parseRemoteUrl} from '../../shared/remote-url.js'
 import {writeAtomically} from '../../shared/write-atomically.js'
 import {mlName, mlPath} from '../project/layout.js'
 import {findProject, type Project} from '../project/project.js'
@@ -16,7 +17,10 @@ interface TargetBase {
   workDir: string
   /** How Python scripts are started there (`python3` unless set): a command, split on spaces. */
   python?: string
-  /** The ssh host (for Slurm: the login node; without it Slurm's commands run on this machine). */
+  /**
+   * The ssh host (for Slurm: the login node; without it Slurm's commands run on this machine): a
+   * Host alias of ~/.ssh/config is resolved when connecting, so the file's changes apply.
+   */
   host?: string
   user?: string
   port?: number
@@ -41,7 +45,10 @@ export type ComputeTarget = SshTarget | SlurmTarget
 /** What `ml compute attach` is given. */
 export interface AttachSpec {
   name: string
-  type: string
+  /** ssh or slurm; ssh when only `url` is given. */
+  type?: string
+  /** `ssh://[USER@]HOST[:PORT]`: the same as --host USER@HOST --port PORT (HOST may be a Host alias of ~/.ssh/config). */
+  url?: string
   /** `[USER@]HOST` */
   host?: string
   port?: number
@@ -78,6 +85,8 @@ function checkTargetName(name: string): void {
 export async function attachTarget(cwd: string, spec: AttachSpec): Promise<ComputeTarget> {
   const project = await findProject(cwd)
   checkTargetName(spec.name)
+  if (spec.url !== undefined) spec = {...spec, ...fromUrl(spec)}
+  if (spec.type === undefined) throw new MlError('INVALID_ARGUMENT', 'Give --type ssh or slurm, or an ssh://[USER@]HOST[:PORT] URL.')
   if (spec.type !== 'ssh' && spec.type !== 'slurm') {
     throw new MlError('INVALID_ARGUMENT', `--type ${spec.type} is not a kind of compute target; use ssh or slurm.`)
   }
@@ -110,6 +119,17 @@ export async function attachTarget(cwd: string, spec: AttachSpec): Promise<Compu
   await fs.mkdir(mlPath(project.dir, 'compute'), {recursive: true})
   await writeAtomically(file(project, target.name), `${JSON.stringify(target, null, 2)}\n`)
   return target
+}
+
+/** --host and --port from `ssh://[USER@]HOST[:PORT]`; given twice is refused. */
+function fromUrl(spec: AttachSpec): Pick<AttachSpec, 'type' | 'host' | 'port'> {
+  const url = parseRemoteUrl(spec.url!)
+  if (url.scheme !== 'ssh' || !spec.url!.includes('://') || !url.host || (url.path !== '' && url.path !== '/') || url.password !== undefined) {
+    throw new MlError('INVALID_ARGUMENT', `${spec.url} is not an ssh://[USER@]HOST[:PORT] URL (a password is never taken: use a key).`)
+  }
+  if (spec.host !== undefined) throw new MlError('INVALID_ARGUMENT', 'Give the host once: as the URL or with --host, not both.')
+  if (spec.port !== undefined && url.port !== undefined) throw new MlError('INVALID_ARGUMENT', 'Give the port once: in the URL or with --port, not both.')
+  return {type: spec.type ?? 'ssh', host: `${url.user !== undefined ? `${url.user}@` : ''}${url.host}`, port: spec.port ?? url.port}
 }
 
 /**

@@ -55,6 +55,8 @@ const ML_ENTRIES = {
   compute: 'compute',
   /** A run submitted here to a compute target, until it is recorded as ended: `compute-runs/<run-id>.json`. */
   computeRuns: 'compute-runs',
+  /** Targets that did not answer lately, and until when `history list` leaves them alone (a cache). */
+  targetHealth: 'target-health.json',
 } as const
 
 /** The path of one of .ml/'s entries in the project folder `projectDir`, and below it. */
