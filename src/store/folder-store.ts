@@ -88,6 +88,13 @@ export class FolderStore implements ArtifactStore {
     }
   }
 
+  async copyOut(id: string, dest: string): Promise<void> {
+    await fs.copyFile(path.join(this.root, objectKey(id)), dest, constants.COPYFILE_EXCL).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' && error.path === path.join(this.root, objectKey(id))) throw objectMissing(this.where, id)
+      throw storeError(this.where, error)
+    })
+  }
+
   async close(): Promise<void> {}
 
   /**
@@ -98,6 +105,7 @@ export class FolderStore implements ArtifactStore {
    */
   private async copyVouched(file: string, target: string, vouched: VouchedStat): Promise<boolean> {
     const temp = tempFileFor(target)
+    let renamed = false
     try {
       await fs.copyFile(file, temp, constants.COPYFILE_EXCL).catch((error: NodeJS.ErrnoException) => {
         throw error.code === 'ENOENT' && error.path === file ? error : storeError(this.where, error)
@@ -106,9 +114,10 @@ export class FolderStore implements ArtifactStore {
       await fs.rename(temp, target).catch((error) => {
         throw storeError(this.where, error)
       })
+      renamed = true
       return true
     } finally {
-      await fs.rm(temp, {force: true})
+      if (!renamed) await fs.rm(temp, {force: true})
     }
   }
 

@@ -55,5 +55,11 @@ export interface ArtifactStore {
    * `isStoreTempFile` tells).
    */
   get(id: string, dest: string, size: number, onBytes?: (bytes: number) => void): Promise<void>
+  /**
+   * A store on this machine's filesystem (the folder store) may copy object `id` to `dest` (a
+   * temporary name of the caller's) with the kernel, unchecked: the caller hashes it (on all
+   * cores) and renames it into place only if it holds `id`. DATA_MISSING when absent.
+   */
+  copyOut?(id: string, dest: string): Promise<void>
   close(): Promise<void>
 }

@@ -8,7 +8,7 @@ import {progressBar} from '../../render/progress.js'
 
 export default class DataPull extends MlCommand {
   static summary = "Fetch a run's data and large outputs from the artifact store."
-  static description = `Fetches what RUN (by default the newest run that read tracked data) needs and this machine lacks: the files of its data versions and its large outputs, each checked against its sha256 before it is kept (a store that returns other bytes is STORE_CORRUPT, and nothing is written). Then the data files the folder does not have are written in place; a file the folder has with other bytes is left alone and named: \`ml project restore RUN --with-data\` puts those back too, with a backup.`
+  static description = `Fetches what RUN (by default the newest run that read tracked data) needs and this machine lacks: the data files the folder does not have come straight into their places, the rest (large outputs, files the folder has other bytes of) into the object cache; every file is checked against its sha256 before it is put in place (a store that returns other bytes is STORE_CORRUPT, and nothing is written), and a file the store lacks is DATA_MISSING before anything is written. A file the folder has with other bytes is left alone and named: \`ml project restore RUN --with-data\` puts those back too, with a backup.`
   static examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> iris_1795313438318']
 
   static args = {run: Args.string({description: 'Id of the run (or a unique prefix of it).'})}

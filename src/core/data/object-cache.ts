@@ -29,7 +29,7 @@ export function cachedPath(cache: ObjectCache, id: string): string {
 /** The local file holding object `id`, or null: the cache, the project's own, or .ml/large-outputs/ where an earlier ml kept large outputs. */
 export function localObject(cache: ObjectCache, id: string): string | null {
   const own = objectCache(cache.projectDir)
-  for (const file of [cachedPath(cache, id), cachedPath(own, id), largeOutputPath(cache.projectDir, id)]) {
+  for (const file of [cachedPath(cache, id), ...own.root === cache.root ? [] : [cachedPath(own, id)], largeOutputPath(cache.projectDir, id)]) {
     if (existsSync(file)) return file
   }
   return null

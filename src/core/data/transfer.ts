@@ -1,10 +1,11 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {isMlError} from '../../shared/errors.js'
+import {isMlError, MlError} from '../../shared/errors.js'
 import type {OnProgress} from '../../shared/progress.js'
 import {runPool} from '../../shared/run-pool.js'
 import type {ArtifactStore, VouchedStat} from '../../store/artifact-store.js'
-import {cachedPath, localObject, type ObjectCache} from './object-cache.js'
+import {hashFiles} from './hash-pool.js'
+import {cachedPath, localObject, type ObjectCache, tempBeside} from './object-cache.js'
 
 /** An object a run or a data version needs, with the local files that may hold its bytes. */
 export interface NeededObject {
@@ -108,6 +109,7 @@ export async function fetchObjects(store: ArtifactStore, cache: ObjectCache, obj
  * checks the folders first (assertPlainFolders).
  */
 export async function fetchIntoFolder(store: ArtifactStore, projectDir: string, entries: Array<{path: string; sha256: string; size: number; mode: number}>, onProgress?: OnProgress): Promise<FetchResult> {
+  if (store.copyOut) return copyIntoFolder(store, store.copyOut.bind(store), projectDir, entries, onProgress)
   const result: FetchResult = {fetched: 0, bytes: 0}
   const bytesTotal = entries.reduce((n, e) => n + e.size, 0)
   let bytesDone = 0
@@ -124,4 +126,28 @@ export async function fetchIntoFolder(store: ArtifactStore, projectDir: string, 
     onProgress?.({done: result.fetched, total: entries.length, bytesDone, bytesTotal})
   })
   return result
+}
+
+/**
+ * fetchIntoFolder from a store on this filesystem: every file copied by the kernel to a
+ * temporary name beside its place, then all of them hashed on every core, and only when every
+ * one holds its id are they renamed into place (STORE_CORRUPT otherwise, and nothing is).
+ */
+async function copyIntoFolder(store: ArtifactStore, copyOut: (id: string, dest: string) => Promise<void>, projectDir: string, entries: Array<{path: string; sha256: string; size: number; mode: number}>, onProgress?: OnProgress): Promise<FetchResult> {
+  const temps = entries.map((e) => tempBeside(path.join(projectDir, e.path)))
+  try {
+    const folders = new Set(temps.map((t) => path.dirname(t)))
+    for (const folder of folders) await fs.mkdir(folder, {recursive: true})
+    await runPool(entries.map((e, i) => ({e, temp: temps[i]})), TRANSFERS, async ({e, temp}) => {
+      await copyOut(e.sha256, temp)
+      if (e.mode === 0o100755) await fs.chmod(temp, 0o755)
+    })
+    const hashed = await hashFiles(temps.map((file, i) => ({file, size: entries[i].size})), {onProgress})
+    const wrong = entries.findIndex((e, i) => hashed[i].sha256 !== e.sha256 || hashed[i].size !== e.size)
+    if (wrong >= 0) throw new MlError('STORE_CORRUPT', `The store ${store.where} returned other bytes for ${entries[wrong].sha256} (${entries[wrong].path}); the object there is damaged: remove it from the store and push the file again from a machine that has it. Nothing was written.`)
+    await runPool(entries.map((e, i) => ({e, temp: temps[i]})), TRANSFERS, ({e, temp}) => fs.rename(temp, path.join(projectDir, e.path)))
+    return {fetched: entries.length, bytes: entries.reduce((n, e) => n + e.size, 0)}
+  } finally {
+    await runPool(temps, TRANSFERS, (temp) => fs.rm(temp, {force: true}))
+  }
 }
