@@ -3,6 +3,7 @@ import {existsSync, promises as fs} from 'node:fs'
 import {userInfo} from 'node:os'
 import path from 'node:path'
 import {parseRemoteUrl} from '../shared/remote-url.js'
+import type {ResolvedSsh} from '../shared/ssh-config-resolve.js'
 import type {NodeGit} from './nodegit.js'
 
 /** Where credentials come from; the command layer fills this in from the environment. */
@@ -29,7 +30,8 @@ export class Credentials {
   private ssh?: Promise<Candidate[]>
   private http?: Promise<Candidate[]>
 
-  constructor(private readonly Git: NodeGit, private readonly sources: CredentialSources, private readonly url: string) {}
+  /** `route`: where ~/.ssh/config sends an ssh remote; its IdentityFile and IdentitiesOnly say which keys are tried. */
+  constructor(private readonly Git: NodeGit, private readonly sources: CredentialSources, private readonly url: string, private readonly route?: ResolvedSsh) {}
 
   /** The next credential of a kind libgit2 `allowed`, or null when none is left. */
   async next(username: string | null, allowed: number): Promise<unknown | null> {
@@ -45,19 +47,24 @@ export class Credentials {
     return null
   }
 
-  /** ssh-agent, then ML_SSH_KEY, then the usual key files. */
+  /** IdentityFile's keys, then (unless IdentitiesOnly) ssh-agent and ML_SSH_KEY, then (without IdentityFile) the usual key files: as ssh-shell.ts tries them. */
   private async sshKeys(user: string): Promise<Candidate[]> {
     const {env, home} = this.sources
     const Git = this.Git
     const candidates: Candidate[] = []
-    if (env.SSH_AUTH_SOCK) {
+    const only = this.route?.identitiesOnly ?? false
+    if (env.SSH_AUTH_SOCK && !only) {
       candidates.push(async () => {
         this.tried.push('ssh-agent')
         return Git.Credential.sshKeyFromAgent(user)
       })
     }
-    const files = [env.ML_SSH_KEY, ...['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => path.join(home, '.ssh', f))]
-    for (const file of files) {
+    const files = [
+      ...this.route?.identityFiles ?? [],
+      ...only ? [] : [env.ML_SSH_KEY],
+      ...this.route?.defaultKeys === false ? [] : ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => path.join(home, '.ssh', f)),
+    ]
+    for (const file of new Set(files)) {
       if (!file || !existsSync(file)) continue
       candidates.push(async () => {
         this.tried.push(file)

@@ -9,6 +9,7 @@ import {Credentials, type CredentialSources} from './credentials.js'
 import {checkServer} from './host-check.js'
 import {loadNodegit, type NodeGit} from './nodegit.js'
 import {authFailure, explainRemoteError} from './remote-errors.js'
+import {type GitRoute, gitRoute} from './ssh-route.js'
 
 /** Where credentials come from (the command layer fills this in from the environment), and progress. */
 export interface AuthOptions extends CredentialSources {
@@ -33,8 +34,8 @@ export class Transport {
   /** The refs a remote has (`git ls-remote`), as name -> commit id. */
   async listRefs(url: string): Promise<Map<string, string>> {
     const Git = await loadNodegit()
-    const session = new Session(Git, this.auth, url)
-    const remote = await Git.Remote.createDetached(url)
+    const session = await Session.open(Git, this.auth, url)
+    const remote = await Git.Remote.createDetached(session.route.url)
     try {
       await remote.connect(Git.Enums.DIRECTION.FETCH, session.callbacks() as unknown as NodeGitModule.RemoteCallbacks)
       const heads = (await remote.referenceList()) as unknown as Array<{name(): string; oid(): NodeGitModule.Oid}>
@@ -49,8 +50,8 @@ export class Transport {
   /** Fetches `refspecs` from `url` into `repo`. */
   async fetch(repo: NodeGitModule.Repository, url: string, refspecs: string[]): Promise<void> {
     const Git = await loadNodegit()
-    const session = new Session(Git, this.auth, url)
-    const remote = await Git.Remote.createAnonymous(repo, url)
+    const session = await Session.open(Git, this.auth, url)
+    const remote = await Git.Remote.createAnonymous(repo, session.route.url)
     try {
       await remote.fetch(refspecs, {callbacks: session.callbacks(), downloadTags: Git.Remote.AUTOTAG_OPTION.DOWNLOAD_TAGS_NONE} as unknown as NodeGitModule.FetchOptions, 'ml fetch')
     } catch (error) {
@@ -61,8 +62,8 @@ export class Transport {
   /** Pushes `refspecs`; a ref the server refuses is reported, not thrown. */
   async push(repo: NodeGitModule.Repository, url: string, refspecs: string[]): Promise<PushedRef[]> {
     const Git = await loadNodegit()
-    const session = new Session(Git, this.auth, url)
-    const remote = await Git.Remote.createAnonymous(repo, url)
+    const session = await Session.open(Git, this.auth, url)
+    const remote = await Git.Remote.createAnonymous(repo, session.route.url)
     const results = new Map<string, PushedRef>()
     const callbacks = {
       ...session.callbacks(),
@@ -106,12 +107,14 @@ export class Transport {
 
   private async cloneWith(url: string, dir: string, local: number): Promise<NodeGitModule.Repository> {
     const Git = await loadNodegit()
-    const session = new Session(Git, this.auth, url)
+    const session = await Session.open(Git, this.auth, url)
     try {
       // Read at run time: @types/nodegit's const enum says NONE is 0, which libgit2 1.9 reads as SAFE (a full checkout).
       const none = (Git.Checkout as unknown as {STRATEGY: Record<string, number>}).STRATEGY.NONE
       const options = {local, fetchOpts: {callbacks: session.callbacks()}, checkoutOpts: {checkoutStrategy: none}}
-      return await (Git.Clone as unknown as {clone: typeof Git.Clone}).clone(url, dir, options as unknown as NodeGitModule.CloneOptions)
+      const repo = await (Git.Clone as unknown as {clone: typeof Git.Clone}).clone(session.route.url, dir, options as unknown as NodeGitModule.CloneOptions)
+      if (session.route.url !== url) Git.Remote.setUrl(repo, 'origin', url)
+      return repo
     } catch (error) {
       throw session.explain(error)
     }
@@ -126,8 +129,13 @@ class Session {
   private readonly credentials: Credentials
   private failure?: MlError
 
-  constructor(private readonly Git: NodeGit, private readonly auth: AuthOptions, private readonly url: string) {
-    this.credentials = new Credentials(Git, auth, url)
+  private constructor(private readonly Git: NodeGit, private readonly auth: AuthOptions, private readonly url: string, readonly route: GitRoute) {
+    this.credentials = new Credentials(Git, auth, url, route.ssh)
+  }
+
+  /** A session for `url`, with the route ~/.ssh/config gives an ssh remote. */
+  static async open(Git: NodeGit, auth: AuthOptions, url: string): Promise<Session> {
+    return new Session(Git, auth, url, await gitRoute(url, auth.home))
   }
 
   callbacks() {
@@ -142,7 +150,7 @@ class Session {
       },
       certificateCheck: async (cert: NodeGitModule.Cert, valid: number, host: string) => {
         if (valid) return 0
-        this.failure = (await checkServer(this.Git, cert, host, this.url, this.auth.home, this.auth.env.ML_SSH_KNOWN_HOSTS)) ?? undefined
+        this.failure = (await checkServer(this.Git, cert, host, this.route.ssh, this.auth.home, this.auth.env.ML_SSH_KNOWN_HOSTS)) ?? undefined
         return this.failure ? -1 : 0
       },
       ...onProgress && {

@@ -8,7 +8,7 @@ import type {Client, ClientChannel, SFTPWrapper} from 'ssh2'
 import {hostKeyProblem} from '../git/host-check.js'
 import {type ErrorCode, isMlError, MlError} from '../shared/errors.js'
 import {outputCollector, type Shell, type ShellResult} from './shell.js'
-import {type JumpHop, resolveSshConfig, type ResolvedSsh, type SshFlags} from './ssh-config-resolve.js'
+import {type JumpHop, readSshConfig, resolveSshConfig, type ResolvedSsh, type SshFlags} from '../shared/ssh-config-resolve.js'
 
 /** Where to connect and as whom: a target's host settings (a Host alias of ~/.ssh/config, or a host name). */
 export interface SshPlace {
@@ -101,16 +101,6 @@ interface Context {
   codes: SshErrorCodes
   /** Every connection made, the jump hosts' too, so that a failure or a close ends them all. */
   clients: Client[]
-}
-
-/** ~/.ssh/config's text, or '' when there is none. */
-async function readSshConfig(home: string): Promise<string> {
-  try {
-    return await fs.readFile(path.join(home, '.ssh', 'config'), 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return ''
-    throw error
-  }
 }
 
 /**

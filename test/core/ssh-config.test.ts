@@ -1,6 +1,6 @@
 import {existsSync} from 'node:fs'
 import * as assert from 'uvu/assert'
-import {resolveSshConfig} from '../../src/ssh/ssh-config-resolve.js'
+import {resolveSshConfig} from '../../src/shared/ssh-config-resolve.js'
 import {thrown, timedSuite} from '../helpers.js'
 
 const test = timedSuite('ssh-config')

@@ -3,8 +3,8 @@ import net from 'node:net'
 import {userInfo} from 'node:os'
 import path from 'node:path'
 import * as assert from 'uvu/assert'
-import {cleanup, errorCode, ml, mlSpawn, ok, tempDir, timedSuite, within, write} from '../helpers.js'
-import {freePort, type SshServer, startSshd} from '../servers.js'
+import {cleanup, errorCode, git, ml, mlSpawn, ok, tempDir, timedSuite, within, write} from '../helpers.js'
+import {bareRepo, freePort, type SshServer, startSshd} from '../servers.js'
 
 const test = timedSuite('ssh-config', 240_000)
 const closers: Array<() => Promise<void> | void> = []
@@ -140,6 +140,37 @@ test('ProxyJump: the target is reached through the jump host, and not at all whe
   await jump.close()
   const check = await ml(dir, ['compute', 'check', 'far'], env)
   assert.match(check.stdout, new RegExp(`FAIL\\s+connection .*jumper \\(${me}@127\\.0\\.0\\.1:${jump.port}\\) \\(ECONNREFUSED\\)`), 'the target itself is not tried')
+})
+
+test('git remotes over ssh read ~/.ssh/config too: a Host alias in a scp-like or ssh:// URL, its key, known_hosts and HostKeyAlias; ProxyJump is refused', async () => {
+  const sshd = await startSshd()
+  closers.push(() => sshd.close())
+  const {home, env, knownHosts, config} = sshHome()
+  writeFileSync(path.join(home, '.gitconfig'), '[user]\n\tname = a\n\temail = a@example.com\n')
+  const keyLine = sshd.knownHostsLine.split(' ').slice(1).join(' ')
+  writeFileSync(knownHosts, `${sshd.knownHostsLine}gitserver ${keyLine}`)
+  const common = ['  HostName 127.0.0.1', `  Port ${sshd.port}`, `  IdentityFile ${sshd.userKey}`, '  IdentitiesOnly yes', `  UserKnownHostsFile ${knownHosts}`]
+  config(['Host gitbox', ...common, 'Host renamed', ...common, '  HostKeyAlias gitserver', 'Host jumped', ...common, '  ProxyJump gitbox', ''].join('\n'))
+  const root = tempDir()
+  const remote = bareRepo(root)
+  ok(await ml(root, ['project', 'init', 'p', '-q', '-r', `gitbox:${remote}`], env))
+  const dir = path.join(root, 'p')
+  const submit = ok(await ml(dir, ['experiment', 'submit', 'train.py'], env))
+  assert.not.match(submit.stderr, /Warning/, submit.stderr)
+  assert.match(git(root, ['--git-dir', remote, 'for-each-ref', '--format=%(refname)']), /refs\/heads\/AzureMLHistory\//, 'the run reached the remote')
+  // A clone through another alias, whose host key is known only by its HostKeyAlias, keeps the URL as written.
+  ok(await ml(root, ['project', 'clone', `ssh://renamed${remote}`, 'b'], env))
+  assert.is(JSON.parse(ok(await ml(path.join(root, 'b'), ['history', 'list', '-o', 'json'], env)).stdout).length, 1)
+  assert.is(git(path.join(root, 'b'), ['remote', 'get-url', 'origin']).trim(), `ssh://renamed${remote}`)
+  // The config's key is the one used: without it (IdentitiesOnly, no other), the server refuses by name.
+  config(['Host gitbox', ...common.filter((l) => !l.includes('IdentityFile')), ''].join('\n'))
+  const refused = await ml(dir, ['history', 'pull'], env)
+  assert.is(errorCode(refused), 'AUTH_FAILED', refused.stderr)
+  config(['Host jumped', ...common, '  ProxyJump gitbox', ''].join('\n'))
+  const jumped = await ml(root, ['project', 'clone', `jumped:${remote}`, 'c'], env)
+  assert.is(errorCode(jumped), 'INVALID_ARGUMENT', jumped.stderr)
+  assert.match(jumped.stderr, /ProxyJump/)
+  assert.not.ok(existsSync(path.join(root, 'c')), 'nothing is left of the refused clone')
 })
 
 test('a target that does not answer: one warning, remembered in .ml/, skipped by the next list; history sync tries it and says so per target', async () => {

@@ -1,3 +1,4 @@
+import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import SSHConfig from 'ssh-config'
 import {MlError} from '../shared/errors.js'
@@ -44,6 +45,16 @@ export interface LocalSide {
   home: string
   /** The local user name (%u, and User's default). */
   localUser: string
+}
+
+/** ~/.ssh/config's text, or '' when there is none. */
+export async function readSshConfig(home: string): Promise<string> {
+  try {
+    return await fs.readFile(path.join(home, '.ssh', 'config'), 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return ''
+    throw error
+  }
 }
 
 /**
