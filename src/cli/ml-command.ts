@@ -41,14 +41,19 @@ export abstract class MlCommand extends Command {
 
   /** Credentials for remotes, from the environment; a key's passphrase is asked on a terminal. */
   protected auth(onProgress?: OnProgress): AuthOptions {
+    const home = process.env.HOME || homedir()
     return {
-      home: process.env.HOME || homedir(),
+      home,
       env: process.env,
       askPassphrase: process.stdin.isTTY ? (file) => askHidden(`Passphrase for ${file}: `) : undefined,
       onProgress,
+      jump: async (route) => (await import('../ssh/ssh-shell.js')).tunnelThroughJumps(route, {home, env: process.env}, {codes: REMOTE_CODES}),
     }
   }
 }
+
+/** A git remote's jump hosts fail as the remote does. */
+const REMOTE_CODES = {unreachable: 'REMOTE_UNREACHABLE', lost: 'REMOTE_UNREACHABLE', error: 'REMOTE_UNREACHABLE'} as const
 
 /** The stack of `error` and of each of its causes, for ML_DEBUG=1. */
 function causeChain(error: unknown): string {

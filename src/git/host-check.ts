@@ -2,27 +2,29 @@ import {isIP} from 'node:net'
 import path from 'node:path'
 import type NodeGitModule from 'nodegit'
 import {MlError} from '../shared/errors.js'
-import type {ResolvedSsh} from '../shared/ssh-config-resolve.js'
 import {checkKnownHosts, fingerprint, hostEntryName, keyType, probeHostKey} from './known-hosts.js'
 import type {NodeGit} from './nodegit.js'
+import type {GitRoute} from './ssh-route.js'
 
 /**
  * libgit2's certificate callback for a server it could not verify itself: null when the
  * server is to be trusted after all, else the error to fail with. A TLS certificate libgit2
- * refused is refused; an SSH host key is looked up as `ssh` would (`ssh`: the route
- * ~/.ssh/config gave, with its UserKnownHostsFile and HostKeyAlias), and in ML_SSH_KNOWN_HOSTS too.
+ * refused is refused; an SSH host key is looked up as `ssh` would (in the route ~/.ssh/config
+ * gave: its UserKnownHostsFile and HostKeyAlias, read through its jump hosts' tunnel), and in
+ * ML_SSH_KNOWN_HOSTS too.
  */
-export async function checkServer(Git: NodeGit, cert: NodeGitModule.Cert, host: string, route: ResolvedSsh | undefined, home: string, knownHosts?: string): Promise<MlError | null> {
+export async function checkServer(Git: NodeGit, cert: NodeGitModule.Cert, host: string, route: GitRoute, home: string, knownHosts?: string): Promise<MlError | null> {
   if ((cert as unknown as {certType(): number}).certType() === Git.Cert.TYPE.HOSTKEY_LIBSSH2) {
-    const ssh = route ?? {host, port: 22, knownHostsFiles: null}
+    const ssh = route.ssh ?? {host, port: 22, knownHostsFiles: null}
     const files = [...ssh.knownHostsFiles ?? [path.join(home, '.ssh', 'known_hosts')], knownHosts].filter((f): f is string => Boolean(f))
+    const probe = route.via ?? ssh
     let key: Buffer
     try {
-      key = await probeHostKey(ssh.host, ssh.port)
+      key = await probeHostKey(probe.host, probe.port)
     } catch (error) {
       return new MlError('HOST_KEY_UNKNOWN', `The SSH host key of ${hostEntryName(ssh.host, ssh.port)} could not be checked (${(error as Error).message}).`)
     }
-    return route?.hostKeyAlias ? hostKeyProblem(route.hostKeyAlias, 22, key, files) : hostKeyProblem(ssh.host, ssh.port, key, files)
+    return route.ssh?.hostKeyAlias ? hostKeyProblem(route.ssh.hostKeyAlias, 22, key, files) : hostKeyProblem(ssh.host, ssh.port, key, files)
   }
   const byIp = isIP(host) ? ' Certificates are matched by host name, so use the server\'s name rather than its IP address.' : ''
   return new MlError('TLS_CERT_INVALID', `The TLS certificate of ${host} is not trusted; if the server uses its own CA, name the CA file in ML_SSL_CA_FILE (or git's http.sslCAInfo).${byIp}`)

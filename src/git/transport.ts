@@ -9,12 +9,14 @@ import {Credentials, type CredentialSources} from './credentials.js'
 import {checkServer} from './host-check.js'
 import {loadNodegit, type NodeGit} from './nodegit.js'
 import {authFailure, explainRemoteError} from './remote-errors.js'
-import {type GitRoute, gitRoute} from './ssh-route.js'
+import {type GitRoute, gitRoute, type JumpTunnel} from './ssh-route.js'
 
 /** Where credentials come from (the command layer fills this in from the environment), and progress. */
 export interface AuthOptions extends CredentialSources {
   /** Told how far a push, fetch or clone has come (objects and bytes sent or received). */
   onProgress?: OnProgress
+  /** Reaches an ssh host through its ProxyJump hops; without it, such a remote is refused. */
+  jump?: JumpTunnel
 }
 
 /** One ref's fate in a push: rejected ones carry the server's reason. */
@@ -44,6 +46,7 @@ export class Transport {
       throw session.explain(error)
     } finally {
       await remote.disconnect().catch(() => undefined)
+      await session.close()
     }
   }
 
@@ -56,6 +59,8 @@ export class Transport {
       await remote.fetch(refspecs, {callbacks: session.callbacks(), downloadTags: Git.Remote.AUTOTAG_OPTION.DOWNLOAD_TAGS_NONE} as unknown as NodeGitModule.FetchOptions, 'ml fetch')
     } catch (error) {
       throw session.explain(error)
+    } finally {
+      await session.close()
     }
   }
 
@@ -76,6 +81,8 @@ export class Transport {
       await remote.push(refspecs, {callbacks} as unknown as NodeGitModule.PushOptions)
     } catch (error) {
       throw session.explain(error)
+    } finally {
+      await session.close()
     }
     return refspecs.map((spec) => {
       const ref = spec.replace(/^\+/, '').split(':').at(-1)!
@@ -117,6 +124,8 @@ export class Transport {
       return repo
     } catch (error) {
       throw session.explain(error)
+    } finally {
+      await session.close()
     }
   }
 }
@@ -133,9 +142,13 @@ class Session {
     this.credentials = new Credentials(Git, auth, url, route.ssh)
   }
 
-  /** A session for `url`, with the route ~/.ssh/config gives an ssh remote. */
+  /** A session for `url`, with the route ~/.ssh/config gives an ssh remote; closed when done with. */
   static async open(Git: NodeGit, auth: AuthOptions, url: string): Promise<Session> {
-    return new Session(Git, auth, url, await gitRoute(url, auth.home))
+    return new Session(Git, auth, url, await gitRoute(url, auth.home, auth.jump))
+  }
+
+  close(): Promise<void> {
+    return this.route.close()
   }
 
   callbacks() {
@@ -150,7 +163,7 @@ class Session {
       },
       certificateCheck: async (cert: NodeGitModule.Cert, valid: number, host: string) => {
         if (valid) return 0
-        this.failure = (await checkServer(this.Git, cert, host, this.route.ssh, this.auth.home, this.auth.env.ML_SSH_KNOWN_HOSTS)) ?? undefined
+        this.failure = (await checkServer(this.Git, cert, host, this.route, this.auth.home, this.auth.env.ML_SSH_KNOWN_HOSTS)) ?? undefined
         return this.failure ? -1 : 0
       },
       ...onProgress && {

@@ -73,8 +73,67 @@ const SFTP_WINDOW = 64
  * id_rsa when no IdentityFile is set (IdentitiesOnly: only the files).
  */
 export async function connectSsh(place: SshPlace, auth: SshAuth, options: ConnectOptions = {}): Promise<SshShell> {
+  const context = await newContext(auth, options)
+  try {
+    const {client, where} = await login(context, place.host, {port: place.port, user: place.user, identity: place.identity}, undefined, 0)
+    return new SshShell(client, where, context.codes, context.clients.filter((c) => c !== client))
+  } catch (error) {
+    for (const client of context.clients) client.end()
+    throw error
+  }
+}
+
+/** A port on 127.0.0.1 that reaches a host through an ssh connection, open until closed. */
+export interface SshTunnel {
+  port: number
+  close(): Promise<void>
+}
+
+/**
+ * For a client that connects by itself (libgit2): logs in to the last of `target`'s ProxyJump
+ * hops (through the hops before it) and listens on 127.0.0.1, each connection there becoming a
+ * channel (forwardOut) to `target`'s host and port, as `ssh -J` carries it. The client still
+ * logs in to the target itself, and checks its host key.
+ */
+export async function tunnelThroughJumps(target: {host: string; port: number; proxyJump: JumpHop[]}, auth: SshAuth, options: ConnectOptions = {}): Promise<SshTunnel> {
+  const context = await newContext(auth, options)
+  const hops = target.proxyJump
+  const sockets = new Set<Duplex>()
+  const close = async () => {
+    for (const socket of sockets) socket.destroy()
+    for (const client of context.clients) client.end()
+  }
+  try {
+    const hop = hops[hops.length - 1]
+    const jump = await login(context, hop.host, {port: hop.port, user: hop.user}, hops.length > 1 ? hops.slice(0, -1) : undefined, 1)
+    const server = net.createServer((socket) => {
+      sockets.add(socket)
+      socket.on('error', () => socket.destroy())
+      socket.on('close', () => sockets.delete(socket))
+      jump.client.forwardOut('127.0.0.1', 0, target.host, target.port, (error, channel) => {
+        if (error) return socket.destroy()
+        sockets.add(channel)
+        channel.on('close', () => sockets.delete(channel))
+        socket.pipe(channel).pipe(socket)
+      })
+    })
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
+    return {
+      port: (server.address() as net.AddressInfo).port,
+      close: async () => {
+        server.close()
+        await close()
+      },
+    }
+  } catch (error) {
+    await close()
+    throw error
+  }
+}
+
+async function newContext(auth: SshAuth, options: ConnectOptions): Promise<Context> {
   const {Client} = (await import('ssh2')).default // loaded only when a target is used
-  const context: Context = {
+  return {
     Client,
     auth,
     config: await readSshConfig(auth.home),
@@ -82,13 +141,6 @@ export async function connectSsh(place: SshPlace, auth: SshAuth, options: Connec
     connectTimeoutMs: Math.min(options.connectTimeoutMs ?? 5000, options.timeoutMs ?? 15_000),
     codes: options.codes ?? COMPUTE_CODES,
     clients: [],
-  }
-  try {
-    const {client, where} = await login(context, place.host, {port: place.port, user: place.user, identity: place.identity}, undefined, 0)
-    return new SshShell(client, where, context.codes, context.clients.filter((c) => c !== client))
-  } catch (error) {
-    for (const client of context.clients) client.end()
-    throw error
   }
 }
 

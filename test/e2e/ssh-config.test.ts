@@ -142,7 +142,7 @@ test('ProxyJump: the target is reached through the jump host, and not at all whe
   assert.match(check.stdout, new RegExp(`FAIL\\s+connection .*jumper \\(${me}@127\\.0\\.0\\.1:${jump.port}\\) \\(ECONNREFUSED\\)`), 'the target itself is not tried')
 })
 
-test('git remotes over ssh read ~/.ssh/config too: a Host alias in a scp-like or ssh:// URL, its key, known_hosts and HostKeyAlias; ProxyJump is refused', async () => {
+test('git remotes over ssh read ~/.ssh/config too: a Host alias in a scp-like or ssh:// URL, its key, known_hosts and HostKeyAlias, ProxyJump', async () => {
   const sshd = await startSshd()
   closers.push(() => sshd.close())
   const {home, env, knownHosts, config} = sshHome()
@@ -150,7 +150,7 @@ test('git remotes over ssh read ~/.ssh/config too: a Host alias in a scp-like or
   const keyLine = sshd.knownHostsLine.split(' ').slice(1).join(' ')
   writeFileSync(knownHosts, `${sshd.knownHostsLine}gitserver ${keyLine}`)
   const common = ['  HostName 127.0.0.1', `  Port ${sshd.port}`, `  IdentityFile ${sshd.userKey}`, '  IdentitiesOnly yes', `  UserKnownHostsFile ${knownHosts}`]
-  config(['Host gitbox', ...common, 'Host renamed', ...common, '  HostKeyAlias gitserver', 'Host jumped', ...common, '  ProxyJump gitbox', ''].join('\n'))
+  config(['Host gitbox', ...common, 'Host renamed', ...common, '  HostKeyAlias gitserver', ''].join('\n'))
   const root = tempDir()
   const remote = bareRepo(root)
   ok(await ml(root, ['project', 'init', 'p', '-q', '-r', `gitbox:${remote}`], env))
@@ -166,11 +166,20 @@ test('git remotes over ssh read ~/.ssh/config too: a Host alias in a scp-like or
   config(['Host gitbox', ...common.filter((l) => !l.includes('IdentityFile')), ''].join('\n'))
   const refused = await ml(dir, ['history', 'pull'], env)
   assert.is(errorCode(refused), 'AUTH_FAILED', refused.stderr)
-  config(['Host jumped', ...common, '  ProxyJump gitbox', ''].join('\n'))
-  const jumped = await ml(root, ['project', 'clone', `jumped:${remote}`, 'c'], env)
-  assert.is(errorCode(jumped), 'INVALID_ARGUMENT', jumped.stderr)
-  assert.match(jumped.stderr, /ProxyJump/)
-  assert.not.ok(existsSync(path.join(root, 'c')), 'nothing is left of the refused clone')
+  // Through a ProxyJump host: libgit2 goes through ml's tunnel, and not at all when the jump host is down.
+  const jump = await listener(sshd.port)
+  const hidden = await listener(sshd.port)
+  writeFileSync(knownHosts, knownAt(sshd, [jump.port, hidden.port]))
+  const reach = (port: number) => ['  HostName 127.0.0.1', `  Port ${port}`, `  IdentityFile ${sshd.userKey}`, '  IdentitiesOnly yes', `  UserKnownHostsFile ${knownHosts}`]
+  config(['Host jumped', ...reach(hidden.port), '  ProxyJump gitjump', 'Host gitjump', ...reach(jump.port), ''].join('\n'))
+  ok(await ml(root, ['project', 'clone', `jumped:${remote}`, 'c'], env))
+  assert.is(JSON.parse(ok(await ml(path.join(root, 'c'), ['history', 'list', '-o', 'json'], env)).stdout).length, 1)
+  assert.ok(jump.connections() >= 1 && hidden.connections() >= 1, `${jump.connections()} to the jump host, ${hidden.connections()} to the remote`)
+  await jump.close()
+  const down = await within(20_000, ml(root, ['project', 'clone', `jumped:${remote}`, 'd'], env))
+  assert.is(errorCode(down), 'REMOTE_UNREACHABLE', down.stderr)
+  assert.match(down.stderr, /gitjump|127\.0\.0\.1/)
+  assert.not.ok(existsSync(path.join(root, 'd')), 'nothing is left of the failed clone')
 })
 
 test('a target that does not answer: one warning, remembered in .ml/, skipped by the next list; history sync tries it and says so per target', async () => {
