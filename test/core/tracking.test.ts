@@ -7,6 +7,7 @@ import {parseMetrics} from '../../src/core/runs/metrics.js'
 import {paramsFromLog} from '../../src/core/runs/params.js'
 import type {RunRecord} from '../../src/core/runs/runs.js'
 import {trackingFromLog} from '../../src/core/runs/tracking-log.js'
+import {mlflowRunId, mlRunId} from '../../src/core/tracking/mlflow-ids.js'
 import {batchLines, keyProblem, metricValue, statusLines} from '../../src/core/tracking/mlflow-lines.js'
 import {mlflowRun} from '../../src/core/tracking/mlflow-run.js'
 import {startRunEndpoint} from '../../src/core/tracking/run-endpoint.js'
@@ -120,6 +121,42 @@ test('search filters as MLflow does: metrics as numbers, params and tags as text
   thrown(() => searchRuns(runs, {page_token: 'bm90IGEgbnVtYmVy'}), 'INVALID_ARGUMENT')
 })
 
+/** MLflow's _RUN_ID_REGEX of mlflow/utils/validation.py (2.x and 3.6): `^[a-zA-Z0-9][\w\-]{0,255}$`. */
+const MLFLOW_RUN_ID = /^[a-zA-Z0-9][\w-]{0,255}$/
+
+/** Every string of `alphabet` up to `length` characters. */
+function strings(alphabet: string[], length: number): string[] {
+  let level = ['']
+  const all: string[] = []
+  for (let i = 0; i < length; i++) {
+    level = level.flatMap((prefix) => alphabet.map((c) => prefix + c))
+    all.push(...level)
+  }
+  return all
+}
+
+test('MLflow run ids: a dot is escaped into an id MLflow\'s client accepts, read back exactly; no two ml ids give one MLflow id, and no MLflow id reads back as two', () => {
+  assert.is(mlflowRunId('p_1767225600000_abcd'), 'p_1767225600000_abcd', 'an id without a dot is unchanged')
+  assert.is(mlflowRunId('my.proj_1767225600000_abcd'), 'my-_dproj_1767225600000_abcd')
+  assert.is(mlflowRunId('a-_b.c_1_abcd'), 'a-__b-_dc_1_abcd')
+  // Every id of these characters: ml's own (trust/ids.ts) start with a letter or digit.
+  const ids = strings(['a', '.', '-', '_', 'd'], 7).filter((id) => /^[a-z]/.test(id))
+  const given = new Map<string, string>()
+  for (const id of ids) {
+    const mlflow = mlflowRunId(id)
+    assert.ok(MLFLOW_RUN_ID.test(mlflow), `${id} gave ${mlflow}, which MLflow refuses`)
+    assert.is(mlRunId(mlflow), id)
+    assert.is(given.get(mlflow), undefined, `${id} and ${given.get(mlflow)} both give ${mlflow}`)
+    given.set(mlflow, id)
+  }
+  // And back: an MLflow id reads as at most one ml id, the one that gives it.
+  for (const id of strings(['a', '-', '_', 'd'], 7)) {
+    const back = mlRunId(id)
+    if (back !== undefined) assert.is(mlflowRunId(back), id)
+  }
+  for (const id of ['a.b', 'a-_x', 'a-_', 'a-_-_d']) assert.is(mlRunId(id), undefined, id)
+})
+
 /** A request to the endpoint at `port`; `chunks`, when given, are sent without a Content-Length, one by one. */
 function request(port: number, method: string, url: string, token: string | undefined, body?: Buffer | Buffer[]): Promise<{status: number; body: string}> {
   return new Promise((resolve, reject) => {
@@ -170,6 +207,55 @@ test('the endpoint streams an artifact into outputs through a scratch file, and 
     await endpoint.close()
   }
   assert.is(await fs.readFile(path.join(dir, 'metrics.jsonl'), 'utf8'), '{"name":"a","value":1,"step":0,"timestamp":2}\n')
+})
+
+test('the endpoint of a run with a dot in its id: MLflow\'s id everywhere, logged models in folders of their own, a nested run\'s model under its folder, a point logged again for a model kept once', async () => {
+  const dir = tempDir()
+  const outputsDir = path.join(dir, 'outputs')
+  const metricsFile = path.join(dir, 'metrics.jsonl')
+  await fs.mkdir(path.join(outputsDir, 'models', 'net'), {recursive: true})
+  const project = {dir, config: {schema: 1, id: 'id', name: 'p.q', historyBranch: 'b', createdAt: '2026-01-01T00:00:00.000Z'}} as Project
+  const endpoint = await startRunEndpoint({env: {}, project, record: record('p.q_1_abcd', {status: 'Running'}), metricsFile, outputsDir, scratchDir: path.join(dir, 'scratch'), maxArtifactBytes: 1_000_000})
+  try {
+    const env = endpoint.scriptEnv({})
+    const id = env.MLFLOW_RUN_ID!
+    assert.is(id, 'p-_dq_1_abcd')
+    const port = Number(new URL(env.MLFLOW_TRACKING_URI!).port)
+    const call = async (method: string, route: string, body?: unknown) => {
+      const res = await request(port, method, `/api/2.0/${route}`, env.MLFLOW_TRACKING_TOKEN, body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)))
+      return {status: res.status, body: JSON.parse(res.body || '{}')}
+    }
+    assert.is((await call('GET', `mlflow/runs/get?run_id=${id}`)).body.run.info.artifact_uri, `mlflow-artifacts:/${id}`)
+    assert.equal((await call('GET', 'mlflow/runs/get?run_id=p.q_1_abcd')).body.error_code, 'PERMISSION_DENIED', 'ml\'s own id is not the one MLflow was given')
+    assert.is((await call('PUT', 'mlflow-artifacts/artifacts/p.q_1_abcd/x.txt', 'x')).status, 403)
+    // The script made outputs/models/net itself: the model "net" takes its id as folder.
+    const net = (await call('POST', 'mlflow/logged-models', {experiment_id: '0', name: 'net', source_run_id: id})).body.model.info
+    assert.is(net.artifact_uri, `mlflow-artifacts:/${id}/models/${net.model_id}`)
+    // A point run_logger appended, logged again for the model: kept once; a new one is written.
+    await fs.appendFile(metricsFile, '{"name":"acc","value":0.5,"step":1}\n')
+    const linked = await call('POST', 'mlflow/runs/log-batch', {run_id: id, metrics: [{key: 'acc', value: 0.5, timestamp: 5, step: 1, model_id: net.model_id}, {key: 'acc', value: 0.6, timestamp: 6, step: 2, model_id: net.model_id}]})
+    assert.is(linked.status, 200)
+    const child = (await call('POST', 'mlflow/runs/create', {experiment_id: '0', run_name: 'fold'})).body.run.info
+    assert.is(child.run_id, `${id}-nested-1`)
+    const inner = (await call('POST', 'mlflow/logged-models', {experiment_id: '0', name: 'm', source_run_id: child.run_id})).body.model.info
+    assert.equal([inner.artifact_uri, inner.source_run_id], [`mlflow-artifacts:/${id}/p.q_1_abcd-nested-1/models/m`, child.run_id])
+    assert.is((await call('POST', 'mlflow/runs/outputs', {run_id: child.run_id, models: [{model_id: inner.model_id, step: 3}]})).status, 200)
+    assert.equal((await call('GET', `mlflow/runs/get?run_id=${child.run_id}`)).body.run.outputs, {model_outputs: [{model_id: inner.model_id, step: 3}]})
+    const crossed = await call('POST', 'mlflow/runs/outputs', {run_id: id, models: [{model_id: inner.model_id, step: 0}]})
+    assert.equal([crossed.status, crossed.body.error_code], [400, 'INVALID_PARAMETER_VALUE'], 'a nested run\'s model is not the run\'s output')
+    assert.is((await call('PUT', `mlflow-artifacts/artifacts/${id}/p.q_1_abcd-nested-1/models/m/MLmodel`, 'flavors: {}')).status, 200)
+    assert.is(await fs.readFile(path.join(outputsDir, 'p.q_1_abcd-nested-1', 'models', 'm', 'MLmodel'), 'utf8'), 'flavors: {}')
+  } finally {
+    await endpoint.close()
+  }
+  const text = await fs.readFile(metricsFile, 'utf8')
+  assert.equal(parseMetrics(text).points.map((p) => [p.name, p.value, p.step]), [['acc', 0.5, 1], ['acc', 0.6, 2]])
+  const {properties} = trackingFromLog(text)
+  const [net] = JSON.parse(properties['ml.mlflow.models'])
+  assert.equal([net.status, net.metrics, net.step], ['PENDING', {acc: 0.6}, undefined])
+  const nested = JSON.parse(properties['ml.mlflow.nested.p.q_1_abcd-nested-1'])
+  assert.equal(JSON.parse(nested.tags['ml.mlflow.models']).map((m: {name: string; path: string; step: number}) => [m.name, m.path, m.step]), [['m', 'p.q_1_abcd-nested-1/models/m', 3]])
+  assert.is(nested.tags['mlflow.parentRunId'], 'p.q_1_abcd')
 })
 
 test.run()

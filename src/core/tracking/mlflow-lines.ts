@@ -82,23 +82,27 @@ export function metricLines(metrics: unknown[], nested: Nested, now: number): Li
   return out
 }
 
+/** `{key, value}` entries as [key, value], each key checked by keyProblem and each value a text of at most `max` characters. */
+export function keyValues(kind: string, items: unknown[], max: number): Array<[string, string]> {
+  return items.map((item) => {
+    const {key, value} = (item ?? {}) as Record<string, unknown>
+    return [checkedKey(kind, key), text(kind, value, max)]
+  })
+}
+
 /** Parameters, typed as ml types a value of the command line (`0.1` a number), as `{"param", "value"}` lines. */
 export function paramLines(params: unknown[], nested: Nested): string[] {
-  return params.map((param) => {
-    const {key, value} = (param ?? {}) as Record<string, unknown>
-    return JSON.stringify({...nested, param: checkedKey('param', key), value: paramValue(text('param', value, MLFLOW_LIMITS.paramValueChars))})
-  })
+  return keyValues('param', params, MLFLOW_LIMITS.paramValueChars).map(([param, value]) => JSON.stringify({...nested, param, value: paramValue(value)}))
 }
 
 /** Tags as `{"tag", "value"}` lines; `deleted` makes them `"value": null`, which removes the tag. */
 export function tagLines(tags: unknown[], nested: Nested, deleted = false): string[] {
-  return tags.map((tag) => {
-    const {key, value} = (tag ?? {}) as Record<string, unknown>
-    return JSON.stringify({...nested, tag: checkedKey('tag', key), value: deleted ? null : text('tag', value, MLFLOW_LIMITS.tagValueChars)})
-  })
+  if (deleted) return tags.map((tag) => JSON.stringify({...nested, tag: checkedKey('tag', ((tag ?? {}) as Record<string, unknown>).key), value: null}))
+  return keyValues('tag', tags, MLFLOW_LIMITS.tagValueChars).map(([tag, value]) => JSON.stringify({...nested, tag, value}))
 }
 
-function list(body: Record<string, unknown>, field: 'metrics' | 'params' | 'tags'): unknown[] {
+/** The list `field` of a request, of at most MLFLOW_LIMITS[field] entries (MLflow's batch limits). */
+export function list(body: Record<string, unknown>, field: 'metrics' | 'params' | 'tags'): unknown[] {
   const items = body[field] ?? []
   if (!Array.isArray(items)) throw invalid(`"${field}" must be a list; send ${field} as a JSON array.`)
   if (items.length > MLFLOW_LIMITS[field]) throw invalid(`A batch holds at most ${MLFLOW_LIMITS[field]} ${field}, not ${items.length}; log them in several batches.`)

@@ -5,6 +5,7 @@ import {runFile} from '../runs/run-files.js'
 import type {Project} from '../project/project.js'
 import type {RunRecord} from '../runs/runs.js'
 import {drain, requestArgs, requestRunId, sendJson, sendMlflowError} from './mlflow-http.js'
+import {runIdFromMlflow} from './mlflow-ids.js'
 import {artifactUri, EXPERIMENT_ID, mlflowExperiment, mlflowRun} from './mlflow-run.js'
 import {searchRuns} from './search-runs.js'
 
@@ -12,8 +13,9 @@ import {searchRuns} from './search-runs.js'
  * MLflow's REST API over the whole history, read-only, for `ml ui` (`parts`: the request's
  * path after /api/2.0/, decoded): experiments/search, get and get-by-name (the project is
  * experiment 0), runs/search, runs/get, metrics/get-history, artifacts/list and the artifact
- * proxy's list and download. Any write answers PERMISSION_DENIED; anything else
- * ENDPOINT_NOT_FOUND. Errors are thrown as MlErrors, for the caller's sendThrown.
+ * proxy's list and download. Runs have MLflow's ids (mlflowRunId), read back on every request.
+ * Any write answers PERMISSION_DENIED; anything else ENDPOINT_NOT_FOUND. Errors are thrown as
+ * MlErrors, for the caller's sendThrown.
  */
 export async function handleMlflowRead(cwd: string, project: Project, req: http.IncomingMessage, res: http.ServerResponse, url: URL, parts: string[]): Promise<void> {
   const experiment = mlflowExperiment(project)
@@ -61,8 +63,9 @@ export async function handleMlflowRead(cwd: string, project: Project, req: http.
 
 const READS = new Set(['GET experiments/search', 'POST experiments/search', 'GET experiments/get', 'GET experiments/get-by-name', 'GET runs/search', 'POST runs/search', 'GET runs/get', 'GET metrics/get-history', 'GET artifacts/list'])
 
-/** A run by its exact id (MLflow's clients never give a prefix). */
-async function recordOf(cwd: string, runId: string): Promise<RunRecord> {
+/** A run by its exact MLflow id (MLflow's clients never give a prefix). */
+async function recordOf(cwd: string, id: string): Promise<RunRecord> {
+  const runId = runIdFromMlflow(id)
   const {run} = await historyInfo(cwd, runId)
   if (run.runId !== runId) throw new MlError('RUN_NOT_FOUND', `There is no run with id ${runId}.`)
   return run

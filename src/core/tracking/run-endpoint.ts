@@ -12,8 +12,10 @@ import type {RunRecord} from '../runs/runs.js'
 import {trackingFromLog} from '../runs/tracking-log.js'
 import {unsafeReason} from '../trust/tree-path.js'
 import {bearerToken, drain, requestArgs, requestRunId, sendJson, sendMlflowError, sendThrown} from './mlflow-http.js'
-import {batchLines, type Lines, metricLines, paramLines, statusLines, tagLines} from './mlflow-lines.js'
-import {artifactUri, EXPERIMENT_ID, mlflowExperiment, mlflowRun, type MlflowRun} from './mlflow-run.js'
+import {LoggedModels, type Owner} from './logged-models.js'
+import {mlflowRunId, mlRunId} from './mlflow-ids.js'
+import {batchLines, type Lines, list, metricLines, metricValue, paramLines, statusLines, tagLines} from './mlflow-lines.js'
+import {artifactUri, EXPERIMENT_ID, mlflowExperiment, mlflowRun, type MlflowRun, runOutputs, MODELS_PROPERTY} from './mlflow-run.js'
 import {searchRuns} from './search-runs.js'
 
 /** With this set to 1, a MLFLOW_TRACKING_URI of the user's own wins over the run's endpoint. */
@@ -50,17 +52,19 @@ export interface RunEndpoint {
  * The run's MLflow tracking endpoint: MLflow's REST API 2.0 and its artifact proxy on
  * 127.0.0.1, for this run only (and the nested runs it creates), behind a random token. What
  * the script logs becomes what ml records anyway: lines of its metrics file and files of its
- * outputs, so the run's ending records them as it records run_logger's.
+ * outputs, so the run's ending records them as it records run_logger's. MLflow sees the run's
+ * id as mlflowRunId makes it (a dot escaped), and every id it sends is read back by mlRunId.
  */
 export async function startRunEndpoint(options: RunEndpointOptions): Promise<RunEndpoint> {
   if (options.env.MLFLOW_TRACKING_URI && options.env[PASSTHROUGH_VARIABLE] === '1') return {scriptEnv: (env) => env, close: async () => {}}
   const {record, project} = options
   const runId = record.runId
+  const mlflowId = mlflowRunId(runId)
   const token = randomBytes(24).toString('hex')
   const children = new Map<string, {name: string; start: number}>()
   const warned = new Set<string>()
-  /** The models each run (nested ones by id, the run itself by '') logged, for mlflow.log-model.history. */
-  const models = new Map<string, unknown[]>()
+  /** The models each run (nested ones by id, the run itself by '') logged in MLflow 2.x, for mlflow.log-model.history. */
+  const history = new Map<string, unknown[]>()
   const warnOnce = (message: string) => {
     if (!warned.has(message)) options.onWarning?.(message)
     warned.add(message)
@@ -77,10 +81,46 @@ export async function startRunEndpoint(options: RunEndpointOptions): Promise<Run
     return done
   }
 
-  /** The run a request names, as `{run}` for a nested one (its lines carry its id); refuses any other run. */
-  const runOf = (args: Record<string, unknown>): {run?: string} | null => {
-    const id = requestRunId(args)
-    return id === runId ? {} : children.has(id) ? {run: id} : null
+  /** The run a request names (by MLflow's id), as `{run}` for a nested one (its lines carry its ml id); refuses any other run. */
+  const runOf = (args: Record<string, unknown>): Owner | null => {
+    const id = mlRunId(requestRunId(args))
+    return id === runId ? {} : id !== undefined && children.has(id) ? {run: id} : null
+  }
+  const models = new LoggedModels((owner) => mlflowRunId(owner.run ?? runId), async (folder) => Boolean(await fs.lstat(path.join(options.outputsDir, folder)).catch(() => null)))
+  /** The name, value and step of each metric point of the run's own in its metrics file, read on from where the last call ended (the file only grows). */
+  const logged = {bytes: 0, points: new Set<string>()}
+  const loggedPoints = async (): Promise<Set<string>> => {
+    await writing
+    const handle = await fs.open(options.metricsFile, 'r').catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? null : Promise.reject(error)))
+    if (!handle) return logged.points
+    try {
+      const {size} = await handle.stat()
+      const data = Buffer.alloc(Math.max(0, size - logged.bytes))
+      await handle.read(data, 0, data.length, logged.bytes)
+      const whole = data.subarray(0, data.lastIndexOf(10) + 1)
+      for (const p of parseMetrics(whole.toString('utf8')).points) logged.points.add(pointKey(p.name, p.value, p.step ?? 0))
+      logged.bytes += whole.length
+    } finally {
+      await handle.close()
+    }
+    return logged.points
+  }
+  /**
+   * Metric points (runs/log-metric, runs/log-batch) as lines: one that names a logged model
+   * (model_id, MLflow 3.x) is linked to it, and is not written again when the run already has
+   * its name, value and step (log_model links the run's metrics of its step to the model by
+   * logging them again; MLflow's store keeps such a point once).
+   */
+  const metricWrite = async (nested: Owner, metrics: unknown[], lines: (fresh: unknown[]) => Lines, now: number): Promise<Lines> => {
+    const link = models.linking(nested, metrics, now)
+    if (!link) return lines(metrics)
+    const known = nested.run ? new Set<string>() : await loggedPoints()
+    const again = (metric: unknown) => {
+      const {key, value, step, model_id: model} = (metric ?? {}) as Record<string, unknown>
+      return Boolean(model) && known.has(pointKey(key, metricValue(value), Number(step ?? 0)))
+    }
+    const out = lines(metrics.filter((metric) => !again(metric)))
+    return {lines: [...out.lines, ...link()], nan: out.nan}
   }
   const ownRun = async () => {
     const text = await fs.readFile(options.metricsFile, 'utf8').catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? '' : Promise.reject(error)))
@@ -88,7 +128,13 @@ export async function startRunEndpoint(options: RunEndpointOptions): Promise<Run
   }
   const childRun = (id: string): MlflowRun => {
     const child = children.get(id)!
-    return {info: {run_id: id, run_uuid: id, run_name: child.name, experiment_id: EXPERIMENT_ID, user_id: '', status: 'RUNNING', start_time: child.start, artifact_uri: `${artifactUri(runId)}/${id}`, lifecycle_stage: 'active'}, data: {metrics: [], params: [], tags: [{key: 'mlflow.parentRunId', value: runId}, {key: 'mlflow.runName', value: child.name}]}}
+    const childId = mlflowRunId(id)
+    return {
+      info: {run_id: childId, run_uuid: childId, run_name: child.name, experiment_id: EXPERIMENT_ID, user_id: '', status: 'RUNNING', start_time: child.start, artifact_uri: `${artifactUri(runId)}/${id}`, lifecycle_stage: 'active'},
+      data: {metrics: [], params: [], tags: [{key: 'mlflow.parentRunId', value: mlflowId}, {key: 'mlflow.runName', value: child.name}]},
+      inputs: {dataset_inputs: [], model_inputs: []},
+      outputs: runOutputs({[MODELS_PROPERTY]: JSON.stringify(models.list({run: id}))}),
+    }
   }
 
   const api = async (route: string, args: Record<string, unknown>, res: http.ServerResponse): Promise<boolean> => {
@@ -123,21 +169,28 @@ export async function startRunEndpoint(options: RunEndpointOptions): Promise<Run
       sendJson(res, 200, searchRuns([await ownRun(), ...[...children.keys()].map(childRun)], args))
       return true
     }
-    const writes: Record<string, (nested: {run?: string}) => Lines | string[]> = {
-      'POST runs/log-metric': (nested) => metricLines([args], nested, now),
+    const model = await modelRoute(route, args, now)
+    if (model) {
+      sendJson(res, 200, model)
+      return true
+    }
+    const writes: Record<string, (nested: Owner) => Lines | string[] | Promise<Lines | string[]>> = {
+      'POST runs/log-metric': (nested) => metricWrite(nested, [args], (fresh) => metricLines(fresh, nested, now), now),
       'POST runs/log-parameter': (nested) => paramLines([args], nested),
       'POST runs/set-tag': (nested) => tagLines([args], nested),
       'POST runs/delete-tag': (nested) => tagLines([args], nested, true),
-      'POST runs/log-batch': (nested) => batchLines(args, nested, now),
+      'POST runs/log-batch': (nested) => metricWrite(nested, list(args, 'metrics'), (fresh) => batchLines({...args, metrics: fresh}, nested, now), now),
       'POST runs/update': (nested) => statusLines(args.status, nested),
       // MLflow 2.x's log_model, after its files: the model's MLmodel as JSON, kept as MLflow
       // keeps it, in the tag mlflow.log-model.history (a JSON list).
       'POST runs/log-model': (nested) => {
         if (typeof args.model_json !== 'string') throw new MlError('INVALID_ARGUMENT', 'runs/log-model needs model_json, the model\'s MLmodel as a JSON text.')
-        const history = models.get(nested.run ?? '') ?? []
-        models.set(nested.run ?? '', [...history, jsonOrText(args.model_json)])
-        return [JSON.stringify({...nested, tag: 'mlflow.log-model.history', value: JSON.stringify(models.get(nested.run ?? ''))})]
+        const before = history.get(nested.run ?? '') ?? []
+        history.set(nested.run ?? '', [...before, jsonOrText(args.model_json)])
+        return [JSON.stringify({...nested, tag: 'mlflow.log-model.history', value: JSON.stringify(history.get(nested.run ?? ''))})]
       },
+      // MLflow 3.x's log_model, after logged-models: the model is an output of the run, at a step.
+      'POST runs/outputs': (nested) => models.outputs(nested, args, now),
       'POST runs/log-inputs': () => {
         warnOnce('MLflow\'s runs/log-inputs (datasets) is accepted but not recorded.')
         return []
@@ -147,7 +200,7 @@ export async function startRunEndpoint(options: RunEndpointOptions): Promise<Run
     if (!known) return false
     const nested = runOf(args)
     if (!nested) {
-      sendMlflowError(res, 'PERMISSION_DENIED', `This endpoint serves only the ml run ${runId}, not ${JSON.stringify(requestRunId(args))}.`)
+      sendMlflowError(res, 'PERMISSION_DENIED', `This endpoint serves only the ml run ${runId} (to MLflow ${mlflowId}), not ${JSON.stringify(requestRunId(args))}.`)
       return true
     }
     if (route === 'GET runs/get') {
@@ -160,10 +213,39 @@ export async function startRunEndpoint(options: RunEndpointOptions): Promise<Run
       sendJson(res, 200, {metrics})
       return true
     }
-    await append(writes[route](nested))
+    await append(await writes[route](nested))
     const run = route === 'POST runs/update' ? {run_info: nested.run ? childRun(nested.run).info : (await ownRun()).info} : {}
     sendJson(res, 200, run)
     return true
+  }
+
+  /**
+   * MLflow 3.x's logged models (service.proto's /mlflow/logged-models...): create, get,
+   * finalize (PATCH), set and delete tags, log params, search. The answer, or undefined for a
+   * route that is not one of them. A model of another run's source_run_id is refused.
+   */
+  const modelRoute = async (route: string, args: Record<string, unknown>, now: number): Promise<Record<string, unknown> | undefined> => {
+    const method = route.slice(0, route.indexOf(' '))
+    const [head, id, sub, ...key] = route.slice(method.length + 1).split('/')
+    if (head !== 'logged-models') return undefined
+    if (method === 'POST' && id === undefined) {
+      const owner = args.source_run_id === undefined || args.source_run_id === null || args.source_run_id === '' ? {} : runOf({run_id: args.source_run_id})
+      if (!owner) throw new MlError('INVALID_ARGUMENT', `A model is logged from the ml run ${runId} (to MLflow ${mlflowId}) or a run nested in it, not ${JSON.stringify(args.source_run_id)}.`)
+      const created = await models.create(args, owner, now)
+      await append(created.lines)
+      return {model: created.model}
+    }
+    if (method === 'POST' && id === 'search' && sub === undefined) return models.search(args)
+    if (id === undefined || id === 'search') return undefined
+    let changed: {model?: Record<string, unknown>; lines: string[]}
+    if (method === 'GET' && sub === undefined) return {model: models.get(id)}
+    else if (method === 'PATCH' && sub === undefined) changed = models.finalize(id, args.status, now)
+    else if (method === 'PATCH' && sub === 'tags' && key.length === 0) changed = {lines: models.setTags(id, args, now)}
+    else if (method === 'DELETE' && sub === 'tags' && key.length > 0) changed = {lines: models.deleteTag(id, key.join('/'), now)}
+    else if (method === 'POST' && sub === 'params' && key.length === 0) changed = {lines: models.logParams(id, args, now)}
+    else return undefined
+    await append(changed.lines)
+    return changed.model ? {model: changed.model} : {}
   }
 
   const putArtifact = async (file: string, req: http.IncomingMessage): Promise<void> => {
@@ -194,13 +276,13 @@ export async function startRunEndpoint(options: RunEndpointOptions): Promise<Run
     if (req.method === 'GET' && rest.length === 0) {
       // list: ?path=<run-id>/<folder>
       const [id, ...sub] = (url.searchParams.get('path') ?? '').split('/').filter(Boolean)
-      if (id !== runId) return sendMlflowError(res, 'PERMISSION_DENIED', `This endpoint serves only the artifacts of the ml run ${runId}.`)
+      if (id !== mlflowId) return sendMlflowError(res, 'PERMISSION_DENIED', `This endpoint serves only the artifacts of the ml run ${runId} (to MLflow ${mlflowId}).`)
       return sendJson(res, 200, {files: await listArtifacts(options.outputsDir, sub.join('/'))})
     }
     const [id, ...parts] = rest
-    if (id !== runId) {
+    if (id !== mlflowId) {
       await drain(req)
-      return sendMlflowError(res, 'PERMISSION_DENIED', `This endpoint serves only the artifacts of the ml run ${runId}.`)
+      return sendMlflowError(res, 'PERMISSION_DENIED', `This endpoint serves only the artifacts of the ml run ${runId} (to MLflow ${mlflowId}).`)
     }
     // PUT since MLflow 1.25; older clients POST.
     if (req.method === 'PUT' || req.method === 'POST') {
@@ -246,7 +328,7 @@ export async function startRunEndpoint(options: RunEndpointOptions): Promise<Run
   const {port} = server.address() as {port: number}
   return {
     scriptEnv: (env) => {
-      const out: NodeJS.ProcessEnv = {...env, MLFLOW_TRACKING_URI: `http://127.0.0.1:${port}`, MLFLOW_RUN_ID: runId, MLFLOW_EXPERIMENT_ID: EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME: project.config.name, MLFLOW_TRACKING_TOKEN: token}
+      const out: NodeJS.ProcessEnv = {...env, MLFLOW_TRACKING_URI: `http://127.0.0.1:${port}`, MLFLOW_RUN_ID: mlflowId, MLFLOW_EXPERIMENT_ID: EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME: project.config.name, MLFLOW_TRACKING_TOKEN: token}
       for (const name of REPLACED) delete out[name]
       return out
     },
@@ -259,6 +341,11 @@ export async function startRunEndpoint(options: RunEndpointOptions): Promise<Run
       if (file) await (await file).close()
     },
   }
+}
+
+/** What tells two metric points apart for the model link: MLflow's store keeps a point of a run once. */
+function pointKey(name: unknown, value: number, step: number): string {
+  return JSON.stringify([name, value, step])
 }
 
 function jsonOrText(text: string): unknown {

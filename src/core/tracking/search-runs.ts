@@ -130,10 +130,6 @@ export const MAX_RESULTS = 50_000
  */
 export function searchRuns<R extends Searchable>(runs: R[], request: SearchRequest): {runs: R[]; next_page_token?: string} {
   const clauses = parseFilter(request.filter)
-  const max = request.max_results ?? 1000
-  if (!Number.isInteger(max) || max < 1 || max > MAX_RESULTS) throw invalid(`max_results must be a whole number from 1 to ${MAX_RESULTS}, not ${JSON.stringify(request.max_results)}.`)
-  const offset = request.page_token ? Number(Buffer.from(request.page_token, 'base64').toString('utf8')) : 0
-  if (!Number.isInteger(offset) || offset < 0) throw invalid('The page_token is not one this server gave; start again without it.')
   let found = runs.filter((run) => clauses.every((clause) => matches(run, clause)))
   for (const order of [...(request.order_by ?? [])].reverse()) {
     const match = /^\s*(.+?)(?:\s+(ASC|DESC))?\s*$/i.exec(order)
@@ -148,6 +144,19 @@ export function searchRuns<R extends Searchable>(runs: R[], request: SearchReque
       return sign * (x < y ? -1 : x > y ? 1 : 0)
     })
   }
-  const page = found.slice(offset, offset + max)
-  return {runs: page, ...(offset + max < found.length && {next_page_token: Buffer.from(String(offset + max)).toString('base64')})}
+  const {items, next_page_token} = pageOf(found, request)
+  return {runs: items, ...(next_page_token && {next_page_token})}
+}
+
+/**
+ * A page of `items`: at most max_results (1 to `limit`, 1000 unless given) from the offset
+ * page_token holds, and the token of the next page when there is one (the offset as base64,
+ * opaque to clients as MLflow's tokens are).
+ */
+export function pageOf<T>(items: T[], request: Pick<SearchRequest, 'max_results' | 'page_token'>, limit = MAX_RESULTS): {items: T[]; next_page_token?: string} {
+  const max = request.max_results ?? Math.min(1000, limit)
+  if (!Number.isInteger(max) || max < 1 || max > limit) throw invalid(`max_results must be a whole number from 1 to ${limit}, not ${JSON.stringify(request.max_results)}.`)
+  const offset = request.page_token ? Number(Buffer.from(request.page_token, 'base64').toString('utf8')) : 0
+  if (!Number.isInteger(offset) || offset < 0) throw invalid('The page_token is not one this server gave; start again without it.')
+  return {items: items.slice(offset, offset + max), ...(offset + max < items.length && {next_page_token: Buffer.from(String(offset + max)).toString('base64')})}
 }
