@@ -21,6 +21,8 @@ const REQUESTS = 16
 export class SshStore implements ArtifactStore {
   /** Fan-out folders known to exist, so that a put of many objects makes each once. */
   private readonly made = new Set<string>()
+  /** Ids `has` just found missing: their put goes without asking again (a race with another machine's put of the same bytes is harmless). */
+  private readonly absent = new Set<string>()
 
   private constructor(private readonly shell: SshShell, private readonly root: string, readonly where: string) {}
 
@@ -35,6 +37,7 @@ export class SshStore implements ArtifactStore {
       if (ids.length <= STAT_EACH_UP_TO) {
         await runPool(ids, REQUESTS, async (id) => {
           if ((await this.shell.stat(this.file(id)))?.isFile) held.add(id)
+          else this.absent.add(id)
         })
         return held
       }
@@ -46,6 +49,7 @@ export class SshStore implements ArtifactStore {
           if (wanted.has(fanOut + name)) held.add(fanOut + name)
         }
       })
+      for (const id of wanted) if (!held.has(id)) this.absent.add(id)
       return held
     } catch (error) {
       throw storeError(this.where, error)
@@ -55,7 +59,7 @@ export class SshStore implements ArtifactStore {
   async put(id: string, file: string, size: number, onBytes?: (bytes: number) => void): Promise<void> {
     const target = this.file(id)
     try {
-      if ((await this.shell.stat(target))?.isFile) return
+      if (!this.absent.delete(id) && (await this.shell.stat(target))?.isFile) return
       const folder = path.posix.dirname(target)
       if (!this.made.has(folder)) {
         await this.shell.makeFolders(folder)
