@@ -24,7 +24,7 @@ export interface FinishOptions extends QuietPushOptions {
 export async function finishRemoteRun(project: Project, repo: ShadowRepo, shell: Shell, place: RunPlace, record: RunRecord, commit: string, ending: Pick<RunEnding, 'started' | 'ended' | 'exitCode' | 'canceled' | 'error'>, options: FinishOptions): Promise<RunRecord> {
   const localDir = mlPath(project.dir, 'runs', record.runId)
   try {
-    const collected = await collectRun(shell, place, localDir, {mlVersion: options.mlVersion ?? 'unknown', onWarning: options.onWarning})
+    const collected = await collectRun(shell, place, localDir, {runId: record.runId, mlVersion: options.mlVersion ?? 'unknown', onWarning: options.onWarning})
     const canceled = ending.canceled || (await shell.readFile(`${place.ctl}/${CTL.canceled}`, 0, 1)) !== null
     await recordEnding(project, repo, commit, record, {...ending, ...collected, canceled, onWarning: options.onWarning})
     await shell.run(`rm -rf ${quote(place.runDir)} ${quote(place.ctl)}`)

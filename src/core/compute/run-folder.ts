@@ -8,6 +8,7 @@ import {commandFor} from '../runs/script-command.js'
 import type {RunRecord} from '../runs/runs.js'
 import {unsafeReason} from '../trust/tree-path.js'
 import {quote, runChecked, type Shell} from '../../ssh/shell.js'
+import {mlflowEnvLines, storeFolders, writeStore} from './mlflow-store.js'
 import type {ComputeTarget} from './targets.js'
 
 /**
@@ -53,7 +54,7 @@ export interface Materialized {
  * file from objects/ into place with its mode, and makes the symlinks. Nested repositories
  * (gitlinks) are not part of a snapshot's files and are left out. Writes the wrapper too.
  */
-export async function prepareRunFolder(shell: Shell, repo: ShadowRepo, target: ComputeTarget, place: RunPlace, record: RunRecord, runLogger: string): Promise<Materialized> {
+export async function prepareRunFolder(shell: Shell, repo: ShadowRepo, target: ComputeTarget, place: RunPlace, record: RunRecord, runLogger: string, experimentName?: string): Promise<Materialized> {
   const entries = (await repo.listEntries(await repo.treeOf(record.snapshotId))).filter((e) => e.mode !== MODE.GITLINK)
   for (const entry of entries) {
     const reason = unsafeReason(entry.path)
@@ -69,7 +70,7 @@ export async function prepareRunFolder(shell: Shell, repo: ShadowRepo, target: C
     sentBytes += data.length
   })
 
-  const lines = ['set -e', `mkdir -p ${quote(place.runDir)} ${quote(place.ctl)}/lib`, `cd ${quote(place.runDir)}`]
+  const lines = ['set -e', `mkdir -p ${[place.runDir, `${place.ctl}/lib`, ...storeFolders(place, record.runId)].map(quote).join(' ')}`, `cd ${quote(place.runDir)}`]
   const dirs = new Set<string>()
   for (const entry of entries) {
     const dir = entry.path.split('/').slice(0, -1).join('/')
@@ -85,7 +86,8 @@ export async function prepareRunFolder(shell: Shell, repo: ShadowRepo, target: C
   }
   await runChecked(shell, `mkdir -p ${quote(place.ctl)} && sh -s`, `copy the snapshot into ${place.runDir}`, `${lines.join('\n')}\n`)
   await shell.writeFile(`${place.ctl}/lib/run_logger.py`, await fs.readFile(runLogger))
-  await shell.writeFile(`${place.ctl}/${CTL.wrapper}`, wrapperScript(target, place, record))
+  await writeStore(shell, place, record.runId, experimentName)
+  await shell.writeFile(`${place.ctl}/${CTL.wrapper}`, wrapperScript(target, place, record, experimentName))
   return {files: entries.length, sent: missing.length, sentBytes}
 }
 
@@ -95,7 +97,7 @@ export async function prepareRunFolder(shell: Shell, repo: ShadowRepo, target: C
  * (the script's exit status and the time) written last, through a rename. A signal to the
  * group reaches the script (Python's KeyboardInterrupt) while the wrapper waits to record it.
  */
-export function wrapperScript(target: ComputeTarget, place: RunPlace, record: RunRecord): string {
+export function wrapperScript(target: ComputeTarget, place: RunPlace, record: RunRecord, experimentName?: string): string {
   const [program, args] = commandFor(record.script, 'node')
   const words = program === 'python3' && target.python ? target.python.split(/\s+/).filter(Boolean) : [program]
   const interpreter = words[0]
@@ -119,6 +121,7 @@ echo $$ > "$ctl/pid.tmp" && mv "$ctl/pid.tmp" "$ctl/${CTL.pid}"
 ML_RUN_ID=${quote(record.runId)} ML_PROJECT_DIR="$PWD" ML_OUTPUTS_DIR="$PWD/${OUTPUTS_DIR}" ML_METRICS_FILE="$ctl/${CTL.metrics}" PYTHONUNBUFFERED=1
 PYTHONPATH="\${PYTHONPATH:+$PYTHONPATH:}$ctl/lib"
 export ML_RUN_ID ML_PROJECT_DIR ML_OUTPUTS_DIR ML_METRICS_FILE PYTHONUNBUFFERED PYTHONPATH
+${mlflowEnvLines(place, record.runId, experimentName).join('\n')}
 mkdir -p ${OUTPUTS_DIR}
 {
 ${probe.map((l) => `  ${l}`).join('\n')}
