@@ -27,7 +27,7 @@ test.after(async () => {
 })
 
 const CLIENT = String.raw`
-import json, os, re, sys, time, urllib.parse, urllib.request, uuid
+import json, os, re, shutil, sys, time, urllib.parse, urllib.request, uuid
 
 URI = os.environ["MLFLOW_TRACKING_URI"]
 print("URI", URI, os.environ.get("MLFLOW_RUN_ID"), os.environ.get("MLFLOW_EXPERIMENT_ID"), os.environ.get("MLFLOW_EXPERIMENT_NAME"), "token" if os.environ.get("MLFLOW_TRACKING_TOKEN") else "no-token", flush=True)
@@ -102,6 +102,9 @@ os.remove(os.path.join(RUN_DIR, "tags", "scratch"))
 ART = meta["artifact_uri"]
 os.makedirs(os.path.join(ART, "reports"), exist_ok=True)
 open(os.path.join(ART, "reports", "report.txt"), "w").write("all good\n")
+# ... with shutil.copy2, which keeps the file's time: a file of the snapshot is older than the run's start.
+os.makedirs(os.path.join(ART, "code"), exist_ok=True)
+shutil.copy2("client.py", os.path.join(ART, "code"))
 # MLflow 2.x log_model: its files, then record_logged_model: the tag mlflow.log-model.history
 os.makedirs(os.path.join(ART, "model"), exist_ok=True)
 open(os.path.join(ART, "model", "MLmodel"), "w").write("artifact_path: model\n")
@@ -158,7 +161,7 @@ async function assertLogged(dir: string, env: NodeJS.ProcessEnv, warnings: strin
   assert.is(nested.status, 'FINISHED')
   assert.is(nested.tags['mlflow.parentRunId'], runId)
   assert.is(nested.tags['mlflow.runName'], 'fold-1')
-  assert.equal(run.outputs.map((o) => o.path).sort(), ['model/MLmodel', `${runId}-nested-1/preds.csv`, 'reports/report.txt'])
+  assert.equal(run.outputs.map((o) => o.path).sort(), ['code/client.py', 'model/MLmodel', `${runId}-nested-1/preds.csv`, 'reports/report.txt'])
   assert.is(shadowGit(dir, ['show', `refs/ml/runs/${runId}:outputs/reports/report.txt`]), 'all good')
   assert.is(shadowGit(dir, ['show', `refs/ml/runs/${runId}:outputs/${runId}-nested-1/preds.csv`]), 'id,pred\n1,0')
   const points = JSON.parse(ok(await ml(dir, ['history', 'metrics', runId, '-o', 'json'], env)).stdout) as Array<{name: string; step: number; timestamp: number}>

@@ -57,7 +57,7 @@ export async function readStarted(shell: Shell, place: RunPlace): Promise<Date |
  * Output paths are the target's word, so each passes the path gate; one that does not is left
  * there and named in a warning.
  */
-export async function collectRun(shell: Shell, place: RunPlace, localDir: string, options: {runId: string; mlVersion: string; onWarning?: (message: string) => void}): Promise<Pick<RunEnding, 'logFile' | 'metricsText' | 'environment' | 'outputsDir' | 'outputs'>> {
+export async function collectRun(shell: Shell, place: RunPlace, localDir: string, options: {runId: string; mlVersion: string; maxArtifactBytes: number; onWarning?: (message: string) => void}): Promise<Pick<RunEnding, 'logFile' | 'metricsText' | 'environment' | 'outputsDir' | 'outputs'>> {
   await fs.mkdir(localDir, {recursive: true})
   const logFile = path.join(localDir, LOG_FILE)
   const log = await shell.readFile(`${place.ctl}/${CTL.log}`)
@@ -81,7 +81,7 @@ export async function collectRun(shell: Shell, place: RunPlace, localDir: string
     await shell.download(`${place.runDir}/${OUTPUTS_DIR}/${file}`, path.join(outputsDir, file))
     outputs.push(file)
   }
-  const mlflow = await collectStore(shell, place, options.runId, outputsDir, options.onWarning)
+  const mlflow = await collectStore(shell, place, options.runId, outputsDir, options)
   const environment = environmentText === undefined ? undefined : {
     environment: parseEnvironment(environmentText, options.mlVersion),
     files: requirements === undefined ? [] : [{path: REQUIREMENTS_FILE, data: requirements}],

@@ -1,7 +1,6 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {runPool} from '../../shared/run-pool.js'
-import {OUTPUTS_DIR} from '../project/layout.js'
 import {experimentMeta, readLimit, runMeta, STORE_LIMITS, storeFile, storeLines} from '../tracking/mlflow-file-store.js'
 import {EXPERIMENT_ID} from '../tracking/mlflow-run.js'
 import {PASSTHROUGH_VARIABLE, REPLACED} from '../tracking/run-endpoint.js'
@@ -12,8 +11,8 @@ import {quote, runChecked, type Shell} from '../../ssh/shell.js'
  * folder, `<run-id>.ml/mlruns/`, which the wrapper names in MLFLOW_TRACKING_URI: a Slurm node
  * may not reach this machine, and a run on an ssh host outlives the connection (and the ml
  * that started it), so nothing it logs may need ml to be there. What the store holds is
- * brought back with the run's outputs and becomes the lines a local run's endpoint writes
- * (tracking/mlflow-file-store.ts). No token: the store is a folder of the user's own.
+ * brought back with the run's outputs and becomes the lines and outputs a local run's endpoint
+ * writes (tracking/mlflow-file-store.ts). No token: the store is a folder of the user's own.
  */
 export const STORE_DIR = 'mlruns'
 
@@ -27,17 +26,18 @@ export function storeOf(place: RunPlace): string {
   return `${place.ctl}/${STORE_DIR}`
 }
 
-/** The folders of the store the run folder's script makes: experiment 0 and the run in it. */
-export function storeFolders(place: RunPlace, runId: string): string[] {
-  const run = `${storeOf(place)}/${EXPERIMENT_ID}/${runId}`
-  return ['metrics', 'params', 'tags'].map((folder) => `${run}/${folder}`)
-}
-
-/** Writes the experiment's and the run's meta.yaml (the folders are made already): MLflow then finds both. */
-export async function writeStore(shell: Shell, place: RunPlace, runId: string, experimentName: string | undefined, now = Date.now()): Promise<void> {
+/**
+ * The lines of the run folder's script (sh, `set -e`) that make the store: experiment 0 (named
+ * `experimentName`, else MLflow's "Default") and the run in it, RUNNING, with their meta.yaml.
+ */
+export function storeScript(place: RunPlace, runId: string, experimentName: string | undefined, now = Date.now()): string[] {
   const experiment = `${storeOf(place)}/${EXPERIMENT_ID}`
-  await shell.writeFile(`${experiment}/meta.yaml`, experimentMeta(experimentName ?? 'Default', experiment, now))
-  await shell.writeFile(`${experiment}/${runId}/meta.yaml`, runMeta(runId, `${place.runDir}/${OUTPUTS_DIR}`, now))
+  const run = `${experiment}/${runId}`
+  return [
+    `mkdir -p ${['metrics', 'params', 'tags', 'artifacts'].map((folder) => quote(`${run}/${folder}`)).join(' ')}`,
+    `printf '%s' ${quote(experimentMeta(experimentName ?? 'Default', experiment, now))} > ${quote(`${experiment}/meta.yaml`)}`,
+    `printf '%s' ${quote(runMeta(runId, `${run}/artifacts`, now))} > ${quote(`${run}/meta.yaml`)}`,
+  ]
 }
 
 /** A file: URI for an absolute POSIX path (MLflow unquotes it: a `%`, `?` or `#` in a folder's name stays itself). */
@@ -63,14 +63,18 @@ export function mlflowEnvLines(place: RunPlace, runId: string, experimentName: s
 
 /**
  * What the script logged into the run's store on the target, as ML_METRICS_FILE lines, with
- * the artifacts of its nested runs brought into `outputsDir` (under `<nested-id>/`; an output
- * already there is kept). Only regular files are listed (find -type f: no links, nothing
- * through a linked folder), each read up to its kind's limit and all up to STORE_LIMITS.bytes.
+ * its artifacts (in the store, as MLflow keeps them: a copy keeps its file's time, so the
+ * outputs' "newer than the start" would miss it) brought into `outputsDir`, a nested run's
+ * under `<nested-id>/`; an output already there is kept, and an artifact over `maxArtifactBytes`
+ * left there. Only regular files are listed (find -type f: no links, nothing through a linked
+ * folder), each read up to its kind's limit and all up to STORE_LIMITS.bytes.
  */
-export async function collectStore(shell: Shell, place: RunPlace, runId: string, outputsDir: string, onWarning?: (message: string) => void): Promise<{lines: string[]; outputs: string[]}> {
+export async function collectStore(shell: Shell, place: RunPlace, runId: string, outputsDir: string, options: {maxArtifactBytes: number; onWarning?: (message: string) => void}): Promise<{lines: string[]; outputs: string[]}> {
+  const {onWarning} = options
   const store = storeOf(place)
-  const listed = await runChecked(shell, `cd ${quote(store)} 2>/dev/null && find . -type f || true`, 'list the MLflow file store')
-  let files = listed.split('\n').filter((line) => line.startsWith('./')).map((line) => line.slice(2))
+  const listed = await runChecked(shell, `cd ${quote(store)} 2>/dev/null && find . -type f && echo ':over' && find . -type f -size +${Math.floor(options.maxArtifactBytes)}c || true`, 'list the MLflow file store')
+  const [all, over] = listed.split('\n:over\n').map((part) => part.split('\n').filter((line) => line.startsWith('./')).map((line) => line.slice(2)))
+  let files = all
   if (files.length > STORE_LIMITS.files) {
     onWarning?.(`The MLflow file store of run ${runId} holds ${files.length} files; only the first ${STORE_LIMITS.files} were read.`)
     files = files.slice(0, STORE_LIMITS.files)
@@ -92,8 +96,13 @@ export async function collectStore(shell: Shell, place: RunPlace, runId: string,
   if (left <= 0) onWarning?.(`The MLflow file store of run ${runId} is over ${STORE_LIMITS.bytes / 2 ** 20} MB; what is beyond was not read.`)
   const {lines, artifacts, warnings} = storeLines(runId, {files, read})
   for (const warning of warnings) onWarning?.(warning)
+  const tooBig = new Set(over ?? [])
   const outputs: string[] = []
   for (const {file, output} of artifacts) {
+    if (tooBig.has(file)) {
+      onWarning?.(`The MLflow artifact ${output} is over ${options.maxArtifactBytes / 1e6} MB, the project's size limit; it was left on ${shell.where}.`)
+      continue
+    }
     const local = path.join(outputsDir, output)
     let made = false
     try {
@@ -105,7 +114,7 @@ export async function collectStore(shell: Shell, place: RunPlace, runId: string,
       outputs.push(output)
     } catch (error) {
       if (made) await fs.rm(local, {force: true})
-      onWarning?.(`The artifact ${output} of a nested MLflow run was left on ${shell.where}: ${(error as Error).message}`)
+      onWarning?.(`The MLflow artifact ${output} was left on ${shell.where}: ${(error as Error).message}`)
     }
   }
   return {lines, outputs}
