@@ -13,7 +13,7 @@ const RUN = 'p_1700000000000_abcd'
 const lines = (text: Array<Record<string, unknown>>) => text.map((l) => JSON.stringify(l))
 const read = (files: Record<string, string | {text: string; cut: boolean}>) => new Map(Object.entries(files).map(([file, v]) => [file, typeof v === 'string' ? {text: v, cut: false} : v]))
 
-test('a store becomes the endpoint\'s lines: nested runs numbered as they started, deleted runs and what is not a run left out, Python\'s floats read', () => {
+test('a store becomes the endpoint\'s lines: nested runs numbered as they started, deleted runs and what is not a run (the model registry, an experiment\'s tags) left out, Python\'s floats read', () => {
   const meta = (start: number, status: number, extra = '') => `run_name: x\nstart_time: ${start}\nstatus: ${status}\n${extra}`
   const content = read({
     [`0/${RUN}/meta.yaml`]: runMeta(RUN, '/w/outputs', 1),
@@ -29,6 +29,8 @@ test('a store becomes the endpoint\'s lines: nested runs numbered as they starte
     '7/cccc/params/k': 'v',
     '0/tags/x': 'experiment tag',
     '.trash/dddd/meta.yaml': meta(1, 1),
+    'models/reg/meta.yaml': 'name: reg\n',
+    'models/reg/version-1/meta.yaml': 'version: 1\n',
   })
   const files = [...content.keys(), `0/${RUN}/artifacts/own.txt`, '7/cccc/artifacts/deep/a.txt', '0/aaaa/artifacts/gone.txt']
   const got = storeLines(RUN, {files, read: content})

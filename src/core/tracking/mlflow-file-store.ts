@@ -33,8 +33,10 @@ const MODEL_HISTORY = 'mlflow.log-model.history'
 /** Folders of an experiment that are not runs (file_store.py's RESERVED_EXPERIMENT_FOLDERS). */
 const NOT_RUNS = new Set(['tags', 'datasets', 'traces'])
 
-/** MLflow's rule for a run id (and ml's experiment ids): `_validate_run_id`. */
+/** MLflow's rule for a run id: `_validate_run_id`. */
 const ID = /^[A-Za-z0-9][\w-]{0,255}$/
+/** The file store's experiment ids are whole numbers; its other top folders (.trash, models/ of the model registry) are not experiments. */
+const EXPERIMENT = /^\d{1,40}$/
 
 /** A YAML scalar in single quotes, as MLflow's safe_dump reads it back. */
 function yamlText(text: string): string {
@@ -58,7 +60,7 @@ export function runMeta(runId: string, artifactUri: string, start: number): stri
 /** What a path of the store (relative, `/`-separated) is; null for what is none of MLflow's files. */
 export function storeFile(file: string): {run: string; kind: 'meta' | 'param' | 'metric' | 'tag' | 'artifact'; key: string} | null {
   const [experiment, run, folder, ...rest] = file.split('/')
-  if (!ID.test(experiment ?? '') || !ID.test(run ?? '') || NOT_RUNS.has(run)) return null
+  if (!EXPERIMENT.test(experiment ?? '') || !ID.test(run ?? '') || NOT_RUNS.has(run)) return null
   if (folder === 'meta.yaml' && rest.length === 0) return {run: `${experiment}/${run}`, kind: 'meta', key: ''}
   const kind = ({params: 'param', metrics: 'metric', tags: 'tag', artifacts: 'artifact'} as const)[folder as 'params']
   return kind && rest.length > 0 ? {run: `${experiment}/${run}`, kind, key: rest.join('/')} : null
