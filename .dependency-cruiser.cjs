@@ -12,8 +12,9 @@
  *                 snapshot (ignore rules, limits, the folder stamp, staging, the restore journal
  *                 and safe paths), data (tracked data: manifests, versions, the stat cache, the
  *                 local object cache and what moves to and from a store), runs (records, the run cache, metrics, queries), restore,
- *                 remote (push, pull, clone), compute (targets: ssh hosts and Slurm), tracking (the MLflow
- *                 protocol), execution (running a script), setup (init)
+ *                 remote (push, pull, clone), tracking (the MLflow protocol, which runs on targets
+ *                 speak too), compute (targets: ssh hosts and Slurm), execution (running a
+ *                 script), setup (init)
  *                                                  -> src/git, src/shared
  *   src/git       the only importer of nodegit     -> src/shared
  *   src/ssh       ssh connections and SFTP, a Shell over them (targets and stores)
@@ -22,7 +23,7 @@
  *   src/shared    errors, progress, URL redaction, atomic writes -> nothing of ml's
  */
 /** src/core's own layers, lowest first: each may import only those before it (and itself). */
-const CORE_LAYERS = ['trust', 'project', 'snapshot', 'data', 'runs', 'restore', 'remote', 'compute', 'tracking', 'execution', 'setup']
+const CORE_LAYERS = ['trust', 'project', 'snapshot', 'data', 'runs', 'restore', 'remote', 'tracking', 'compute', 'execution', 'setup']
 
 module.exports = {
   forbidden: [

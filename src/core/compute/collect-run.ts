@@ -7,6 +7,7 @@ import {LOG_FILE} from '../runs/runs.js'
 import type {RunEnvironment} from '../trust/run-environment.js'
 import {MAX_GPUS} from '../trust/environment-limits.js'
 import {unsafeReason} from '../trust/tree-path.js'
+import {collectStore} from './mlflow-store.js'
 import {CTL, type RunPlace} from './run-folder.js'
 import {quote, runChecked, type Shell} from '../../ssh/shell.js'
 
@@ -51,11 +52,12 @@ export async function readStarted(shell: Shell, place: RunPlace): Promise<Date |
 
 /**
  * Brings back what a run left on its target into `localDir` (a folder of this machine's): the
- * log, the metrics, the environment and the files written to outputs/ since the script started.
+ * log, the metrics, the environment and the files written to outputs/ since the script started,
+ * and what the script logged with MLflow into the run's file store there (see mlflow-store.ts).
  * Output paths are the target's word, so each passes the path gate; one that does not is left
  * there and named in a warning.
  */
-export async function collectRun(shell: Shell, place: RunPlace, localDir: string, options: {mlVersion: string; onWarning?: (message: string) => void}): Promise<Pick<RunEnding, 'logFile' | 'metricsText' | 'environment' | 'outputsDir' | 'outputs'>> {
+export async function collectRun(shell: Shell, place: RunPlace, localDir: string, options: {runId: string; mlVersion: string; maxArtifactBytes: number; onWarning?: (message: string) => void}): Promise<Pick<RunEnding, 'logFile' | 'metricsText' | 'environment' | 'outputsDir' | 'outputs'>> {
   await fs.mkdir(localDir, {recursive: true})
   const logFile = path.join(localDir, LOG_FILE)
   const log = await shell.readFile(`${place.ctl}/${CTL.log}`)
@@ -79,11 +81,13 @@ export async function collectRun(shell: Shell, place: RunPlace, localDir: string
     await shell.download(`${place.runDir}/${OUTPUTS_DIR}/${file}`, path.join(outputsDir, file))
     outputs.push(file)
   }
+  const mlflow = await collectStore(shell, place, options.runId, outputsDir, options)
   const environment = environmentText === undefined ? undefined : {
     environment: parseEnvironment(environmentText, options.mlVersion),
     files: requirements === undefined ? [] : [{path: REQUIREMENTS_FILE, data: requirements}],
   }
-  return {logFile, metricsText, environment, outputsDir, outputs: outputs.sort()}
+  const logged = mlflow.lines.length === 0 ? metricsText : `${metricsText}${metricsText && !metricsText.endsWith('\n') ? '\n' : ''}${mlflow.lines.join('\n')}\n`
+  return {logFile, metricsText: logged, environment, outputsDir, outputs: [...outputs, ...mlflow.outputs].sort()}
 }
 
 /** environment.json from the `key=value` lines the wrapper's probe printed on the target. */

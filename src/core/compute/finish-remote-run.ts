@@ -5,6 +5,7 @@ import type {Project} from '../project/project.js'
 import type {QuietPushOptions} from '../remote/push-quietly.js'
 import {recordEnding, type RunEnding} from '../runs/record-ending.js'
 import type {RunRecord} from '../runs/runs.js'
+import {DEFAULT_LIMITS} from '../snapshot/limits.js'
 import {collectRun} from './collect-run.js'
 import {forgetRemoteRun} from './remote-runs.js'
 import {CTL, type RunPlace} from './run-folder.js'
@@ -24,7 +25,7 @@ export interface FinishOptions extends QuietPushOptions {
 export async function finishRemoteRun(project: Project, repo: ShadowRepo, shell: Shell, place: RunPlace, record: RunRecord, commit: string, ending: Pick<RunEnding, 'started' | 'ended' | 'exitCode' | 'canceled' | 'error'>, options: FinishOptions): Promise<RunRecord> {
   const localDir = mlPath(project.dir, 'runs', record.runId)
   try {
-    const collected = await collectRun(shell, place, localDir, {mlVersion: options.mlVersion ?? 'unknown', onWarning: options.onWarning})
+    const collected = await collectRun(shell, place, localDir, {runId: record.runId, mlVersion: options.mlVersion ?? 'unknown', maxArtifactBytes: project.config.limits?.maxBytes ?? DEFAULT_LIMITS.maxBytes, onWarning: options.onWarning})
     const canceled = ending.canceled || (await shell.readFile(`${place.ctl}/${CTL.canceled}`, 0, 1)) !== null
     await recordEnding(project, repo, commit, record, {...ending, ...collected, canceled, onWarning: options.onWarning})
     await shell.run(`rm -rf ${quote(place.runDir)} ${quote(place.ctl)}`)

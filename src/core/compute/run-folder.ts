@@ -8,13 +8,15 @@ import {commandFor} from '../runs/script-command.js'
 import type {RunRecord} from '../runs/runs.js'
 import {unsafeReason} from '../trust/tree-path.js'
 import {quote, runChecked, type Shell} from '../../ssh/shell.js'
+import {mlflowEnvLines, storeScript} from './mlflow-store.js'
 import type {ComputeTarget} from './targets.js'
 
 /**
  * Where a run lives on a target, all absolute: `<work-dir>/<project-id>/` holds `objects/` (the
  * snapshot's files by their git blob id, kept for the project's next runs), `<run-id>/` (the run
  * folder: the snapshot's files, then outputs/) and `<run-id>.ml/` (ml's: the wrapper, the log,
- * the metrics file, and the status files the wrapper leaves: pid, started, exit).
+ * the metrics file, MLflow's file store mlruns/, and the status files the wrapper leaves: pid,
+ * started, exit).
  */
 export interface RunPlace {
   base: string
@@ -51,9 +53,10 @@ export interface Materialized {
  * Puts the snapshot of `record` into its run folder on the target: the contents the project's
  * objects/ lacks are sent (each once, whatever its path), then a script made here copies each
  * file from objects/ into place with its mode, and makes the symlinks. Nested repositories
- * (gitlinks) are not part of a snapshot's files and are left out. Writes the wrapper too.
+ * (gitlinks) are not part of a snapshot's files and are left out. Makes the run's MLflow file
+ * store (experiment `experimentName`, see mlflow-store.ts) and writes the wrapper too.
  */
-export async function prepareRunFolder(shell: Shell, repo: ShadowRepo, target: ComputeTarget, place: RunPlace, record: RunRecord, runLogger: string): Promise<Materialized> {
+export async function prepareRunFolder(shell: Shell, repo: ShadowRepo, target: ComputeTarget, place: RunPlace, record: RunRecord, runLogger: string, experimentName?: string): Promise<Materialized> {
   const entries = (await repo.listEntries(await repo.treeOf(record.snapshotId))).filter((e) => e.mode !== MODE.GITLINK)
   for (const entry of entries) {
     const reason = unsafeReason(entry.path)
@@ -69,7 +72,7 @@ export async function prepareRunFolder(shell: Shell, repo: ShadowRepo, target: C
     sentBytes += data.length
   })
 
-  const lines = ['set -e', `mkdir -p ${quote(place.runDir)} ${quote(place.ctl)}/lib`, `cd ${quote(place.runDir)}`]
+  const lines = ['set -e', `mkdir -p ${quote(place.runDir)} ${quote(place.ctl)}/lib`, ...storeScript(place, record.runId, experimentName), `cd ${quote(place.runDir)}`]
   const dirs = new Set<string>()
   for (const entry of entries) {
     const dir = entry.path.split('/').slice(0, -1).join('/')
@@ -85,7 +88,7 @@ export async function prepareRunFolder(shell: Shell, repo: ShadowRepo, target: C
   }
   await runChecked(shell, `mkdir -p ${quote(place.ctl)} && sh -s`, `copy the snapshot into ${place.runDir}`, `${lines.join('\n')}\n`)
   await shell.writeFile(`${place.ctl}/lib/run_logger.py`, await fs.readFile(runLogger))
-  await shell.writeFile(`${place.ctl}/${CTL.wrapper}`, wrapperScript(target, place, record))
+  await shell.writeFile(`${place.ctl}/${CTL.wrapper}`, wrapperScript(target, place, record, experimentName))
   return {files: entries.length, sent: missing.length, sentBytes}
 }
 
@@ -95,7 +98,7 @@ export async function prepareRunFolder(shell: Shell, repo: ShadowRepo, target: C
  * (the script's exit status and the time) written last, through a rename. A signal to the
  * group reaches the script (Python's KeyboardInterrupt) while the wrapper waits to record it.
  */
-export function wrapperScript(target: ComputeTarget, place: RunPlace, record: RunRecord): string {
+export function wrapperScript(target: ComputeTarget, place: RunPlace, record: RunRecord, experimentName?: string): string {
   const [program, args] = commandFor(record.script, 'node')
   const words = program === 'python3' && target.python ? target.python.split(/\s+/).filter(Boolean) : [program]
   const interpreter = words[0]
@@ -119,6 +122,7 @@ echo $$ > "$ctl/pid.tmp" && mv "$ctl/pid.tmp" "$ctl/${CTL.pid}"
 ML_RUN_ID=${quote(record.runId)} ML_PROJECT_DIR="$PWD" ML_OUTPUTS_DIR="$PWD/${OUTPUTS_DIR}" ML_METRICS_FILE="$ctl/${CTL.metrics}" PYTHONUNBUFFERED=1
 PYTHONPATH="\${PYTHONPATH:+$PYTHONPATH:}$ctl/lib"
 export ML_RUN_ID ML_PROJECT_DIR ML_OUTPUTS_DIR ML_METRICS_FILE PYTHONUNBUFFERED PYTHONPATH
+${mlflowEnvLines(place, record.runId, experimentName).join('\n')}
 mkdir -p ${OUTPUTS_DIR}
 {
 ${probe.map((l) => `  ${l}`).join('\n')}

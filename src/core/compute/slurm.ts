@@ -55,7 +55,7 @@ export async function submitToSlurm(project: Project, repo: ShadowRepo, records:
   let jobId: string | undefined
   try {
     for (const [i, record] of records.entries()) {
-      const sent = await prepareRunFolder(shell, repo, target, places[i], record, path.join(options.runLoggerDir, 'run_logger.py'))
+      const sent = await prepareRunFolder(shell, repo, target, places[i], record, path.join(options.runLoggerDir, 'run_logger.py'), project.config.name)
       options.onSent?.(sent, shell.where)
     }
     const array = records.length > 1

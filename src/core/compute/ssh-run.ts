@@ -47,7 +47,7 @@ export async function runOnHost(project: Project, repo: ShadowRepo, record: RunR
   let commit: string | undefined
   try {
     place = placeOf(await projectBase(shell, target, project.config.id), record.runId)
-    const sent = await prepareRunFolder(shell, repo, target, place, record, path.join(options.runLoggerDir, 'run_logger.py'))
+    const sent = await prepareRunFolder(shell, repo, target, place, record, path.join(options.runLoggerDir, 'run_logger.py'), project.config.name)
     options.onSent?.(sent, shell.where)
     await saveRemoteRun(project, {schema: 1, runId: record.runId, target: target.name, base: place.base, driver: {pid: process.pid, host: hostname()}})
     const started = new Date()

@@ -22,7 +22,7 @@ import {searchRuns} from './search-runs.js'
 export const PASSTHROUGH_VARIABLE = 'ML_MLFLOW_PASSTHROUGH'
 
 /** Variables of the user's that would make MLflow's client authenticate otherwise than with the run's token. */
-const REPLACED = ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_TRACKING_AUTH', 'MLFLOW_TRACKING_CLIENT_CERT_PATH', 'MLFLOW_TRACKING_SERVER_CERT_PATH', 'MLFLOW_TRACKING_INSECURE_TLS', 'MLFLOW_PARENT_RUN_ID']
+export const REPLACED = ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_TRACKING_AUTH', 'MLFLOW_TRACKING_CLIENT_CERT_PATH', 'MLFLOW_TRACKING_SERVER_CERT_PATH', 'MLFLOW_TRACKING_INSECURE_TLS', 'MLFLOW_PARENT_RUN_ID']
 
 export interface RunEndpointOptions {
   /** The script's environment, before the endpoint's variables: only its MLFLOW_TRACKING_URI and ML_MLFLOW_PASSTHROUGH are read. */
