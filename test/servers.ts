@@ -171,3 +171,55 @@ export async function startSshd(options: {config?: string[]} = {}): Promise<SshS
     },
   }
 }
+
+/** A TCP relay on 127.0.0.1 (see startRelay). */
+export interface Relay {
+  port: number
+  /** Connections taken so far. */
+  connections: () => number
+  /** Bytes the clients sent through it. */
+  sent: () => number
+  /** Drops every connection (a network that fails mid-run); new ones are still taken. */
+  cut: () => void
+  close: () => Promise<void>
+}
+
+/**
+ * A TCP server on 127.0.0.1 that forwards each connection to port `to` (or, without it, takes
+ * connections and never says a word: a host that hangs), counting them: a jump host, a
+ * network to cut, a host that does not answer.
+ */
+export async function startRelay(to?: number): Promise<Relay> {
+  let connections = 0
+  let sent = 0
+  const sockets = new Set<net.Socket>()
+  const hold = (s: net.Socket) => {
+    sockets.add(s)
+    s.on('error', () => {})
+    s.on('close', () => sockets.delete(s))
+  }
+  const server = net.createServer((client) => {
+    connections++
+    hold(client)
+    if (to === undefined) return
+    const upstream = net.connect(to, '127.0.0.1')
+    hold(upstream)
+    client.on('data', (d: Buffer) => (sent += d.length))
+    client.pipe(upstream)
+    upstream.pipe(client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const cut = () => {
+    for (const s of sockets) s.destroy()
+  }
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    connections: () => connections,
+    sent: () => sent,
+    cut,
+    close: () => new Promise<void>((resolve) => {
+      cut()
+      server.close(() => resolve())
+    }),
+  }
+}

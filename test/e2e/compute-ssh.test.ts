@@ -1,10 +1,9 @@
 import {randomBytes} from 'node:crypto'
 import {existsSync, promises as fs, readdirSync, writeFileSync} from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import * as assert from 'uvu/assert'
 import {cleanup, errorCode, ml, mlSpawn, ok, shadowGit, shadowRefs, tempDir, timedSuite, within, write} from '../helpers.js'
-import {bareRepo, type SshServer, startSshd} from '../servers.js'
+import {bareRepo, type Relay, type SshServer, startRelay, startSshd} from '../servers.js'
 
 const test = timedSuite('compute-ssh')
 const closers: Array<() => Promise<void> | void> = []
@@ -13,36 +12,10 @@ test.after.each(async () => {
   await cleanup()
 })
 
-/**
- * A TCP relay between ml and sshd that counts the bytes ml sends (the oracle for "only the
- * changed files are sent") and can cut every connection at once (a dropped network).
- */
-async function relay(to: number): Promise<{port: number; sent: () => number; cut: () => void}> {
-  let sent = 0
-  const sockets = new Set<net.Socket>()
-  const server = net.createServer((client) => {
-    const upstream = net.connect(to, '127.0.0.1')
-    for (const s of [client, upstream]) {
-      sockets.add(s)
-      s.on('error', () => {})
-      s.on('close', () => sockets.delete(s))
-    }
-    client.on('data', (d: Buffer) => (sent += d.length))
-    client.pipe(upstream)
-    upstream.pipe(client)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  closers.push(() => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy()
-    server.close(() => resolve())
-  }))
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    sent: () => sent,
-    cut: () => {
-      for (const s of sockets) s.destroy()
-    },
-  }
+async function relay(to: number): Promise<Relay> {
+  const r = await startRelay(to)
+  closers.push(r.close)
+  return r
 }
 
 interface Setup {

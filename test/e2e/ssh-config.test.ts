@@ -1,10 +1,9 @@
 import {existsSync, promises as fs, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
-import net from 'node:net'
 import {userInfo} from 'node:os'
 import path from 'node:path'
 import * as assert from 'uvu/assert'
 import {cleanup, errorCode, git, ml, mlSpawn, ok, tempDir, timedSuite, within, write} from '../helpers.js'
-import {bareRepo, freePort, type SshServer, startSshd} from '../servers.js'
+import {bareRepo, freePort, type Relay, type SshServer, startRelay, startSshd} from '../servers.js'
 
 const test = timedSuite('ssh-config', 240_000)
 const closers: Array<() => Promise<void> | void> = []
@@ -15,31 +14,10 @@ test.after.each(async () => {
 
 const me = userInfo().username
 
-/** A TCP server on 127.0.0.1 that forwards to `to` (or, without it, takes connections and never says a word), counting them. */
-async function listener(to?: number): Promise<{port: number; connections: () => number; close: () => Promise<void>}> {
-  let connections = 0
-  const sockets = new Set<net.Socket>()
-  const hold = (s: net.Socket) => {
-    sockets.add(s)
-    s.on('error', () => {})
-    s.on('close', () => sockets.delete(s))
-  }
-  const server = net.createServer((client) => {
-    connections++
-    hold(client)
-    if (to === undefined) return
-    const upstream = net.connect(to, '127.0.0.1')
-    hold(upstream)
-    client.pipe(upstream)
-    upstream.pipe(client)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const close = () => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy()
-    server.close(() => resolve())
-  })
-  closers.push(close)
-  return {port: (server.address() as net.AddressInfo).port, connections: () => connections, close}
+async function listener(to?: number): Promise<Relay> {
+  const r = await startRelay(to)
+  closers.push(r.close)
+  return r
 }
 
 /** A temp HOME with .ssh/ (its known_hosts file elsewhere, named by UserKnownHostsFile), and an env that gives ml no other key or known_hosts. */
