@@ -1,10 +1,11 @@
 import {execFileSync, spawnSync} from 'node:child_process'
-import {copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync} from 'node:fs'
+import {copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync} from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {readAmlignore, snapshotRulesText} from '../src/core/snapshot/ignore-rules.js'
+import {type SshServer, startSshd} from '../test/servers.js'
 import {changeHundred, generateProject, LARGE, MEDIUM, type ProjectSpec, SMALL, touchFile} from './synthetic.js'
 import {dashboardCases} from './ui-bench.js'
 
@@ -23,7 +24,8 @@ const QUICK = process.argv.includes('--quick')
 /**
  * `--only L,list`: just those parts, for working on one; RESULTS.md is not written. The parts:
  * S (cases 1S to 3S), M (1M), L (1L to 5L, 8a), terminal (1T, on L), clone (13, on L), list (6), down (6d, 6e),
- * restore (9), help (7), sweep (10), isolated (11), ui (12), memory (8b), data (14, 15), store (16, 17).
+ * restore (9), help (7), sweep (10), isolated (11), ui (12), memory (8b), data (14, 15), store (16 to 19),
+ * big (20a to 20d).
  */
 const ONLY = process.argv.includes('--only') ? new Set(process.argv[process.argv.indexOf('--only') + 1].split(',')) : null
 const wanted = (part: string): boolean => !ONLY || ONLY.has(part)
@@ -31,8 +33,8 @@ const wanted = (part: string): boolean => !ONLY || ONLY.has(part)
 const ROUNDS = process.argv.includes('--rounds')
 
 /**
- * Runs a command and reports its wall time, start time, the peak RSS of its process tree and its
- * CPU time (user + system, ms). Its stdout goes to $BENCH_STDOUT if set, else to /dev/null.
+ * Runs a command and reports its wall time, start time, the peak RSS of the largest process of
+ * its tree (getrusage) and its CPU time (user + system, ms). Its stdout goes to $BENCH_STDOUT if set, else to /dev/null.
  */
 const MEASURE = `import os, resource, subprocess, sys, time
 out = os.environ.pop('BENCH_STDOUT', None)
@@ -285,11 +287,13 @@ function dataCases(reps: number): void {
 }
 
 /**
- * Cases 16 and 17 (issue "Data and models"): `ml data push` of the same 1 GB / 10,000-file
- * tracked folder to an empty folder store, against `cp -r` of the folder; then `ml data pull`
- * of it into a folder that lacks it (and an empty cache), against `cp -r` of the store's objects.
+ * Cases 16 to 19 (issue "Data and models"): `ml data push` of the same 1 GB / 10,000-file
+ * tracked folder to an empty store, against a copy of the folder; then `ml data pull` of it
+ * into a folder that lacks it (and an empty cache), against a copy of the store's objects:
+ * 16 and 17 to a folder store against `cp -r`, 18 and 19 to an ssh store against `scp -r`
+ * over the same sshd (OpenSSH's own, on 127.0.0.1, started here as the tests start it).
  */
-function storeCases(reps: number): void {
+async function storeCases(reps: number): Promise<void> {
   const dir = path.join(base, 'store-D')
   generateProject(dir, DATA)
   writeFileSync(path.join(dir, '.amlignore'), 'data/\n')
@@ -301,15 +305,77 @@ function storeCases(reps: number): void {
   mlSync(dir, ['experiment', 'submit', '--no-push', '-q', 'noop.py'])
   const copy = path.join(base, 'store-D-copy')
   const sent = (out: string) => (out.includes(`Sent ${DATA.files} files`) ? null : `expected ${DATA.files} files sent: ${out}`)
-  settle()
-  compare('16', 'push of that folder to a folder store', 1.3, reps,
-    {cmd: [process.execPath, BIN, 'data', 'push'], cwd: dir, setup: () => discard(store), check: sent},
-    {name: '`cp -r data COPY`', cmd: ['cp', '-r', 'data', copy], cwd: dir, setup: () => discard(copy)})
-  mlSync(dir, ['data', 'push', '-q'])
   const placed = (out: string) => (out.includes(`wrote ${DATA.files} data files`) ? null : `expected ${DATA.files} data files written: ${out}`)
-  compare('17', 'pull of it from the folder store', 1.3, reps,
-    {cmd: [process.execPath, BIN, 'data', 'pull'], cwd: dir, setup: () => { discard(path.join(dir, 'data')); discard(path.join(dir, '.ml', 'objects')) }, check: placed},
-    {name: '`cp -r STORE/sha256 COPY`', cmd: ['cp', '-r', path.join(store, 'sha256'), copy], cwd: dir, setup: () => discard(copy)})
+  const pushJob = (env?: NodeJS.ProcessEnv): Job => ({cmd: [process.execPath, BIN, 'data', 'push'], cwd: dir, env, setup: () => discard(store), check: sent})
+  const pullJob = (env?: NodeJS.ProcessEnv): Job => ({cmd: [process.execPath, BIN, 'data', 'pull'], cwd: dir, env, setup: () => { discard(path.join(dir, 'data')); discard(path.join(dir, '.ml', 'objects')) }, check: placed})
+  settle()
+  compare('16', 'push of that folder to a folder store', 1.3, reps, pushJob(), {name: '`cp -r data COPY`', cmd: ['cp', '-r', 'data', copy], cwd: dir, setup: () => discard(copy)})
+  mlSync(dir, ['data', 'push', '-q'])
+  compare('17', 'pull of it from the folder store', 1.3, reps, pullJob(), {name: '`cp -r STORE/sha256 COPY`', cmd: ['cp', '-r', path.join(store, 'sha256'), copy], cwd: dir, setup: () => discard(copy)})
+
+  const sshd = await startSshd()
+  try {
+    const {env, scp} = sshAccess(sshd)
+    const me = os.userInfo().username
+    mlSync(dir, ['project', 'update', '--store', sshd.url(store)], env)
+    settle()
+    compare('18', 'push of that folder to an ssh store', 1.3, reps, pushJob(env), {name: '`scp -r data HOST:COPY`', cmd: scp('data', `${me}@127.0.0.1:${copy}`), cwd: dir, setup: () => discard(copy)})
+    mlSync(dir, ['data', 'push', '-q'], env)
+    compare('19', 'pull of it from the ssh store', 1.3, reps, pullJob(env), {name: '`scp -r HOST:STORE/sha256 COPY`', cmd: scp(`${me}@127.0.0.1:${path.join(store, 'sha256')}`, copy), cwd: dir, setup: () => discard(copy)})
+  } finally {
+    await sshd.close()
+  }
+}
+
+/**
+ * Case 20 (issue "Data and models"): the peak RSS of `ml data push` and `ml data pull` of one
+ * 2 GB file to and from a folder store (20a, 20b) and an ssh store (20c, 20d), target < 200 MB:
+ * the file is streamed, never held. The times, next to `cp` and `scp` of the file, are for reference.
+ */
+async function bigFileCases(reps: number): Promise<void> {
+  // Gigabytes a round: deleted rather than moved aside (see discard), so that the disk holds them, and what earlier cases left goes first.
+  rmSync(path.join(base, 'discarded'), {recursive: true, force: true})
+  const drop = (target: string) => rmSync(target, {recursive: true, force: true})
+  const dir = path.join(base, 'big')
+  mkdirSync(path.join(dir, 'data'), {recursive: true})
+  execFileSync('head', ['-c', String(2 * 2 ** 30), '/dev/urandom'], {stdio: ['ignore', openSync(path.join(dir, 'data', 'weights.bin'), 'w'), 'inherit']})
+  writeFileSync(path.join(dir, 'noop.py'), 'pass\n')
+  writeFileSync(path.join(dir, '.amlignore'), 'data/\n')
+  const store = path.join(base, 'big-store')
+  const copy = path.join(base, 'big-copy')
+  mlSync(dir, ['project', 'init', '.', '--name', 'big', '-q'])
+  mlSync(dir, ['data', 'track', 'data'])
+  mlSync(dir, ['project', 'update', '--store', store])
+  mlSync(dir, ['experiment', 'submit', '--no-push', '-q', 'noop.py'])
+  const rss = (o: Outcome) => console.log(`${''.padEnd(4)} peak RSS: ml ${o.mlRssMb.toFixed(0)} MB (target < 200), floor ${o.floorRssMb.toFixed(0)} MB`)
+  const push = (env?: NodeJS.ProcessEnv): Job => ({cmd: [process.execPath, BIN, 'data', 'push'], cwd: dir, env, setup: () => drop(store)})
+  const pull = (env?: NodeJS.ProcessEnv): Job => ({cmd: [process.execPath, BIN, 'data', 'pull'], cwd: dir, env, setup: () => { drop(path.join(dir, 'data')); drop(path.join(dir, '.ml', 'objects')) }})
+  const object = path.join(store, 'sha256')
+  settle()
+  rss(compare('20a', 'push of one 2 GB file to a folder store', null, reps, push(), {name: '`cp FILE COPY`', cmd: ['cp', 'data/weights.bin', copy], cwd: dir, setup: () => drop(copy)}))
+  mlSync(dir, ['data', 'push', '-q'])
+  rss(compare('20b', 'pull of it from the folder store', null, reps, pull(), {name: '`cp -r STORE/sha256 COPY`', cmd: ['cp', '-r', object, copy], cwd: dir, setup: () => drop(copy)}))
+  const sshd = await startSshd()
+  try {
+    const {env, scp} = sshAccess(sshd)
+    mlSync(dir, ['project', 'update', '--store', sshd.url(store)], env)
+    settle()
+    rss(compare('20c', 'push of it to an ssh store', null, reps, push(env), {name: '`scp FILE HOST:COPY`', cmd: scp('data/weights.bin', `${os.userInfo().username}@127.0.0.1:${copy}`), cwd: dir, setup: () => drop(copy)}))
+    mlSync(dir, ['data', 'push', '-q'], env)
+    rss(compare('20d', 'pull of it from the ssh store', null, reps, pull(env), {name: '`scp -r HOST:STORE/sha256 COPY`', cmd: scp(`${os.userInfo().username}@127.0.0.1:${object}`, copy), cwd: dir, setup: () => drop(copy)}))
+  } finally {
+    await sshd.close()
+  }
+}
+
+/** The environment that gives ml `sshd`'s key and host key, and an `scp` of the same. */
+function sshAccess(sshd: SshServer): {env: NodeJS.ProcessEnv; scp: (from: string, to: string) => string[]} {
+  const knownHosts = path.join(base, `known_hosts_${sshd.port}`)
+  writeFileSync(knownHosts, sshd.knownHostsLine)
+  return {
+    env: {ML_SSH_KEY: sshd.userKey, ML_SSH_KNOWN_HOSTS: knownHosts, SSH_AUTH_SOCK: ''},
+    scp: (from, to) => ['scp', '-q', '-r', '-P', String(sshd.port), '-i', sshd.userKey, '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', from, to],
+  }
 }
 
 /** The targets of case 1 (issue 17), by project; S is shown for reference. */
@@ -699,20 +765,24 @@ file in objects/ itself, than for git, which spreads them over objects/xx/.
 The others: 6 and 6a against \`for-each-ref\` with \`cat-file --batch\`, 7 against \`node -e 0\`;
 6c, 9, 10 and 11 time ml against ml: 10,000 runs against 100, 1 folder against 200, a sweep of 8
 isolated runs against one run in the folder (issue 14), an isolated run's start against an
-in-place one's.
+in-place one's. 14 to 19 (issue "Data and models") on a tracked 1 GB / 10,000-file folder: its
+first version (no stat cache) against \`sha256sum\` on every core, an unchanged one against
+floor.js's walk, then \`ml data push\` and \`ml data pull\` to and from a folder store against
+\`cp -r\` (16, 17) and an ssh store against \`scp -r\` over the same sshd (18, 19); 20a to 20d push
+and pull one 2 GB file, for their memory (below).
 
 | case | what | floor | ml ms | floor ms | ml / floor | target | met |
 |---|---|---|---:|---:|---:|---|---|
 ${rows.join('\n')}
 
-Memory (peak RSS of the whole process tree; the floors: 1L's \`git add -A && git write-tree\`, 2L's floor.js):
+Memory (peak RSS of the largest process of the tree; the floors: 1L's \`git add -A && git write-tree\`, 2L's floor.js, 20's \`cp\` and \`scp\`):
 
 | case | ml MB | floor MB | target | met |
 |---|---:|---:|---|---|
 | 8a first snapshot of L | ${first.mlRssMb.toFixed(0)} | ${first.floorRssMb.toFixed(0)} | < 200 | ${met(first.mlRssMb < 200)} |
 | 8a snapshot of L, nothing changed | ${none.mlRssMb.toFixed(0)} | ${none.floorRssMb.toFixed(0)} | < 200 | ${met(none.mlRssMb < 200)} |
 | 8b RSS growth over ${growth.snapshots} snapshots of S in one process | ${growthMb.toFixed(1)} | | < 50 | ${met(growthMb < 50)} |
-${ui.length === 0 ? '' : `
+${['20a', '20b', '20c', '20d'].map((id) => byId.get(id)).filter((o) => o !== undefined).map((o) => `| ${o.id} ${o.title} | ${o.mlRssMb.toFixed(0)} | ${o.floorRssMb.toFixed(0)} | < 200 | ${met(o.mlRssMb < 200)} |\n`).join('')}${ui.length === 0 ? '' : `
 The dashboard (issue 16), measured in headless Chromium from the navigation's start (median of
 the rounds); the floor is the page fetching the same JSON from the same server and parsing it:
 
@@ -738,7 +808,8 @@ if (wanted('help')) compare('7', '`ml --help` against `node -e 0`', 2.5, 10, {cm
 if (wanted('sweep')) sweepCases(3)
 if (wanted('isolated')) isolatedCase(5)
 if (wanted('data')) dataCases(5)
-if (wanted('store')) storeCases(3)
+if (wanted('store')) await storeCases(3)
+if (wanted('big')) await bigFileCases(3)
 const dashboard = wanted('ui') ? await dashboardCases({bin: BIN, env: ENV, manyRuns: runHistory(10_000), chartRuns: runHistory(5, 20_000), reps: QUICK ? 2 : 5}) : []
 for (const row of dashboard) console.log(`${row.id} ${row.title}: ${row.ms.toFixed(0)} ms (floor ${row.floorMs.toFixed(0)} ms, ${row.ratio.toFixed(2)})`)
 const growth = wanted('memory') ? memoryGrowth(QUICK ? 100 : 1000) : null
