@@ -1,9 +1,8 @@
 import {spawn} from 'node:child_process'
 import {existsSync, promises as fs} from 'node:fs'
 import {userInfo} from 'node:os'
-import path from 'node:path'
 import {parseRemoteUrl} from '../shared/remote-url.js'
-import type {ResolvedSsh} from '../shared/ssh-config-resolve.js'
+import {keySources, type ResolvedSsh} from '../shared/ssh-config-resolve.js'
 import type {NodeGit} from './nodegit.js'
 
 /** Where credentials come from; the command layer fills this in from the environment. */
@@ -47,25 +46,21 @@ export class Credentials {
     return null
   }
 
-  /** IdentityFile's keys, then (unless IdentitiesOnly) ssh-agent and ML_SSH_KEY, then (without IdentityFile) the usual key files: as ssh-shell.ts tries them. */
+  /** The keys keySources gives (ssh-agent's, ML_SSH_KEY, the config's and the usual key files), as targets and stores try them. */
   private async sshKeys(user: string): Promise<Candidate[]> {
     const {env, home} = this.sources
     const Git = this.Git
     const candidates: Candidate[] = []
-    const only = this.route?.identitiesOnly ?? false
-    if (env.SSH_AUTH_SOCK && !only) {
-      candidates.push(async () => {
-        this.tried.push('ssh-agent')
-        return Git.Credential.sshKeyFromAgent(user)
-      })
-    }
-    const files = [
-      ...this.route?.identityFiles ?? [],
-      ...only ? [] : [env.ML_SSH_KEY],
-      ...this.route?.defaultKeys === false ? [] : ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => path.join(home, '.ssh', f)),
-    ]
-    for (const file of new Set(files)) {
-      if (!file || !existsSync(file)) continue
+    for (const source of keySources(this.route ?? {identityFiles: [], identitiesOnly: false, defaultKeys: true}, env, home)) {
+      if ('agent' in source) {
+        candidates.push(async () => {
+          this.tried.push('ssh-agent')
+          return Git.Credential.sshKeyFromAgent(user)
+        })
+        continue
+      }
+      const {file} = source
+      if (!existsSync(file)) continue
       candidates.push(async () => {
         this.tried.push(file)
         const key = await fs.readFile(file, 'utf8')

@@ -111,6 +111,25 @@ export function resolveSshConfig(text: string, alias: string, flags: SshFlags, l
   }
 }
 
+/** One key to offer a host: ssh-agent's, or a private key file's (which may not exist). */
+export type KeySource = {agent: string} | {file: string}
+
+/**
+ * The keys to offer a host `ssh` resolved, in order: IdentityFile's; then, unless
+ * IdentitiesOnly, ssh-agent's and ML_SSH_KEY; then, when the config names no IdentityFile,
+ * ~/.ssh/id_ed25519, id_ecdsa and id_rsa. The same for targets, stores and git remotes.
+ */
+export function keySources(ssh: Pick<ResolvedSsh, 'identityFiles' | 'identitiesOnly' | 'defaultKeys'>, env: {SSH_AUTH_SOCK?: string; ML_SSH_KEY?: string}, home: string): KeySource[] {
+  const sources: KeySource[] = ssh.identityFiles.map((file) => ({file}))
+  if (!ssh.identitiesOnly) {
+    if (env.SSH_AUTH_SOCK) sources.push({agent: env.SSH_AUTH_SOCK})
+    if (env.ML_SSH_KEY) sources.push({file: env.ML_SSH_KEY})
+  }
+  if (ssh.defaultKeys) sources.push(...['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => ({file: path.join(home, '.ssh', f)})))
+  const seen = new Set<string>()
+  return sources.filter((source) => !('file' in source) || (!seen.has(source.file) && Boolean(seen.add(source.file))))
+}
+
 /** CanonicalizeHostName makes the parser look names up with nslookup: ml does not canonicalize, and stays pure. */
 function dropCanonicalization(lines: SSHConfig): void {
   for (let i = lines.length - 1; i >= 0; i--) {

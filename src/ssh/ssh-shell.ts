@@ -5,10 +5,10 @@ import path from 'node:path'
 import net, {type Socket} from 'node:net'
 import type {Duplex} from 'node:stream'
 import type {Client, ClientChannel, SFTPWrapper} from 'ssh2'
-import {hostKeyProblem} from '../git/host-check.js'
+import {resolvedHostKeyProblem} from '../git/host-check.js'
 import {type ErrorCode, isMlError, MlError} from '../shared/errors.js'
 import {outputCollector, type Shell, type ShellResult} from './shell.js'
-import {type JumpHop, readSshConfig, resolveSshConfig, type ResolvedSsh, type SshFlags} from '../shared/ssh-config-resolve.js'
+import {type JumpHop, keySources, readSshConfig, resolveSshConfig, type ResolvedSsh, type SshFlags} from '../shared/ssh-config-resolve.js'
 
 /** Where to connect and as whom: a target's host settings (a Host alias of ~/.ssh/config, or a host name). */
 export interface SshPlace {
@@ -203,9 +203,7 @@ async function login(context: Context, alias: string, flags: SshFlags, jumps: Ju
       keepaliveInterval: 5000,
       keepaliveCountMax: 3,
       hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
-        const files = [...ssh.knownHostsFiles ?? [path.join(context.auth.home, '.ssh', 'known_hosts')], context.auth.env.ML_SSH_KNOWN_HOSTS].filter((f): f is string => Boolean(f))
-        const [host, port] = ssh.hostKeyAlias ? [ssh.hostKeyAlias, 22] : [ssh.host, ssh.port]
-        hostKeyProblem(host, port, Buffer.from(key), files).then((problem) => {
+        resolvedHostKeyProblem(ssh, Buffer.from(key), context.auth.home, context.auth.env.ML_SSH_KNOWN_HOSTS).then((problem) => {
           keyProblem = problem
           verify(!problem)
         }, (error: Error) => {
@@ -263,21 +261,17 @@ async function authMethods(ssh: ResolvedSsh, auth: SshAuth): Promise<AuthMethod[
   const {utils} = (await import('ssh2')).default
   const methods: AuthMethod[] = []
   const username = ssh.user
-  const keyFile = async (file: string | undefined) => {
-    if (!file || !existsSync(file) || methods.some((m) => m.label === file)) return
+  const keyFile = async (file: string) => {
+    if (!existsSync(file)) return
     const key = await fs.readFile(file)
     const passphrase = auth.env.ML_SSH_PASSPHRASE
     const parsed = utils.parseKey(key, passphrase)
     if (parsed instanceof Error) return // encrypted without ML_SSH_PASSPHRASE, or a kind ssh2 cannot use
     methods.push({label: file, method: {type: 'publickey', username, key, ...passphrase && {passphrase}}})
   }
-  for (const file of ssh.identityFiles) await keyFile(file)
-  if (!ssh.identitiesOnly) {
-    if (auth.env.SSH_AUTH_SOCK) methods.push({label: 'ssh-agent', method: {type: 'agent', username, agent: auth.env.SSH_AUTH_SOCK}})
-    await keyFile(auth.env.ML_SSH_KEY)
-  }
-  if (ssh.defaultKeys) {
-    for (const file of ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => path.join(auth.home, '.ssh', f))) await keyFile(file)
+  for (const source of keySources(ssh, auth.env, auth.home)) {
+    if ('agent' in source) methods.push({label: 'ssh-agent', method: {type: 'agent', username, agent: source.agent}})
+    else await keyFile(source.file)
   }
   return methods
 }

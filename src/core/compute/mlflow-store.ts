@@ -83,8 +83,8 @@ export async function collectStore(shell: Shell, place: RunPlace, runId: string,
   const read = new Map<string, {text: string; cut: boolean}>()
   let left: number = STORE_LIMITS.bytes
   const wanted = files.flatMap((file) => {
-    const place = storeFile(file)
-    return place && place.kind !== 'artifact' ? [{file, max: readLimit(place.kind, place.key)}] : []
+    const entry = storeFile(file)
+    return entry && entry.kind !== 'artifact' ? [{file, max: readLimit(entry.kind, entry.key)}] : []
   })
   await runPool(wanted, 8, async ({file, max}) => {
     const limit = Math.min(max, left)

@@ -17,12 +17,12 @@ import {mlflowRunId} from './mlflow-ids.js'
  *   <store>/<experiment-id>/<run-id>/tags/<key>                 the value, as text
  *   <store>/<experiment-id>/<run-id>/artifacts/<path>           (a nested run's: its artifact_uri)
  *
- * The run's own artifact_uri is its outputs folder, so its artifacts are outputs like any.
- * What the store holds once the run has ended becomes the lines a run's endpoint would have
- * written (`storeLines`), checked by the same rules: it is the target's word, untrusted.
+ * Artifacts stay in the store until the run is collected, then become its outputs. What the
+ * store holds once the run has ended becomes the lines a run's endpoint would have written
+ * (`storeLines`), checked by the same rules: it is the target's word, untrusted.
  */
 
-/** What is read of a store: at most this many files, each of at most its kind's bytes, all of them at most MAX_BYTES. */
+/** What is read of a store: at most this many files, each of at most its kind's bytes, all of them at most `bytes`. */
 export const STORE_LIMITS = {files: 20_000, nestedRuns: 1000, bytes: 64 << 20, metricFileBytes: 16 << 20, valueFileBytes: 64 << 10, modelHistoryBytes: 1 << 20} as const
 
 /** MLflow's RunStatus numbers (mlflow/protos/service.proto), as meta.yaml keeps them. */
@@ -49,7 +49,7 @@ export function experimentMeta(name: string, artifactLocation: string, now: numb
   return [`artifact_location: ${yamlText(artifactLocation)}`, `creation_time: ${now}`, `experiment_id: '${EXPERIMENT_ID}'`, `last_update_time: ${now}`, 'lifecycle_stage: active', `name: ${yamlText(name)}`, ''].join('\n')
 }
 
-/** The meta.yaml of the ml run in the store, RUNNING, its artifacts going to `artifactUri` (the run's outputs). */
+/** The meta.yaml of the ml run in the store, RUNNING, its artifacts going to `artifactUri` (its folder in the store). */
 export function runMeta(runId: string, artifactUri: string, start: number): string {
   return [
     `artifact_uri: ${yamlText(artifactUri)}`, 'deleted_time: null', 'end_time: null', "entry_point_name: ''", `experiment_id: '${EXPERIMENT_ID}'`,
@@ -83,7 +83,7 @@ export interface StoreContent {
 export interface StoreLines {
   /** ML_METRICS_FILE lines, as the run's endpoint writes them. */
   lines: string[]
-  /** Nested runs' artifacts: the store's file and the path it takes in the run's outputs (`<nested-id>/...`). */
+  /** The runs' artifacts: the store's file and the path it takes in the run's outputs (a nested run's under `<nested-id>/`). */
   artifacts: Array<{file: string; output: string}>
   warnings: string[]
 }
